@@ -1,0 +1,3 @@
+from campuslab.cli.main import app
+
+app()

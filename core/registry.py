@@ -1,0 +1,283 @@
+"""The campus registry: site, buildings, meters and spaces, loaded from YAML.
+
+The registry is versioned with the deployment. It is validated on load, and
+every error names the path to the offending field and the reason, e.g.
+``buildings[1].spaces[3].capacity: must be > 0``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import time
+from enum import StrEnum
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from campuslab.core.quantities import METER_QUANTITIES, SPACE_QUANTITIES
+
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class SpaceType(StrEnum):
+    LECTURE_HALL = "lecture_hall"
+    SEMINAR_ROOM = "seminar_room"
+    STUDY_SPACE = "study_space"
+    OFFICE = "office"
+    MEETING_ROOM = "meeting_room"
+    LAB = "lab"
+    OTHER = "other"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Space(_Model):
+    id: Identifier
+    name: str = Field(min_length=1)
+    floor: int = Field(ge=-10, le=200)
+    type: SpaceType
+    capacity: int = Field(gt=0, le=5000, description="seats")
+    area_m2: float = Field(gt=0, le=100_000)
+
+
+class Meter(_Model):
+    id: Identifier
+    quantity: Literal[METER_QUANTITIES]  # type: ignore[valid-type]
+
+
+class Building(_Model):
+    id: Identifier
+    name: str = Field(min_length=1)
+    heated_area_m2: float = Field(gt=0, le=10_000_000)
+    meters: list[Meter] = Field(default_factory=list)
+    spaces: list[Space] = Field(default_factory=list)
+
+
+class CoreHours(_Model):
+    """The hours a space is available for use (SMG 2006): default Mon–Fri 08:00–16:00."""
+
+    days: list[Literal[_WEEKDAYS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1
+    )
+    start: time = time(8, 0)
+    end: time = time(16, 0)
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: time, info: Any) -> time:
+        start = info.data.get("start")
+        if start is not None and end <= start:
+            raise ValueError("must be after start")
+        if end.minute or start and start.minute:
+            raise ValueError("core hours must start and end on the hour")
+        return end
+
+    @cached_property
+    def weekday_numbers(self) -> frozenset[int]:
+        """Python weekday numbers (Monday = 0) of the core days."""
+        return frozenset(_WEEKDAYS.index(d) for d in self.days)
+
+
+class AnalyticsSettings(_Model):
+    """Per-site assumptions behind the metrics (METRICS.md), with documented defaults."""
+
+    core_hours: CoreHours = Field(default_factory=CoreHours)
+    in_use_threshold: float = Field(default=1.0, gt=0, description="people for an hour in use")
+    hourly_observation: Literal["mean", "peak"] = "mean"
+    outdoor_co2_ppm: float = Field(default=420.0, ge=250, le=1000)
+
+
+class Site(_Model):
+    id: Identifier
+    name: str = Field(min_length=1)
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Oslo)") from None
+        return name
+
+
+class Campus(_Model):
+    """A validated campus registry."""
+
+    site: Site
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    buildings: list[Building] = Field(min_length=1)
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    @cached_property
+    def _spaces(self) -> dict[str, tuple[Building, Space]]:
+        return {s.id: (b, s) for b in self.buildings for s in b.spaces}
+
+    @cached_property
+    def _meters(self) -> dict[str, tuple[Building, Meter]]:
+        return {m.id: (b, m) for b in self.buildings for m in b.meters}
+
+    @cached_property
+    def _buildings(self) -> dict[str, Building]:
+        return {b.id: b for b in self.buildings}
+
+    def building(self, building_id: str) -> Building | None:
+        return self._buildings.get(building_id)
+
+    def space(self, space_id: str) -> Space | None:
+        found = self._spaces.get(space_id)
+        return found[1] if found else None
+
+    def building_of(self, sensor_id: str) -> Building | None:
+        found = self._spaces.get(sensor_id) or self._meters.get(sensor_id)
+        return found[0] if found else None
+
+    def meter(self, meter_id: str) -> Meter | None:
+        found = self._meters.get(meter_id)
+        return found[1] if found else None
+
+    def spaces(self) -> Iterator[tuple[Building, Space]]:
+        for building in self.buildings:
+            for space in building.spaces:
+                yield building, space
+
+    def meters(self) -> Iterator[tuple[Building, Meter]]:
+        for building in self.buildings:
+            for meter in building.meters:
+                yield building, meter
+
+    def quantities_of(self, building_id: str, sensor_id: str) -> tuple[str, ...] | None:
+        """Quantities a sensor id may report under that building; None if unknown there."""
+        found = self._spaces.get(sensor_id)
+        if found and found[0].id == building_id:
+            return SPACE_QUANTITIES
+        meter = self._meters.get(sensor_id)
+        if meter and meter[0].id == building_id:
+            return (meter[1].quantity,)
+        return None
+
+
+class RegistryError(ValueError):
+    """A registry file that cannot be used; ``problems`` lists ``path: reason`` lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        listing = "\n  ".join(problems)
+        super().__init__(f"{source}: invalid campus registry\n  {listing}")
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _reason(error: dict[str, Any]) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    simple = {
+        "missing": "is required",
+        "extra_forbidden": "unknown field (check the spelling)",
+        "greater_than": "must be > {gt}",
+        "greater_than_equal": "must be >= {ge}",
+        "less_than_equal": "must be <= {le}",
+        "less_than": "must be < {lt}",
+        "too_short": "must have at least {min_length} item(s)",
+        "string_too_short": "must not be empty",
+        "string_pattern_mismatch": "must be lower-case letters, digits, '-' or '_' "
+        "(at most 63 characters)",
+        "enum": "must be one of {expected}",
+        "literal_error": "must be one of {expected}",
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "time_parsing": "must be a time such as 08:00",
+    }
+    if kind in simple:
+        try:
+            return simple[kind].format(**ctx)
+        except (KeyError, IndexError):
+            return simple[kind]
+    message = error["msg"]
+    return re.sub(r"^Value error, ", "", message)
+
+
+def _duplicate_ids(raw: dict[str, Any]) -> list[str]:
+    seen: dict[str, str] = {}
+    problems = []
+    for bi, building in enumerate(raw.get("buildings") or []):
+        if not isinstance(building, dict):
+            continue
+        places = [(f"buildings[{bi}].id", building.get("id"))]
+        for kind in ("meters", "spaces"):
+            for i, item in enumerate(building.get(kind) or []):
+                if isinstance(item, dict):
+                    places.append((f"buildings[{bi}].{kind}[{i}].id", item.get("id")))
+        for where, ident in places:
+            if not isinstance(ident, str):
+                continue
+            if ident in seen:
+                problems.append(f"{where}: id {ident!r} is already used at {seen[ident]}; "
+                                "ids must be unique campus-wide")
+            else:
+                seen[ident] = where
+    return problems
+
+
+def parse_campus(text: str, source: str = "<registry>") -> Campus:
+    """Parse and validate registry YAML; raise RegistryError listing every problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RegistryError(source, [f"{where}: not valid YAML: {problem}"]) from None
+    if not isinstance(raw, dict):
+        raise RegistryError(source, ["(top level): must be a mapping with 'site' and "
+                                     "'buildings' keys"])
+    problems: list[str] = []
+    try:
+        campus = Campus.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{_path(e['loc'])}: {_reason(e)}" for e in exc.errors()]
+        campus = None
+    problems += _duplicate_ids(raw)
+    if problems or campus is None:
+        raise RegistryError(source, problems)
+    return campus
+
+
+def load_campus(path: str | Path) -> Campus:
+    """Load the registry file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RegistryError(str(path), ["file not found"]) from None
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise RegistryError(str(path), [f"cannot read as UTF-8 text: {exc}"]) from None
+    return parse_campus(text, str(path))
+
+
+def sample_campus_path() -> Path:
+    """The realistic sample campus shipped with CampusLab."""
+    return Path(str(resources.files("campuslab.core") / "sample_campus.yaml"))
