@@ -1,0 +1,267 @@
+"""The embedded store: DuckDB in one file under the data directory.
+
+DuckDB lets one process hold the file open for writing, and then no other
+process can open it at all; that is why ingest and API share a process in
+embedded mode (ARCHITECTURE.md).
+
+Writes go in as one Arrow table per batch through ``INSERT ... SELECT``, never
+row by row. Idempotence comes from an anti-join against the rows already
+stored in the batch's time window, not from a primary-key index: an index on
+(sensor, quantity, ts) would have to stay in memory and grows with the
+history, while the anti-join only touches the row groups whose zone maps
+overlap the batch's time window, which for live data is the newest few.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from campuslab.core.readings import DeadLetter, LatestReading, ReadingBatch, Series
+from campuslab.core.store.port import Aggregate, TooManyPoints, WriteResult
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    ts        TIMESTAMP NOT NULL,   -- UTC
+    building  VARCHAR   NOT NULL,
+    sensor    VARCHAR   NOT NULL,   -- space id or meter id
+    quantity  VARCHAR   NOT NULL,
+    value     DOUBLE    NOT NULL    -- canonical unit of the quantity
+);
+-- Newest reading per (sensor, quantity), kept in the same transaction as the
+-- insert so the overview page does not scan the whole history.
+CREATE TABLE IF NOT EXISTS latest (
+    sensor    VARCHAR   NOT NULL,
+    quantity  VARCHAR   NOT NULL,
+    building  VARCHAR   NOT NULL,
+    ts        TIMESTAMP NOT NULL,
+    value     DOUBLE    NOT NULL,
+    PRIMARY KEY (sensor, quantity)
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    received_at TIMESTAMP NOT NULL,
+    topic       VARCHAR   NOT NULL,
+    payload     VARCHAR   NOT NULL,
+    reason      VARCHAR   NOT NULL,
+    detail      VARCHAR   NOT NULL
+);
+"""
+
+_INSERT_NEW = """
+INSERT INTO readings
+SELECT b.ts, b.building, b.sensor, b.quantity, b.value
+FROM (SELECT DISTINCT ON (sensor, quantity, ts) * FROM incoming) AS b
+ANTI JOIN (
+    SELECT sensor, quantity, ts FROM readings WHERE ts BETWEEN $first AND $last
+) AS r USING (sensor, quantity, ts)
+"""
+
+_UPSERT_LATEST = """
+INSERT INTO latest
+SELECT sensor, quantity, arg_max(building, ts), max(ts), arg_max(value, ts)
+FROM incoming GROUP BY sensor, quantity
+ON CONFLICT (sensor, quantity) DO UPDATE
+SET building = excluded.building, ts = excluded.ts, value = excluded.value
+WHERE excluded.ts >= latest.ts
+"""
+
+_AGGREGATES = {Aggregate.MEAN: "avg", Aggregate.MAX: "max", Aggregate.MIN: "min"}
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _series(columns: dict[str, np.ndarray]) -> Series:
+    return Series(columns["ts"].astype("datetime64[us]"), columns["value"].astype(np.float64))
+
+
+class DuckDBStore:
+    """ReadingStore backed by one DuckDB file. Safe to share between threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._root = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            raise StoreLockedError(self.path, exc) from None
+        self._root.execute("SET TimeZone = 'UTC'")
+        self._root.execute(_SCHEMA)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+
+    # -- connections -------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._root.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    # -- writes ------------------------------------------------------------
+    def write(self, batch: ReadingBatch) -> WriteResult:
+        if not len(batch):
+            return WriteResult(0, 0)
+        incoming = pa.table({
+            "ts": pa.array(batch.ts_us, pa.int64()).cast(pa.timestamp("us")),
+            "building": pa.array(batch.building, pa.string()),
+            "sensor": pa.array(batch.sensor, pa.string()),
+            "quantity": pa.array(batch.quantity, pa.string()),
+            "value": pa.array(batch.value, pa.float64()),
+        })
+        first = _EPOCH + timedelta(microseconds=min(batch.ts_us))
+        last = _EPOCH + timedelta(microseconds=max(batch.ts_us))
+        con = self._cursor()
+        with self._write_lock:
+            con.register("incoming", incoming)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                stored = con.execute(_INSERT_NEW, {"first": first, "last": last}).fetchall()[0][0]
+                con.execute(_UPSERT_LATEST)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("incoming")
+        return WriteResult(stored=int(stored), duplicates=len(batch) - int(stored))
+
+    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
+        table = pa.table({
+            "received_at": pa.array([d.received_us for d in letters], pa.int64())
+            .cast(pa.timestamp("us")),
+            "topic": [d.topic for d in letters],
+            "payload": [d.payload for d in letters],
+            "reason": [d.reason for d in letters],
+            "detail": [d.detail for d in letters],
+        })
+        con = self._cursor()
+        with self._write_lock:
+            con.register("letters", table)
+            try:
+                con.execute("INSERT INTO dead_letters SELECT * FROM letters")
+            finally:
+                con.unregister("letters")
+
+    # -- reads -------------------------------------------------------------
+    def read_series(
+        self,
+        sensor: str,
+        quantity: str,
+        start: datetime,
+        end: datetime,
+        every: timedelta | None = None,
+        aggregate: Aggregate = Aggregate.MEAN,
+        limit: int | None = None,
+    ) -> Series:
+        params = {"sensor": sensor, "quantity": quantity,
+                  "start": _naive_utc(start), "end": _naive_utc(end)}
+        where = "sensor = $sensor AND quantity = $quantity AND ts >= $start AND ts < $end"
+        if every is None:
+            sql = f"SELECT ts, value FROM readings WHERE {where} ORDER BY ts"
+        else:
+            params["every_us"] = _microseconds(every)
+            sql = (f"SELECT {_bucket('ts')} AS ts, {_AGGREGATES[Aggregate(aggregate)]}(value) "
+                   f"AS value FROM readings WHERE {where} GROUP BY 1 ORDER BY 1")
+        if limit is not None:
+            sql += f" LIMIT {int(limit) + 1}"
+        columns = self._cursor().execute(sql, params).fetchnumpy()
+        if limit is not None and len(columns["value"]) > limit:
+            raise TooManyPoints(limit)
+        return _series(columns)
+
+    def read_resampled(
+        self,
+        quantity: str,
+        start: datetime,
+        end: datetime,
+        every: timedelta,
+        aggregate: Aggregate = Aggregate.MEAN,
+        sensors: Sequence[str] | None = None,
+    ) -> dict[str, Series]:
+        params: dict[str, object] = {"quantity": quantity, "start": _naive_utc(start),
+                                     "end": _naive_utc(end), "every_us": _microseconds(every)}
+        where = "quantity = $quantity AND ts >= $start AND ts < $end"
+        if sensors is not None:
+            params["sensors"] = list(sensors)
+            where += " AND list_contains($sensors, sensor)"
+        sql = (f"SELECT sensor, {_bucket('ts')} AS ts, "
+               f"{_AGGREGATES[Aggregate(aggregate)]}(value) AS value "
+               f"FROM readings WHERE {where} GROUP BY ALL ORDER BY sensor, ts")
+        columns = self._cursor().execute(sql, params).fetchnumpy()
+        return _split_by_sensor(columns)
+
+    def latest(self, quantity: str | None = None) -> list[LatestReading]:
+        sql = "SELECT building, sensor, quantity, ts, value FROM latest"
+        params: list[object] = []
+        if quantity is not None:
+            sql += " WHERE quantity = ?"
+            params.append(quantity)
+        rows = self._cursor().execute(sql + " ORDER BY sensor, quantity", params).fetchall()
+        return [LatestReading(b, s, q, ts.replace(tzinfo=UTC), v) for b, s, q, ts, v in rows]
+
+    def count(self, quantity: str | None = None) -> int:
+        # fetchall, not fetchone: DuckDB refuses new work on a cursor with a half-read result
+        if quantity is None:
+            return int(self._cursor().execute("SELECT count(*) FROM readings").fetchall()[0][0])
+        return int(self._cursor().execute(
+            "SELECT count(*) FROM readings WHERE quantity = ?", [quantity]).fetchall()[0][0])
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self._cursor().execute(
+            "SELECT epoch_us(received_at), topic, payload, reason, detail FROM dead_letters "
+            "ORDER BY received_at DESC LIMIT ?", [int(limit)]).fetchall()
+        return [DeadLetter(*row) for row in rows]
+
+    def close(self) -> None:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is not None:
+            cursor.close()
+        self._root.close()
+
+
+class StoreLockedError(RuntimeError):
+    """The DuckDB file is held by another process."""
+
+    def __init__(self, path: Path, cause: Exception) -> None:
+        super().__init__(
+            f"cannot open the store {path}: another CampusLab process is probably using it "
+            f"(DuckDB allows one process per file). Stop it, or pick another --data-dir. "
+            f"DuckDB said: {cause}"
+        )
+
+
+def _microseconds(every: timedelta) -> int:
+    us = every // timedelta(microseconds=1)
+    if us <= 0:
+        raise ValueError("resampling interval must be positive")
+    return us
+
+
+def _bucket(column: str) -> str:
+    return f"time_bucket(to_microseconds($every_us), {column}, TIMESTAMP '1970-01-01')"
+
+
+def _split_by_sensor(columns: dict[str, np.ndarray]) -> dict[str, Series]:
+    sensors = columns["sensor"]
+    if len(sensors) == 0:
+        return {}
+    sensors = np.asarray(sensors, dtype=object)
+    boundaries = np.flatnonzero(sensors[1:] != sensors[:-1]) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [len(sensors)]))
+    ts = columns["ts"].astype("datetime64[us]")
+    values = columns["value"].astype(np.float64)
+    return {str(sensors[a]): Series(ts[a:b], values[a:b]) for a, b in zip(starts, ends, strict=True)}
