@@ -33,8 +33,9 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts", "tcp"):
-        raise ValueError(f"MQTT URL {url!r} must start with mqtt:// or mqtts://, "
-                         "e.g. mqtt://localhost:1883")
+        raise ValueError(
+            f"MQTT URL {url!r} must start with mqtt:// or mqtts://, e.g. mqtt://localhost:1883"
+        )
     if not parts.hostname:
         raise ValueError(f"MQTT URL {url!r} has no host, e.g. mqtt://localhost:1883")
     try:
@@ -63,8 +64,10 @@ def parse_duration(text: str) -> timedelta:
     """
     match = _DURATION.match(text)
     if not match:
-        raise ValueError(f"{text!r} is not a duration; use a number and a unit "
-                         "(ms, s, m, h, d, w), e.g. 15m or 7d")
+        raise ValueError(
+            f"{text!r} is not a duration; use a number and a unit "
+            "(ms, s, m, h, d, w), e.g. 15m or 7d"
+        )
     amount, unit = match.groups()
     seconds = float(amount) * _UNIT_SECONDS[unit]
     if seconds <= 0:

@@ -72,34 +72,101 @@ class UnitError(ValueError):
     """A unit that cannot be converted to its quantity's canonical unit."""
 
 
-_CELSIUS = {"Cel": _identity, "°C": _identity, "C": _identity, "degC": _identity,
-            "celsius": _identity, "K": lambda v: v - 273.15,
-            "°F": lambda v: (v - 32.0) * 5.0 / 9.0, "F": lambda v: (v - 32.0) * 5.0 / 9.0,
-            "degF": lambda v: (v - 32.0) * 5.0 / 9.0}
-_KWH = {"kWh": _identity, "Wh": _scale(1e-3), "MWh": _scale(1e3), "GWh": _scale(1e6),
-        "J": _scale(1.0 / 3.6e6), "kJ": _scale(1.0 / 3.6e3), "MJ": _scale(1.0 / 3.6),
-        "GJ": _scale(1e3 / 3.6)}
+_CELSIUS = {
+    "Cel": _identity,
+    "°C": _identity,
+    "C": _identity,
+    "degC": _identity,
+    "celsius": _identity,
+    "K": lambda v: v - 273.15,
+    "°F": lambda v: (v - 32.0) * 5.0 / 9.0,
+    "F": lambda v: (v - 32.0) * 5.0 / 9.0,
+    "degF": lambda v: (v - 32.0) * 5.0 / 9.0,
+}
+_KWH = {
+    "kWh": _identity,
+    "Wh": _scale(1e-3),
+    "MWh": _scale(1e3),
+    "GWh": _scale(1e6),
+    "J": _scale(1.0 / 3.6e6),
+    "kJ": _scale(1.0 / 3.6e3),
+    "MJ": _scale(1.0 / 3.6),
+    "GJ": _scale(1e3 / 3.6),
+}
 
 QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
-        Quantity("occupancy", "count", Subject.SPACE, StateClass.MEASUREMENT, 0, 10_000,
-                 "people present in the space",
-                 {"count": _identity, "persons": _identity, "people": _identity}),
-        Quantity("co2", "ppm", Subject.SPACE, StateClass.MEASUREMENT, 0, 40_000,
-                 "carbon dioxide concentration in room air",
-                 {"ppm": _identity, "ppmv": _identity}),
-        Quantity("temperature", "°C", Subject.SPACE, StateClass.MEASUREMENT, -60, 100,
-                 "air temperature", _CELSIUS),
-        Quantity("humidity", "%RH", Subject.SPACE, StateClass.MEASUREMENT, 0, 100,
-                 "relative humidity", {"%RH": _identity, "%": _identity, "percent": _identity}),
-        Quantity("energy", "kWh", Subject.METER, StateClass.TOTAL_INCREASING, 0, 1e12,
-                 "delivered electricity, cumulative register", _KWH),
-        Quantity("power", "kW", Subject.METER, StateClass.MEASUREMENT, -1e6, 1e6,
-                 "electric power demand",
-                 {"kW": _identity, "W": _scale(1e-3), "MW": _scale(1e3)}),
-        Quantity("heat_energy", "kWh", Subject.METER, StateClass.TOTAL_INCREASING, 0, 1e12,
-                 "delivered district heating, cumulative register", _KWH),
+        Quantity(
+            "occupancy",
+            "count",
+            Subject.SPACE,
+            StateClass.MEASUREMENT,
+            0,
+            10_000,
+            "people present in the space",
+            {"count": _identity, "persons": _identity, "people": _identity},
+        ),
+        Quantity(
+            "co2",
+            "ppm",
+            Subject.SPACE,
+            StateClass.MEASUREMENT,
+            0,
+            40_000,
+            "carbon dioxide concentration in room air",
+            {"ppm": _identity, "ppmv": _identity},
+        ),
+        Quantity(
+            "temperature",
+            "°C",
+            Subject.SPACE,
+            StateClass.MEASUREMENT,
+            -60,
+            100,
+            "air temperature",
+            _CELSIUS,
+        ),
+        Quantity(
+            "humidity",
+            "%RH",
+            Subject.SPACE,
+            StateClass.MEASUREMENT,
+            0,
+            100,
+            "relative humidity",
+            {"%RH": _identity, "%": _identity, "percent": _identity},
+        ),
+        Quantity(
+            "energy",
+            "kWh",
+            Subject.METER,
+            StateClass.TOTAL_INCREASING,
+            0,
+            1e12,
+            "delivered electricity, cumulative register",
+            _KWH,
+        ),
+        Quantity(
+            "power",
+            "kW",
+            Subject.METER,
+            StateClass.MEASUREMENT,
+            -1e6,
+            1e6,
+            "electric power demand",
+            {"kW": _identity, "W": _scale(1e-3), "MW": _scale(1e3)},
+        ),
+        Quantity(
+            "heat_energy",
+            "kWh",
+            Subject.METER,
+            StateClass.TOTAL_INCREASING,
+            0,
+            1e12,
+            "delivered district heating, cumulative register",
+            _KWH,
+        ),
     )
 }
 
@@ -112,6 +179,4 @@ def quantity(name: str) -> Quantity:
     try:
         return QUANTITIES[name]
     except KeyError:
-        raise KeyError(
-            f"unknown quantity {name!r} (known: {', '.join(QUANTITIES)})"
-        ) from None
+        raise KeyError(f"unknown quantity {name!r} (known: {', '.join(QUANTITIES)})") from None

@@ -53,8 +53,9 @@ class ReadingBatch:
         return len(self.ts_us)
 
     def __iter__(self):
-        for row in zip(self.ts_us, self.building, self.sensor, self.quantity, self.value,
-                       strict=True):
+        for row in zip(
+            self.ts_us, self.building, self.sensor, self.quantity, self.value, strict=True
+        ):
             yield Reading(*row)
 
 

@@ -78,7 +78,7 @@ class CoreHours(_Model):
         start = info.data.get("start")
         if start is not None and end <= start:
             raise ValueError("must be after start")
-        if end.minute or start and start.minute:
+        if end.minute or (start and start.minute):
             raise ValueError("core hours must start and end on the hour")
         return end
 
@@ -235,8 +235,10 @@ def _duplicate_ids(raw: dict[str, Any]) -> list[str]:
             if not isinstance(ident, str):
                 continue
             if ident in seen:
-                problems.append(f"{where}: id {ident!r} is already used at {seen[ident]}; "
-                                "ids must be unique campus-wide")
+                problems.append(
+                    f"{where}: id {ident!r} is already used at {seen[ident]}; "
+                    "ids must be unique campus-wide"
+                )
             else:
                 seen[ident] = where
     return problems
@@ -252,8 +254,9 @@ def parse_campus(text: str, source: str = "<registry>") -> Campus:
         problem = getattr(exc, "problem", None) or str(exc)
         raise RegistryError(source, [f"{where}: not valid YAML: {problem}"]) from None
     if not isinstance(raw, dict):
-        raise RegistryError(source, ["(top level): must be a mapping with 'site' and "
-                                     "'buildings' keys"])
+        raise RegistryError(
+            source, ["(top level): must be a mapping with 'site' and 'buildings' keys"]
+        )
     problems: list[str] = []
     try:
         campus = Campus.model_validate(raw)

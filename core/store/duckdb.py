@@ -112,13 +112,15 @@ class DuckDBStore:
     def write(self, batch: ReadingBatch) -> WriteResult:
         if not len(batch):
             return WriteResult(0, 0)
-        incoming = pa.table({
-            "ts": pa.array(batch.ts_us, pa.int64()).cast(pa.timestamp("us")),
-            "building": pa.array(batch.building, pa.string()),
-            "sensor": pa.array(batch.sensor, pa.string()),
-            "quantity": pa.array(batch.quantity, pa.string()),
-            "value": pa.array(batch.value, pa.float64()),
-        })
+        incoming = pa.table(
+            {
+                "ts": pa.array(batch.ts_us, pa.int64()).cast(pa.timestamp("us")),
+                "building": pa.array(batch.building, pa.string()),
+                "sensor": pa.array(batch.sensor, pa.string()),
+                "quantity": pa.array(batch.quantity, pa.string()),
+                "value": pa.array(batch.value, pa.float64()),
+            }
+        )
         first = _EPOCH + timedelta(microseconds=min(batch.ts_us))
         last = _EPOCH + timedelta(microseconds=max(batch.ts_us))
         con = self._cursor()
@@ -139,14 +141,17 @@ class DuckDBStore:
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
             return
-        table = pa.table({
-            "received_at": pa.array([d.received_us for d in letters], pa.int64())
-            .cast(pa.timestamp("us")),
-            "topic": [d.topic for d in letters],
-            "payload": [d.payload for d in letters],
-            "reason": [d.reason for d in letters],
-            "detail": [d.detail for d in letters],
-        })
+        table = pa.table(
+            {
+                "received_at": pa.array([d.received_us for d in letters], pa.int64()).cast(
+                    pa.timestamp("us")
+                ),
+                "topic": [d.topic for d in letters],
+                "payload": [d.payload for d in letters],
+                "reason": [d.reason for d in letters],
+                "detail": [d.detail for d in letters],
+            }
+        )
         con = self._cursor()
         with self._write_lock:
             con.register("letters", table)
@@ -166,15 +171,21 @@ class DuckDBStore:
         aggregate: Aggregate = Aggregate.MEAN,
         limit: int | None = None,
     ) -> Series:
-        params = {"sensor": sensor, "quantity": quantity,
-                  "start": _naive_utc(start), "end": _naive_utc(end)}
+        params = {
+            "sensor": sensor,
+            "quantity": quantity,
+            "start": _naive_utc(start),
+            "end": _naive_utc(end),
+        }
         where = "sensor = $sensor AND quantity = $quantity AND ts >= $start AND ts < $end"
         if every is None:
             sql = f"SELECT ts, value FROM readings WHERE {where} ORDER BY ts"
         else:
             params["every_us"] = _microseconds(every)
-            sql = (f"SELECT {_bucket('ts')} AS ts, {_AGGREGATES[Aggregate(aggregate)]}(value) "
-                   f"AS value FROM readings WHERE {where} GROUP BY 1 ORDER BY 1")
+            sql = (
+                f"SELECT {_bucket('ts')} AS ts, {_AGGREGATES[Aggregate(aggregate)]}(value) "
+                f"AS value FROM readings WHERE {where} GROUP BY 1 ORDER BY 1"
+            )
         if limit is not None:
             sql += f" LIMIT {int(limit) + 1}"
         columns = self._cursor().execute(sql, params).fetchnumpy()
@@ -191,15 +202,21 @@ class DuckDBStore:
         aggregate: Aggregate = Aggregate.MEAN,
         sensors: Sequence[str] | None = None,
     ) -> dict[str, Series]:
-        params: dict[str, object] = {"quantity": quantity, "start": _naive_utc(start),
-                                     "end": _naive_utc(end), "every_us": _microseconds(every)}
+        params: dict[str, object] = {
+            "quantity": quantity,
+            "start": _naive_utc(start),
+            "end": _naive_utc(end),
+            "every_us": _microseconds(every),
+        }
         where = "quantity = $quantity AND ts >= $start AND ts < $end"
         if sensors is not None:
             params["sensors"] = list(sensors)
             where += " AND list_contains($sensors, sensor)"
-        sql = (f"SELECT sensor, {_bucket('ts')} AS ts, "
-               f"{_AGGREGATES[Aggregate(aggregate)]}(value) AS value "
-               f"FROM readings WHERE {where} GROUP BY ALL ORDER BY sensor, ts")
+        sql = (
+            f"SELECT sensor, {_bucket('ts')} AS ts, "
+            f"{_AGGREGATES[Aggregate(aggregate)]}(value) AS value "
+            f"FROM readings WHERE {where} GROUP BY ALL ORDER BY sensor, ts"
+        )
         columns = self._cursor().execute(sql, params).fetchnumpy()
         return _split_by_sensor(columns)
 
@@ -216,13 +233,22 @@ class DuckDBStore:
         # fetchall, not fetchone: DuckDB refuses new work on a cursor with a half-read result
         if quantity is None:
             return int(self._cursor().execute("SELECT count(*) FROM readings").fetchall()[0][0])
-        return int(self._cursor().execute(
-            "SELECT count(*) FROM readings WHERE quantity = ?", [quantity]).fetchall()[0][0])
+        return int(
+            self._cursor()
+            .execute("SELECT count(*) FROM readings WHERE quantity = ?", [quantity])
+            .fetchall()[0][0]
+        )
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = self._cursor().execute(
-            "SELECT epoch_us(received_at), topic, payload, reason, detail FROM dead_letters "
-            "ORDER BY received_at DESC LIMIT ?", [int(limit)]).fetchall()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT epoch_us(received_at), topic, payload, reason, detail FROM dead_letters "
+                "ORDER BY received_at DESC LIMIT ?",
+                [int(limit)],
+            )
+            .fetchall()
+        )
         return [DeadLetter(*row) for row in rows]
 
     def close(self) -> None:
@@ -264,4 +290,6 @@ def _split_by_sensor(columns: dict[str, np.ndarray]) -> dict[str, Series]:
     ends = np.concatenate((boundaries, [len(sensors)]))
     ts = columns["ts"].astype("datetime64[us]")
     values = columns["value"].astype(np.float64)
-    return {str(sensors[a]): Series(ts[a:b], values[a:b]) for a, b in zip(starts, ends, strict=True)}
+    return {
+        str(sensors[a]): Series(ts[a:b], values[a:b]) for a, b in zip(starts, ends, strict=True)
+    }
