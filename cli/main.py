@@ -5,12 +5,73 @@ Nothing imports this package; it imports the parts.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from campuslab.core.registry import RegistryError, load_campus, sample_campus_path
 
 app = typer.Typer(
     name="campuslab",
-    help="CampusLab: campus living-lab platform. Run `campuslab demo` to see it work.",
+    help="CampusLab: campus living-lab platform. Start with `campuslab demo`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+REGISTRY_HELP = "Campus registry YAML (default: the sample campus shipped with CampusLab)."
+
+
+def _registry_or_sample(registry: Path | None) -> Path:
+    """The registry to use, validated now so a bad file fails before anything starts."""
+    path = registry or sample_campus_path()
+    try:
+        load_campus(path)
+    except RegistryError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    return path
+
+
+@app.command()
+def serve(
+    mqtt_url: str = typer.Option("mqtt://localhost:1883", help="Broker to ingest from."),
+    data_dir: Path = typer.Option(Path("data"), help="Folder for the DuckDB store."),
+    registry: Path | None = typer.Option(None, help=REGISTRY_HELP),
+    host: str = typer.Option("127.0.0.1", help="Interface for the API (0.0.0.0 for all)."),
+    port: int = typer.Option(8000, help="Port for the API and overview page."),
+    prefix: str = typer.Option("campus", help="Topic prefix: <prefix>/<building>/<sensor>/..."),
+    client_id: str | None = typer.Option(
+        None, help="MQTT client id; keep it fixed so the persistent session survives restarts."
+    ),
+    share_group: str | None = typer.Option(
+        None, help="Split the load with other ingestors via $share/<group>/<prefix>/#."
+    ),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run ingest, the embedded DuckDB store, analytics and the API in one process.
+
+    Ingests campus/<building>/<space-or-meter>/<quantity> (JSON or bare number) and
+    .../senml (SenML packs) at QoS 1, acknowledging each message only once it is stored.
+    """
+    from campuslab.cli.serve import ServeOptions, run_serve
+    from campuslab.core.config import parse_mqtt_url
+
+    try:
+        parse_mqtt_url(mqtt_url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--mqtt-url") from None
+    run_serve(ServeOptions(mqtt_url=mqtt_url, data_dir=data_dir,
+                           registry=_registry_or_sample(registry), host=host, port=port,
+                           prefix=prefix, client_id=client_id, share_group=share_group,
+                           log_level=log_level))
+
+
+@app.command("check-registry")
+def check_registry(registry: Path = typer.Argument(..., help="Registry YAML to check.")) -> None:
+    """Validate a campus registry file and summarise it."""
+    campus = load_campus(_registry_or_sample(registry))
+    spaces = sum(1 for _ in campus.spaces())
+    meters = sum(1 for _ in campus.meters())
+    typer.echo(f"{registry}: OK — {campus.site.name} ({campus.site.timezone}), "
+               f"{len(campus.buildings)} buildings, {spaces} spaces, {meters} meters")

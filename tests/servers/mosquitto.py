@@ -1,0 +1,77 @@
+"""Start and stop a real Mosquitto on a free port, with its data in a temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+CONFIG = Path(__file__).with_name("mosquitto.conf")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()),
+        None,
+    )
+
+
+class Mosquitto:
+    """A Mosquitto process; ``restart`` keeps its port and persisted sessions."""
+
+    def __init__(self, workdir: Path, extra_config: str = "") -> None:
+        self.binary = mosquitto_binary()
+        if self.binary is None:
+            raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
+        self.port = free_port()
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = workdir / "mosquitto.conf"
+        self.config_path.write_text(
+            f"listener {self.port} 127.0.0.1\npersistence_location {workdir}/\n"
+            + CONFIG.read_text() + extra_config
+        )
+        self.log_path = workdir / "mosquitto.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> Mosquitto:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([self.binary, "-c", str(self.config_path)],
+                                        stdout=log, stderr=log)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM): Mosquitto saves its persistence file first."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(10)
+        self.process = None
+
+    def restart(self, down_for: float = 0.5) -> None:
+        self.stop()
+        time.sleep(down_for)
+        self.start()

@@ -1,0 +1,137 @@
+"""The campus registry: the sample campus, and garbage files that must fail with a path and reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from campuslab.core.registry import (
+    RegistryError,
+    SpaceType,
+    load_campus,
+    parse_campus,
+    sample_campus_path,
+)
+
+MINIMAL = {
+    "site": {"id": "demo", "name": "Demo", "timezone": "Europe/Oslo"},
+    "buildings": [
+        {"id": "a", "name": "A", "heated_area_m2": 1000,
+         "meters": [{"id": "a-el", "quantity": "energy"}],
+         "spaces": [{"id": "a-101", "name": "Room", "floor": 1, "type": "office",
+                     "capacity": 2, "area_m2": 20}]},
+        {"id": "b", "name": "B", "heated_area_m2": 500,
+         "spaces": [{"id": f"b-{i}", "name": f"R{i}", "floor": 1, "type": "seminar_room",
+                     "capacity": 20, "area_m2": 40} for i in range(5)]},
+    ],
+}
+
+
+def problems_of(document: object) -> list[str]:
+    with pytest.raises(RegistryError) as caught:
+        parse_campus(yaml.safe_dump(document) if not isinstance(document, str) else document)
+    return caught.value.problems
+
+
+def mutated(path: list, value: object) -> dict:
+    document = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return document
+
+
+def test_sample_campus_is_realistic():
+    campus = load_campus(sample_campus_path())
+    spaces = [space for _, space in campus.spaces()]
+    types = Counter(space.type for space in spaces)
+    assert len(campus.buildings) >= 3
+    assert len(spaces) >= 60
+    assert set(types) == set(SpaceType), "every space type appears"
+    for space in spaces:  # plausible net area per seat
+        assert 0.9 <= space.area_m2 / space.capacity <= 15, space.id
+    assert all(len(b.meters) >= 1 for b in campus.buildings)
+    assert campus.tz.key == "Europe/Oslo"
+
+
+def test_lookups(campus):
+    assert campus.space("rfb-101").capacity == 280
+    assert campus.building_of("rfb-101").id == "rfb"
+    assert campus.quantities_of("rfb", "rfb-el") == ("energy",)
+    assert campus.quantities_of("hb", "rfb-101") is None
+    assert campus.space("nope") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (["buildings", 1, "spaces", 3, "capacity"], 0, "buildings[1].spaces[3].capacity: must be > 0"),
+        (["buildings", 0, "spaces", 0, "type"], "ballroom",
+         "buildings[0].spaces[0].type: must be one of"),
+        (["buildings", 0, "spaces", 0, "area_m2"], -5, "buildings[0].spaces[0].area_m2: must be > 0"),
+        (["buildings", 0, "spaces", 0, "capacity"], "many",
+         "buildings[0].spaces[0].capacity: must be a whole number"),
+        (["buildings", 0, "spaces", 0, "id"], "Room 101!",
+         "buildings[0].spaces[0].id: must be lower-case"),
+        (["buildings", 0, "spaces", 0, "name"], KeyError, "buildings[0].spaces[0].name: is required"),
+        (["buildings", 0, "meters", 0, "quantity"], "water",
+         "buildings[0].meters[0].quantity: must be one of"),
+        (["buildings", 0, "heated_area_m2"], 0, "buildings[0].heated_area_m2: must be > 0"),
+        (["buildings", 0, "colour"], "red", "buildings[0].colour: unknown field"),
+        (["site", "timezone"], "Mars/Olympus", "site.timezone: 'Mars/Olympus' is not an IANA"),
+        (["site"], KeyError, "site: is required"),
+        (["buildings"], [], "buildings: must have at least 1 item"),
+    ],
+)
+def test_errors_name_the_path_and_the_reason(path, value, expected):
+    problems = problems_of(mutated(path, value))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_every_problem_is_listed_not_just_the_first():
+    document = mutated(["buildings", 1, "spaces", 3, "capacity"], -1)
+    document["buildings"][0]["spaces"][0]["area_m2"] = 0
+    problems = problems_of(document)
+    assert len(problems) == 2
+
+
+def test_ids_are_unique_campus_wide():
+    document = mutated(["buildings", 1, "spaces", 2, "id"], "a-101")
+    problems = problems_of(document)
+    assert problems == ["buildings[1].spaces[2].id: id 'a-101' is already used at "
+                        "buildings[0].spaces[0].id; ids must be unique campus-wide"]
+
+
+def test_core_hours_must_make_sense():
+    document = mutated(["analytics"], {"core_hours": {"start": "16:00", "end": "08:00"}})
+    assert problems_of(document) == ["analytics.core_hours.end: must be after start"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("site: [unclosed", "not valid YAML"),
+        ("", "(top level): must be a mapping"),
+        ("- just\n- a list\n", "(top level): must be a mapping"),
+        ("42", "(top level): must be a mapping"),
+    ],
+)
+def test_garbage_files(text, expected):
+    problems = problems_of(text)
+    assert any(expected in p for p in problems), problems
+
+
+def test_missing_and_binary_files(tmp_path: Path):
+    with pytest.raises(RegistryError, match="file not found"):
+        load_campus(tmp_path / "absent.yaml")
+    binary = tmp_path / "campus.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(RegistryError, match="UTF-8"):
+        load_campus(binary)
