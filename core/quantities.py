@@ -62,7 +62,9 @@ class Quantity:
                 f"unit {unit!r} cannot be converted to {self.unit} for {self.name} "
                 f"(accepted: {known})"
             ) from None
-        return convert(value)
+        # 15 significant digits drop the last-bit noise of the arithmetic (71.6 °F is 22 °C,
+        # not 21.999999999999996) and keep Wh resolution on registers of GWh size.
+        return float(f"{convert(value):.15g}")
 
     def in_range(self, value: float) -> bool:
         return math.isfinite(value) and self.minimum <= value <= self.maximum

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -46,8 +47,12 @@ class Mosquitto:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "mosquitto.conf"
+        # As root, Mosquitto drops to the `mosquitto` user, which cannot write its
+        # persistence file into pytest's private temp folders: sessions would not survive a
+        # restart ("Error: Permission denied"). Stay root there.
+        run_as = "user root\n" if os.geteuid() == 0 else ""
         self.config_path.write_text(
-            f"listener {self.port} 127.0.0.1\npersistence_location {workdir}/\n"
+            f"listener {self.port} 127.0.0.1\npersistence_location {workdir}/\n{run_as}"
             + CONFIG.read_text() + extra_config
         )
         self.log_path = workdir / "mosquitto.log"

@@ -1,0 +1,191 @@
+"""End to end on real parts: publish to the real Mosquitto, ingest in `campuslab serve`, read the API.
+
+Includes the no-loss guarantees: kill -9 of the ingesting process and a
+graceful broker restart in the middle of a QoS 1 stream store every reading
+exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from servers.publisher import MqttTestPublisher
+
+pytestmark = pytest.mark.servers
+
+# Two days ago at 10:00 UTC, so every timestamp is in the past and recent.
+T0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def json_reading(ts: datetime, value: float, unit: str | None = None) -> str:
+    body = {"value": value, "ts": iso(ts)}
+    if unit:
+        body["unit"] = unit
+    return json.dumps(body)
+
+
+def stream(campus, n: int) -> list[tuple[str, str]]:
+    """n distinct JSON CO2 readings spread over every space, one minute apart per space."""
+    spaces = [(b.id, s.id) for b, s in campus.spaces()]
+    messages = []
+    for i in range(n):
+        building, space = spaces[i % len(spaces)]
+        ts = T0 + timedelta(minutes=i // len(spaces))
+        messages.append((f"campus/{building}/{space}/co2", json_reading(ts, 400 + i % 1000)))
+    return messages
+
+
+def metric(serve, name: str, **labels: str) -> float:
+    text = serve.get("/metrics").text
+    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+                     if labels else "")
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{wanted} not in /metrics")
+
+
+@pytest.fixture
+def publisher(mosquitto):
+    client = MqttTestPublisher(mosquitto.port, f"pub-{uuid.uuid4().hex[:8]}")
+    yield client
+    client.close()
+
+
+def test_published_readings_come_back_exactly(mosquitto, serve_factory, publisher):
+    serve = serve_factory(mosquitto.url)
+    values = [612.0, 640.5, 701.25, 689.0, 655.0]
+    for i, value in enumerate(values):
+        publisher.publish("campus/rfb/rfb-101/co2",
+                          json_reading(T0 + timedelta(minutes=i), value, "ppm"))
+    assert serve.wait_stored(len(values)) == len(values)
+    answer = serve.get("/api/v1/spaces/rfb-101/readings", quantity="co2", start=iso(T0),
+                       end=iso(T0 + timedelta(hours=1))).json()
+    assert answer["space_id"] == "rfb-101"
+    assert answer["quantity"] == "co2"
+    assert answer["unit"] == "ppm"
+    assert answer["points"] == [[iso(T0 + timedelta(minutes=i)), v] for i, v in enumerate(values)]
+
+
+def test_each_payload_format(mosquitto, serve_factory, publisher):
+    serve = serve_factory(mosquitto.url)
+    before = time.time()
+    publisher.publish("campus/hb/hb-101/occupancy", "42")  # bare: receive time
+    publisher.publish("campus/hb/hb-101/temperature",
+                      json.dumps({"value": 71.6, "ts": int(T0.timestamp()), "unit": "°F"}))
+    pack = [{"bn": "urn:campuslab:hb:hb-101:", "bt": T0.timestamp(), "bu": "%RH", "bv": 30,
+             "n": "humidity", "v": 1.5},
+            {"n": "humidity", "t": 60, "v": 2.5},
+            {"n": "co2", "u": "ppm", "bv": 0, "t": 120, "v": 777}]
+    publisher.publish("campus/hb/hb-101/senml", json.dumps(pack))
+    publisher.publish("campus/hb/hb-el/energy",
+                      json.dumps({"value": 1_250_000, "unit": "Wh", "ts": iso(T0)}))
+    assert serve.wait_stored(6) == 6
+
+    def points(sensor, quantity, start=T0, end=T0 + timedelta(hours=1)):
+        return serve.get(f"/api/v1/spaces/{sensor}/readings", quantity=quantity,
+                         start=iso(start), end=iso(end)).json()["points"]
+
+    assert points("hb-101", "temperature") == [[iso(T0), 22.0]]  # 71.6 °F
+    assert points("hb-101", "humidity") == [[iso(T0), 31.5],
+                                            [iso(T0 + timedelta(minutes=1)), 32.5]]
+    assert points("hb-101", "co2") == [[iso(T0 + timedelta(minutes=2)), 777.0]]
+    now = datetime.now(UTC)
+    bare = points("hb-101", "occupancy", now - timedelta(minutes=5), now + timedelta(minutes=1))
+    assert len(bare) == 1 and bare[0][1] == 42.0
+    received = datetime.fromisoformat(bare[0][0]).timestamp()
+    assert before - 1 <= received <= time.time() + 1
+
+
+GARBAGE = [
+    ("unparseable", "campus/rfb/rfb-101/co2", "{not json"),
+    ("unknown_building", "campus/atlantis/rfb-101/co2", "500"),
+    ("unknown_sensor", "campus/rfb/rfb-999/co2", "500"),
+    ("unknown_quantity", "campus/rfb/rfb-101/radon", "500"),
+    ("bad_unit", "campus/rfb/rfb-101/co2", json.dumps({"value": 1, "unit": "mg/m3"})),
+    ("not_finite", "campus/rfb/rfb-101/co2", "NaN"),
+    ("out_of_range", "campus/rfb/rfb-101/humidity", "250"),
+    ("future_timestamp", "campus/rfb/rfb-101/co2",
+     json.dumps({"value": 500, "ts": "2099-01-01T00:00:00Z"})),
+    ("bad_timestamp", "campus/rfb/rfb-101/co2", json.dumps({"value": 500, "ts": "noon"})),
+    ("too_large", "campus/rfb/rfb-101/co2", "9" * 100_000),
+    ("bad_topic", "campus/rfb/rfb-101", "500"),
+]
+
+
+def test_bad_input_is_rejected_counted_and_ingestion_goes_on(mosquitto, serve_factory,
+                                                             publisher):
+    serve = serve_factory(mosquitto.url)
+    for _, topic, payload in GARBAGE:
+        publisher.publish(topic, payload)
+        publisher.publish("campus/lsb/lsb-101/co2", json_reading(T0, 480))  # good, repeated
+    good = json_reading(T0 + timedelta(minutes=1), 490)
+    publisher.publish("campus/lsb/lsb-101/co2", good)
+    assert serve.wait_stored(2) == 2
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and metric(serve, "campuslab_ingest_received_total") < 23:
+        time.sleep(0.1)
+    for reason, _, _ in GARBAGE:
+        assert metric(serve, "campuslab_ingest_rejected_total", reason=reason) == 1, reason
+    assert metric(serve, "campuslab_ingest_stored_total") == 2
+    assert metric(serve, "campuslab_ingest_duplicates_total") == len(GARBAGE) - 1
+    assert serve.get("/api/v1/health").json()["status"] == "ok"
+
+
+def _stream_in_background(publisher, messages) -> threading.Thread:
+    thread = threading.Thread(target=publisher.publish_all, args=(messages,),
+                              kwargs={"pause_every": 500, "pause": 0.02}, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow
+def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
+        mosquitto, serve_factory, publisher, campus, tmp_path):
+    n = 20_000
+    messages = stream(campus, n)
+    serve = serve_factory(mosquitto.url, data_dir=tmp_path / "killed", client_id="kill-test")
+    sender = _stream_in_background(publisher, messages)
+    deadline = time.monotonic() + 30
+    while serve.stored() < n // 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    serve.kill()  # mid-stream, with messages received but not yet stored or acknowledged
+    killed_at = serve.process.returncode
+    assert killed_at == -9
+    sender.join(60)
+    publisher.wait_acked(n)
+    serve.start()  # same data dir, same client id: the broker's session carries the rest
+    assert serve.wait_stored(n, timeout=90) == n
+    time.sleep(1.0)  # redeliveries still arriving must not add anything
+    assert serve.stored() == n
+
+
+@pytest.mark.slow
+def test_broker_restart_mid_stream_loses_nothing(fresh_mosquitto, serve_factory, campus):
+    n = 10_000
+    messages = stream(campus, n)
+    serve = serve_factory(fresh_mosquitto.url, client_id="restart-test")
+    publisher = MqttTestPublisher(fresh_mosquitto.port, "restart-publisher")
+    try:
+        sender = _stream_in_background(publisher, messages)
+        deadline = time.monotonic() + 30
+        while serve.stored() < n // 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        fresh_mosquitto.restart(down_for=1.0)
+        sender.join(60)
+        publisher.wait_acked(n, timeout=90)
+        assert serve.wait_stored(n, timeout=90) == n
+        time.sleep(1.0)
+        assert serve.stored() == n
+    finally:
+        publisher.close()
