@@ -75,3 +75,12 @@ def check_registry(registry: Path = typer.Argument(..., help="Registry YAML to c
     meters = sum(1 for _ in campus.meters())
     typer.echo(f"{registry}: OK — {campus.site.name} ({campus.site.timezone}), "
                f"{len(campus.buildings)} buildings, {spaces} spaces, {meters} meters")
+
+
+def _register_commands() -> None:
+    from campuslab.cli.simulate_command import simulate
+
+    app.command("simulate")(simulate)
+
+
+_register_commands()

@@ -62,6 +62,8 @@ class Quantity:
                 f"unit {unit!r} cannot be converted to {self.unit} for {self.name} "
                 f"(accepted: {known})"
             ) from None
+        if convert is _identity:
+            return value
         # 15 significant digits drop the last-bit noise of the arithmetic (71.6 °F is 22 °C,
         # not 21.999999999999996) and keep Wh resolution on registers of GWh size.
         return float(f"{convert(value):.15g}")

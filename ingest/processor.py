@@ -8,7 +8,7 @@ the store, so it is tested and benchmarked on its own.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from campuslab.core.quantities import QUANTITIES, Quantity, UnitError
@@ -35,6 +35,7 @@ class _Route:
     sensor: str
     quantity: Quantity | None
     allowed: frozenset[str]
+    by_name: dict[str, Quantity] = field(default_factory=dict)  # SenML name -> quantity
 
 
 class MessageProcessor:
@@ -115,8 +116,12 @@ class MessageProcessor:
 
     def _quantity_from_name(self, route: _Route, name: str) -> Quantity:
         # RFC 8428 names such as "urn:campuslab:rfb:rfb-101:co2": the quantity is the last part.
-        quantity_name = name.replace("/", ":").rsplit(":", 1)[-1]
-        return self._quantity(route, quantity_name)
+        spec = route.by_name.get(name)
+        if spec is None:
+            spec = self._quantity(route, name.replace("/", ":").rsplit(":", 1)[-1])
+            if len(route.by_name) < 64:
+                route.by_name[name] = spec
+        return spec
 
     def _quantity(self, route: _Route, name: str) -> Quantity:
         if name not in route.allowed:

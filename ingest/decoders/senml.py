@@ -26,6 +26,7 @@ RELATIVE_TIME_LIMIT = 2**28  # RFC 8428 4.5.3: smaller resolved times are relati
 _BASE_FIELDS = frozenset({"bn", "bt", "bu", "bv", "bs", "bver"})
 _KNOWN_FIELDS = _BASE_FIELDS | {"n", "u", "v", "vs", "vb", "vd", "s", "t", "ut"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:./_-]*$")
+_valid_names: set[str] = set()  # names seen valid; packs repeat the same few names
 
 
 def decode_senml(payload: bytes, now_us: int) -> tuple[list[Decoded], list[Rejected]]:
@@ -36,7 +37,8 @@ def decode_senml(payload: bytes, now_us: int) -> tuple[list[Decoded], list[Rejec
         raise Rejected(Reason.UNPARSEABLE, f"SenML pack is not JSON: {exc}") from None
     if not isinstance(pack, list) or not pack:
         raise Rejected(Reason.UNPARSEABLE, "SenML pack must be a non-empty JSON array of records")
-    _must_understand(pack)
+    if b'_"' in payload:  # only then can a field name end in "_"
+        _must_understand(pack)
 
     base_name, base_time, base_unit, base_value = "", 0.0, None, None
     readings: list[Decoded] = []
@@ -98,7 +100,8 @@ def _resolve(
         value = base_value
     else:
         raise Rejected(Reason.UNPARSEABLE, f"{name}: record has no value")
-    time = base_time + (number(record["t"], "t") if "t" in record else 0.0)
+    t = record.get("t", 0.0)
+    time = base_time + (t if type(t) is float or type(t) is int else number(t, "t"))
     if not math.isfinite(time):
         raise Rejected(Reason.BAD_TIMESTAMP, f"{name}: time is not finite")
     if abs(time) < RELATIVE_TIME_LIMIT:

@@ -1,0 +1,214 @@
+"""``campuslab simulate``: publish a simulated campus over MQTT."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from campuslab.core.config import MqttEndpoint, format_duration, parse_duration, parse_mqtt_url
+from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path
+from campuslab.simulators.campus import CampusSimulator, SimulationConfig
+from campuslab.simulators.faults import FAULTS
+from campuslab.simulators.publisher import (
+    BrokerUnreachable,
+    MqttPublisher,
+    PublishReport,
+    backfill,
+    run_live,
+)
+
+EXIT_USAGE = 2
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+class PayloadFormat(StrEnum):
+    JSON = "json"
+    SENML = "senml"
+    BARE = "bare"
+
+
+def simulate(
+    registry: Path | None = typer.Option(None, "--registry", metavar="FILE",
+                                  help="Campus registry YAML (default: the sample campus)."),
+    mqtt_url: str = typer.Option("mqtt://localhost:1883", "--mqtt-url",
+                                 help="Broker, mqtt://[user:password@]host[:port] or mqtts://."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Same seed, same campus: runs are "
+                             "deterministic."),
+    interval: str = typer.Option("1m", "--interval", help="Time between readings, e.g. 1m, "
+                                 "5m, 30s."),
+    payload_format: PayloadFormat = typer.Option(PayloadFormat.JSON, "--format",
+                                                 help="Payload format."),
+    prefix: str = typer.Option("campus", "--prefix", help="Topic prefix."),
+    backfill_span: str | None = typer.Option(None, "--backfill", metavar="SPAN",
+                                      help="Publish the last SPAN (e.g. 7d) of history as fast "
+                                      "as the broker takes it, then exit (see --then-live)."),
+    then_live: bool = typer.Option(False, "--then-live",
+                                   help="After --backfill, carry on in live mode."),
+    speed: float = typer.Option(1.0, "--speed", min=0.001,
+                                help="Live mode runs this many times faster than real time."),
+    faults: str = typer.Option("", "--faults", metavar="LIST",
+                               help=f"Comma-separated faults to inject: {', '.join(FAULTS)}."),
+    duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", min=0.0,
+                                   help="Stop live mode after SECONDS of wall-clock time."),
+) -> None:
+    """Simulate the campus in the registry and publish its readings over MQTT.
+
+    Every space reports occupancy, CO2, temperature and humidity; every meter
+    its cumulative kWh register. Occupancy follows a weekly timetable, office
+    hours and study-hall arrivals; CO2 a TEK17 ventilation mass balance;
+    temperatures the heating schedule and the weather.
+
+    Live mode (the default) publishes each reading when its time comes.
+    --backfill 7d publishes the last seven days first, with a progress bar.
+    With --speed above 1 and --duration, the simulated clock starts far
+    enough in the past to reach the present exactly when the run ends, so
+    timestamps never run ahead of the wall clock.
+
+    Example: campuslab simulate --backfill 7d --then-live --faults spike,stuck
+    """
+    step = _duration_option(interval, "--interval")
+    span = _duration_option(backfill_span, "--backfill") if backfill_span else None
+    fmt = payload_format.value
+    if span and fmt == "bare":
+        raise typer.BadParameter("bare payloads carry no timestamp (the receiver stamps them "
+                                 "on arrival), so they cannot backfill history; use json or "
+                                 "senml", param_hint="--format")
+    if then_live and not span:
+        raise typer.BadParameter("--then-live only makes sense with --backfill",
+                                 param_hint="--then-live")
+    try:
+        config = SimulationConfig(seed=seed, interval=step, faults=_fault_set(faults))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--interval") from None
+    endpoint = _endpoint(mqtt_url)
+    sim = CampusSimulator(_campus(registry), config)
+    go_live = span is None or then_live
+    # Faster than real time, the simulated clock starts this far back so that it
+    # meets the wall clock when --duration ends, instead of running into the future.
+    lead = timedelta(0)
+    if go_live and speed > 1 and fmt != "bare":
+        if duration:
+            lead = timedelta(seconds=duration * (speed - 1))
+        else:
+            errors.print(f"[yellow]warning:[/yellow] at --speed {speed:g} simulated time runs "
+                         "ahead of the wall clock; ingest rejects readings stamped in the "
+                         "future. Give --duration to start the clock in the past.")
+    now = datetime.now(UTC) - lead
+    try:
+        with MqttPublisher(endpoint) as publisher:
+            if span:
+                _backfill(sim, publisher, now - span, now, fmt, prefix)
+            if go_live:
+                _live(sim, publisher, fmt, prefix, speed, duration,
+                      start=now if lead else None)
+    except BrokerUnreachable as exc:
+        _fail(str(exc))
+    except TimeoutError as exc:
+        _fail(str(exc), code=1)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    errors.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _duration_option(text: str, option: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _fault_set(text: str) -> frozenset[str]:
+    names = frozenset(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(names - set(FAULTS))
+    if unknown:
+        raise typer.BadParameter(f"unknown fault(s) {', '.join(unknown)}; valid faults: "
+                                 f"{', '.join(FAULTS)}", param_hint="--faults")
+    return names
+
+
+def _endpoint(url: str) -> MqttEndpoint:
+    try:
+        return parse_mqtt_url(url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--mqtt-url") from None
+
+
+def _campus(path: Path | None) -> Campus:
+    try:
+        return load_campus(path or sample_campus_path())
+    except RegistryError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+def _backfill(sim: CampusSimulator, publisher: MqttPublisher, start: datetime, end: datetime,
+              fmt: str, prefix: str) -> None:
+    span = format_duration(end - start) if (end - start).total_seconds() >= 1 else "0s"
+    columns = (TextColumn("[bold]backfill {task.description}"), BarColumn(),
+               MofNCompleteColumn(), TextColumn("readings"), TaskProgressColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(span, total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = backfill(sim, publisher, start, end, fmt, prefix, progress=show)
+    console.print(f"backfilled {span}: {_summary(report)} to {publisher.endpoint.url}")
+
+
+def _live(sim: CampusSimulator, publisher: MqttPublisher, fmt: str, prefix: str, speed: float,
+          duration: float | None, start: datetime | None) -> None:
+    stop = threading.Event()
+    timer = threading.Timer(duration, stop.set) if duration else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    every = format_duration(sim.config.interval)
+    pace = "real time" if speed == 1 else f"{speed:g}x real time"
+    console.print(f"live: a reading per sensor every {every} ({pace}) to "
+                  f"{publisher.endpoint.url}, topic {prefix}/#; Ctrl-C stops")
+    latest = PublishReport()
+    began = datetime.now(UTC)
+    with console.status("waiting for the first step") as status:
+        def show(moment: datetime, so_far: PublishReport) -> None:
+            nonlocal latest
+            latest = so_far
+            status.update(f"simulated {moment:%Y-%m-%d %H:%M:%S} UTC · "
+                          f"{so_far.readings:,} readings published")
+
+        try:
+            latest = run_live(sim, publisher, fmt, prefix, speed, stop, start=start,
+                              on_step=show)
+        except KeyboardInterrupt:
+            stop.set()
+            latest.seconds = (datetime.now(UTC) - began).total_seconds()
+        finally:
+            if timer:
+                timer.cancel()
+    publisher.flush(timeout=30)
+    console.print(f"live run ended: {_summary(latest)}")
+
+
+def _summary(report: PublishReport) -> str:
+    text = (f"{report.readings:,} readings in {report.messages:,} messages, "
+            f"{report.seconds:.1f} s ({report.readings_per_second:,.0f} readings/s)")
+    if report.garbage:
+        text += f", plus {report.garbage} garbage messages"
+    return text
