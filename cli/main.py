@@ -77,6 +77,54 @@ def check_registry(registry: Path = typer.Argument(..., help="Registry YAML to c
                f"{len(campus.buildings)} buildings, {spaces} spaces, {meters} meters")
 
 
+@app.command()
+def demo(
+    port: int = typer.Option(8000, help="Port for the overview page and API."),
+    data_dir: Path = typer.Option(Path("demo-data"), help="Folder for the store and logs."),
+    duration: float | None = typer.Option(
+        None, help="Stop cleanly after this many seconds (default: run until Ctrl-C)."
+    ),
+    mqtt_url: str | None = typer.Option(
+        None, help="Use this broker instead of starting one (Mosquitto if installed, "
+        "else an embedded Python broker)."
+    ),
+    registry: Path | None = typer.Option(None, help=REGISTRY_HELP),
+    backfill: str = typer.Option("7d", help="History to backfill before going live."),
+    interval: str = typer.Option("1m", help="Time between simulated readings."),
+    seed: int = typer.Option(0, min=0, help="Simulator seed: same seed, same campus."),
+) -> None:
+    """Run a simulated campus streaming into CampusLab, and open the overview page.
+
+    Starts a broker (unless --mqtt-url), `campuslab serve` and the simulator;
+    backfills the last 7 days with a progress bar, prints the URLs, then streams
+    live readings until --duration seconds pass or Ctrl-C.
+    """
+    from campuslab.cli.demo import DemoError, DemoOptions, run_demo
+    from campuslab.core.config import parse_duration, parse_mqtt_url
+
+    try:
+        backfill_span = parse_duration(backfill)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--backfill") from None
+    try:
+        step = parse_duration(interval)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--interval") from None
+    if mqtt_url:
+        try:
+            parse_mqtt_url(mqtt_url)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--mqtt-url") from None
+    options = DemoOptions(port=port, data_dir=data_dir, duration=duration, mqtt_url=mqtt_url,
+                          registry=_registry_or_sample(registry), backfill=backfill_span,
+                          interval=step, seed=seed)
+    try:
+        run_demo(options)
+    except DemoError as exc:
+        typer.secho(f"campuslab demo: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
 def _register_commands() -> None:
     from campuslab.cli.simulate_command import simulate
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 
 from campuslab.core.config import MqttEndpoint
-from campuslab.core.readings import DeadLetter, ReadingBatch
+from campuslab.core.readings import DeadLetter, ReadingBatch, from_epoch_us
 from campuslab.core.store import ReadingStore, WriteResult
 from campuslab.ingest.metrics import IngestMetrics
 from campuslab.ingest.processor import MessageProcessor
@@ -80,6 +80,8 @@ class Ingestor:
         self._generation = 0
         self._connected = False
         self._last_message_us: int | None = None
+        # running totals for status(); written only by the writer thread
+        self._totals = {"received": 0, "stored": 0, "duplicates": 0, "rejected": 0}
         self._writer = threading.Thread(
             target=self._write_loop, name="campuslab-writer", daemon=True
         )
@@ -115,7 +117,9 @@ class Ingestor:
             "connected": self._connected,
             "subscription": self.topic_filter,
             "backlog": len(self._inbox),
-            "last_message_at": self._last_message_us,
+            "last_message_at": (from_epoch_us(self._last_message_us).isoformat()
+                                if self._last_message_us else None),
+            **self._totals,
         }
 
     # -- MQTT callbacks (paho's network thread: never block here) ----------
@@ -227,6 +231,11 @@ class Ingestor:
         self.metrics.duplicates.inc(result.duplicates)
         for letter in dead_letters:
             self.metrics.rejected.labels(reason=letter.reason).inc()
+        totals = self._totals
+        totals["received"] += len(messages)
+        totals["stored"] += result.stored
+        totals["duplicates"] += result.duplicates
+        totals["rejected"] += len(dead_letters)
         self.metrics.delivery_seconds.observe(time.time() - messages[0].received_us / 1e6)
         self.metrics.backlog.set(len(self._inbox))
 
