@@ -14,6 +14,8 @@ class MqttTestPublisher:
 
     def __init__(self, port: int, client_id: str) -> None:
         self.acked = 0
+        self.published = 0
+        self.max_outstanding = 20_000
         self._lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=False)
@@ -28,8 +30,13 @@ class MqttTestPublisher:
             self.acked += 1
 
     def publish(self, topic: str, payload: bytes | str) -> None:
+        # Message ids are 16-bit: with more than 65,535 outstanding, paho's ids collide and
+        # messages go untracked. Keep the outstanding count well below that.
+        while self.published - self.acked >= self.max_outstanding:
+            time.sleep(0.001)
         # While the broker is away paho queues QoS 1 messages and sends them on reconnect.
         self.client.publish(topic, payload, qos=1)
+        self.published += 1
 
     def publish_all(self, messages: Iterable[tuple[str, bytes | str]],
                     pause_every: int = 0, pause: float = 0.0) -> int:
