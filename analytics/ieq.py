@@ -145,7 +145,8 @@ def co2_category_hours(
     limit = float(fhi_limit_ppm)
     if not math.isfinite(limit) or limit <= 0:
         raise ValueError(
-            f"fhi_limit_ppm must be a finite concentration > 0 ppm, got {fhi_limit_ppm!r}")
+            f"fhi_limit_ppm must be a finite concentration > 0 ppm, got {fhi_limit_ppm!r}"
+        )
     occupied = occupancy > 0  # NaN > 0 is False: unknown occupancy is not occupied
     categories = co2_category(co2, outdoor_ppm)[occupied]
     counted = categories != NO_CATEGORY

@@ -79,12 +79,15 @@ class BuildingDayEnergy:
 
 # -- periods and hourly grids -------------------------------------------------
 
+
 def _utc(moment: datetime, name: str) -> datetime:
     if not isinstance(moment, datetime):
         raise ValueError(f"{name} must be a datetime, got {type(moment).__name__}")
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware (e.g. 2026-03-02T00:00+01:00), "
-                         f"got naive {moment.isoformat()}")
+        raise ValueError(
+            f"{name} must be timezone-aware (e.g. 2026-03-02T00:00+01:00), "
+            f"got naive {moment.isoformat()}"
+        )
     return moment.astimezone(UTC)
 
 
@@ -135,19 +138,28 @@ def _building(campus: Campus, building_id: str) -> Building:
     return building
 
 
-def _hourly(store: ReadingStore, quantity: str, first: datetime, last_end: datetime,
-            aggregate: Aggregate, sensors: list[str]) -> dict[str, Series]:
+def _hourly(
+    store: ReadingStore,
+    quantity: str,
+    first: datetime,
+    last_end: datetime,
+    aggregate: Aggregate,
+    sensors: list[str],
+) -> dict[str, Series]:
     return store.read_resampled(quantity, first, last_end, HOUR, aggregate, sensors=sensors)
 
 
-def _space_core_utilisation(campus: Campus, space: Space, grid: np.ndarray,
-                            counts: np.ndarray) -> UtilisationResult:
+def _space_core_utilisation(
+    campus: Campus, space: Space, grid: np.ndarray, counts: np.ndarray
+) -> UtilisationResult:
     settings = campus.analytics
-    return core_utilisation(grid, counts, space.capacity, campus.tz, settings.core_hours,
-                            settings.in_use_threshold)
+    return core_utilisation(
+        grid, counts, space.capacity, campus.tz, settings.core_hours, settings.in_use_threshold
+    )
 
 
 # -- space KPIs ------------------------------------------------------------------
+
 
 def space_utilisation(
     store: ReadingStore, campus: Campus, space_id: str, start: datetime, end: datetime
@@ -200,11 +212,15 @@ def space_daily_kpis(
     days = []
     for day in np.unique(dates):
         today = dates == day
-        days.append(SpaceDayKpis(
-            date=day.item(),
-            utilisation=_space_core_utilisation(campus, space, grid[today], counts[today]),
-            co2=co2_category_hours(co2_ppm[today], counts[today], campus.analytics.outdoor_co2_ppm),
-        ))
+        days.append(
+            SpaceDayKpis(
+                date=day.item(),
+                utilisation=_space_core_utilisation(campus, space, grid[today], counts[today]),
+                co2=co2_category_hours(
+                    co2_ppm[today], counts[today], campus.analytics.outdoor_co2_ppm
+                ),
+            )
+        )
     return days
 
 
@@ -232,22 +248,32 @@ def campus_utilisation_today(
         now = local_midnight + timedelta(microseconds=1)  # the first instant of the day
     first, last_end, grid = _hour_grid(*_period(local_midnight, now))
     spaces = [space for _, space in campus.spaces()]
-    occupancy = _hourly(store, "occupancy", first, last_end, _observation(campus),
-                        [space.id for space in spaces])
+    occupancy = _hourly(
+        store, "occupancy", first, last_end, _observation(campus), [space.id for space in spaces]
+    )
     return {
-        space.id: _space_core_utilisation(campus, space, grid,
-                                          _on_grid(occupancy.get(space.id), grid))
+        space.id: _space_core_utilisation(
+            campus, space, grid, _on_grid(occupancy.get(space.id), grid)
+        )
         for space in spaces
     }
 
 
 # -- building energy -------------------------------------------------------------
 
-def _register_days(store: ReadingStore, meter_id: str, quantity: str, start: datetime,
-                   end: datetime, campus: Campus) -> dict[date, DailyEnergy]:
+
+def _register_days(
+    store: ReadingStore,
+    meter_id: str,
+    quantity: str,
+    start: datetime,
+    end: datetime,
+    campus: Campus,
+) -> dict[date, DailyEnergy]:
     """Daily consumption of one register over intervals ending in (start, end]."""
-    series = store.read_series(meter_id, quantity, start - REGISTER_LOOKBACK,
-                               end + timedelta(microseconds=1))
+    series = store.read_series(
+        meter_id, quantity, start - REGISTER_LOOKBACK, end + timedelta(microseconds=1)
+    )
     start64 = np.datetime64(start.replace(tzinfo=None), "us")
     end64 = np.datetime64(end.replace(tzinfo=None), "us")
     ts = series.ts.astype("datetime64[us]")
@@ -306,12 +332,14 @@ def building_daily_energy(
                 continue
             totals[meter.quantity].append(found.kwh)
             resets[meter.quantity] += found.resets
-        rows.append(BuildingDayEnergy(
-            date=day,
-            electricity_kwh=float(sum(totals[ELECTRICITY])) if totals[ELECTRICITY] else np.nan,
-            heat_kwh=float(sum(totals[HEAT])) if totals[HEAT] else np.nan,
-            electricity_resets=resets[ELECTRICITY],
-            heat_resets=resets[HEAT],
-            meters_without_data=tuple(missing),
-        ))
+        rows.append(
+            BuildingDayEnergy(
+                date=day,
+                electricity_kwh=float(sum(totals[ELECTRICITY])) if totals[ELECTRICITY] else np.nan,
+                heat_kwh=float(sum(totals[HEAT])) if totals[HEAT] else np.nan,
+                electricity_resets=resets[ELECTRICITY],
+                heat_resets=resets[HEAT],
+                meters_without_data=tuple(missing),
+            )
+        )
     return rows

@@ -93,6 +93,7 @@ class DailyUtilisation:
 
 # -- validation ---------------------------------------------------------------
 
+
 def _counts(values: np.ndarray, name: str, allow_nan: bool = False) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64)
@@ -121,6 +122,7 @@ def _positive(value: float, name: str, unit: str) -> float:
 
 
 # -- the metric ---------------------------------------------------------------
+
 
 def _empty_result() -> UtilisationResult:
     nan = math.nan
@@ -248,6 +250,7 @@ def pooled_utilisation(
 
 
 # -- core hours in local time ---------------------------------------------------
+
 
 def _core_mask_of_wall_time(wall: np.ndarray, core: CoreHours) -> np.ndarray:
     days = wall.astype("datetime64[D]")
@@ -383,8 +386,10 @@ def daily_utilisation(
     days, index = np.unique(dates, return_inverse=True)
     if days.size == 0:
         return []
-    per_day = np.split(core_counts[np.argsort(index, kind="stable")],
-                       np.cumsum(np.bincount(index, minlength=days.size))[:-1])
+    per_day = np.split(
+        core_counts[np.argsort(index, kind="stable")],
+        np.cumsum(np.bincount(index, minlength=days.size))[:-1],
+    )
     return [
         DailyUtilisation(day.item(), _utilisation_of_core(counts_of_day, capacity, threshold))
         for day, counts_of_day in zip(days, per_day, strict=True)

@@ -47,8 +47,10 @@ Readings and workspace-use metrics of a campus living lab.
 TAGS = [
     {"name": "spaces", "description": "The spaces of the campus registry."},
     {"name": "readings", "description": "Raw and resampled time series of a space."},
-    {"name": "utilisation", "description": "Frequency rate, occupancy rate and utilisation "
-                                           "(UK SMG 2006)."},
+    {
+        "name": "utilisation",
+        "description": "Frequency rate, occupancy rate and utilisation (UK SMG 2006).",
+    },
     {"name": "health", "description": "Is the API up, and what is behind it."},
     {"name": "operations", "description": "Prometheus metrics."},
     {"name": "problems", "description": "The problem types errors refer to."},
@@ -87,7 +89,14 @@ def create_app(
     install_problem_handlers(app)
     # added last, so outermost: it also counts the 500s the problem middleware answers
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.request_metrics)
-    for router in (overview.router, spaces.router, readings.router, utilisation.router,
-                   health.router, metrics.router, problems.router):
+    for router in (
+        overview.router,
+        spaces.router,
+        readings.router,
+        utilisation.router,
+        health.router,
+        metrics.router,
+        problems.router,
+    ):
         app.include_router(router)
     return app

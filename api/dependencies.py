@@ -78,16 +78,19 @@ class SpaceInBuilding:
 
 
 async def get_space(
-    space_id: Annotated[str, Path(description="space id from the campus registry",
-                                  examples=["rfb-101"])],
+    space_id: Annotated[
+        str, Path(description="space id from the campus registry", examples=["rfb-101"])
+    ],
     campus: CampusDep,
 ) -> SpaceInBuilding:
     """The space named in the path; 404 problem when the registry has no such space."""
     space = campus.space(space_id)
     if space is None:
         if campus.meter(space_id) is not None:
-            detail = (f"{shown(space_id)} is a building meter, not a space; "
-                      "GET /api/v1/spaces lists the spaces")
+            detail = (
+                f"{shown(space_id)} is a building meter, not a space; "
+                "GET /api/v1/spaces lists the spaces"
+            )
         else:
             detail = f"no space {shown(space_id)}; GET /api/v1/spaces lists them"
         raise ApiProblem("unknown-space", detail, parameter="space_id")

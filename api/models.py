@@ -22,7 +22,7 @@ class Health(BaseModel):
     store: StoreHealth
     ingest: dict[str, Any] | None = Field(
         description="state of the ingestor running in this process (connected, backlog, ...); "
-                    "null when the API runs without one",
+        "null when the API runs without one",
         examples=[{"connected": True, "backlog": 0}],
     )
 
@@ -41,19 +41,23 @@ class Readings(BaseModel):
     space_id: str = Field(examples=["rfb-101"])
     quantity: str = Field(examples=["co2"])
     unit: str = Field(description="canonical unit of the quantity", examples=["ppm"])
-    start: Timestamp = Field(description="start of the range (inclusive), UTC",
-                             examples=["2026-11-25T10:00:00Z"])
-    end: Timestamp = Field(description="end of the range (exclusive), UTC",
-                           examples=["2026-11-26T10:00:00Z"])
+    start: Timestamp = Field(
+        description="start of the range (inclusive), UTC", examples=["2026-11-25T10:00:00Z"]
+    )
+    end: Timestamp = Field(
+        description="end of the range (exclusive), UTC", examples=["2026-11-26T10:00:00Z"]
+    )
     every: str | None = Field(
-        description="resampling interval, or null for raw readings", examples=["15m"])
+        description="resampling interval, or null for raw readings", examples=["15m"]
+    )
     agg: Literal["mean", "max", "min"] | None = Field(
         description="aggregate of each resampled bucket, or null for raw readings",
-        examples=["mean"])
+        examples=["mean"],
+    )
     points: list[tuple[Timestamp, float | None]] = Field(
         description="[timestamp, value] pairs in time order. Raw timestamps are exactly those "
-                    "published; resampled ones are bucket starts, aligned to the Unix epoch "
-                    "(1 h buckets start on the UTC hour). Buckets without data are left out.",
+        "published; resampled ones are bucket starts, aligned to the Unix epoch "
+        "(1 h buckets start on the UTC hour). Buckets without data are left out.",
         examples=[[["2026-11-26T10:00:00Z", 612.0], ["2026-11-26T10:01:00Z", 618.0]]],
     )
 
@@ -66,8 +70,15 @@ class CoreHoursDescription(BaseModel):
     description: str = Field(examples=["Mon–Fri 08:00–16:00 (Europe/Oslo)"])
 
 
-_DAY_NAMES = {"mon": "Mon", "tue": "Tue", "wed": "Wed", "thu": "Thu", "fri": "Fri",
-              "sat": "Sat", "sun": "Sun"}
+_DAY_NAMES = {
+    "mon": "Mon",
+    "tue": "Tue",
+    "wed": "Wed",
+    "thu": "Thu",
+    "fri": "Fri",
+    "sat": "Sat",
+    "sun": "Sun",
+}
 _WEEK = list(_DAY_NAMES)
 
 
@@ -80,8 +91,13 @@ def core_hours_description(campus: Campus) -> CoreHoursDescription:
     else:
         days = ", ".join(_DAY_NAMES[d] for d in order)
     start, end = core.start.strftime("%H:%M"), core.end.strftime("%H:%M")
-    return CoreHoursDescription(days=order, start=start, end=end, timezone=campus.site.timezone,
-                                description=f"{days} {start}–{end} ({campus.site.timezone})")
+    return CoreHoursDescription(
+        days=order,
+        start=start,
+        end=end,
+        timezone=campus.site.timezone,
+        description=f"{days} {start}–{end} ({campus.site.timezone})",
+    )
 
 
 Rate = float | None
@@ -95,34 +111,44 @@ class Utilisation(BaseModel):
 
     space_id: str = Field(examples=["rfb-101"])
     capacity: int = Field(description="seats", examples=[280])
-    start: Timestamp = Field(description="start of the period asked for (inclusive), UTC",
-                             examples=["2026-11-25T23:00:00Z"])
-    end: Timestamp = Field(description="end of the period asked for (exclusive), UTC",
-                           examples=["2026-11-26T12:00:00Z"])
+    start: Timestamp = Field(
+        description="start of the period asked for (inclusive), UTC",
+        examples=["2026-11-25T23:00:00Z"],
+    )
+    end: Timestamp = Field(
+        description="end of the period asked for (exclusive), UTC",
+        examples=["2026-11-26T12:00:00Z"],
+    )
     core_hours: CoreHoursDescription
-    in_use_threshold: float = Field(description="people for an hour to count as in use",
-                                    examples=[1.0])
+    in_use_threshold: float = Field(
+        description="people for an hour to count as in use", examples=[1.0]
+    )
     hourly_observation: Literal["mean", "peak"] = Field(
-        description="how an hour's count n_h is observed: the hour's mean or its peak")
-    frequency_rate: Rate = Field(description="F: share of available core hours in use",
-                                 examples=[0.5])
-    occupancy_rate: Rate = Field(description="O: mean n_h / capacity over in-use hours",
-                                 examples=[0.5])
+        description="how an hour's count n_h is observed: the hour's mean or its peak"
+    )
+    frequency_rate: Rate = Field(
+        description="F: share of available core hours in use", examples=[0.5]
+    )
+    occupancy_rate: Rate = Field(
+        description="O: mean n_h / capacity over in-use hours", examples=[0.5]
+    )
     utilisation: Rate = Field(
-        description="U: used seat-hours / available seat-hours (= F × O when idle hours are "
-                    "empty)", examples=[0.25])
+        description="U: used seat-hours / available seat-hours (= F × O when idle hours are empty)",
+        examples=[0.25],
+    )
     peak_occupancy: Rate = Field(description="max n_h / capacity", examples=[0.5])
-    p95_occupancy: Rate = Field(description="95th percentile of n_h / capacity",
-                                examples=[0.5])
+    p95_occupancy: Rate = Field(description="95th percentile of n_h / capacity", examples=[0.5])
     used_seat_hours: float = Field(description="Σ n_h, person-hours", examples=[80.0])
-    available_seat_hours: float = Field(description="capacity × available hours",
-                                        examples=[320.0])
+    available_seat_hours: float = Field(description="capacity × available hours", examples=[320.0])
     available_hours: int = Field(description="core hours with an observation", examples=[8])
-    in_use_hours: int = Field(description="core hours with n_h >= the in-use threshold",
-                              examples=[4])
+    in_use_hours: int = Field(
+        description="core hours with n_h >= the in-use threshold", examples=[4]
+    )
     hours_without_data: int = Field(
         description="core hours with no occupancy reading (sensor offline); not counted as "
-                    "available", examples=[0])
+        "available",
+        examples=[0],
+    )
     share_under_60: Rate = Field(description="share of available hours under 60 % of capacity")
     share_60_to_100: Rate = Field(description="share of available hours at 60–100 % of capacity")
     share_over_100: Rate = Field(description="share of available hours over capacity")

@@ -63,8 +63,10 @@ def parse_instant(parameter: str, text: str) -> datetime:
         if moment is not None:
             if not EARLIEST <= moment < LATEST:
                 raise invalid_parameter(
-                    parameter, f"{parameter} {shown(text)} is outside the years 1970–2199 "
-                    "that CampusLab stores")
+                    parameter,
+                    f"{parameter} {shown(text)} is outside the years 1970–2199 "
+                    "that CampusLab stores",
+                )
             return moment
     raise invalid_parameter(
         parameter,
@@ -73,16 +75,23 @@ def parse_instant(parameter: str, text: str) -> datetime:
     )
 
 
-def resolve_period(start: str | None, end: str | None, *, now: datetime,
-                   default_span: timedelta = timedelta(hours=24)) -> Period:
+def resolve_period(
+    start: str | None,
+    end: str | None,
+    *,
+    now: datetime,
+    default_span: timedelta = timedelta(hours=24),
+) -> Period:
     """The requested period; end defaults to now, start to end - ``default_span``."""
     end_at = parse_instant("end", end) if end is not None else now
     start_at = parse_instant("start", start) if start is not None else end_at - default_span
     if end_at <= start_at:
         hint = "" if end is not None else " (end defaults to now)"
         raise invalid_parameter(
-            "end", f"end {isoformat_utc(end_at)}{hint} must be after start "
-            f"{isoformat_utc(start_at)}; the range is start <= t < end")
+            "end",
+            f"end {isoformat_utc(end_at)}{hint} must be after start "
+            f"{isoformat_utc(start_at)}; the range is start <= t < end",
+        )
     return Period(start_at, end_at)
 
 
@@ -107,18 +116,24 @@ def parse_every(text: str, limits: ReadLimits) -> timedelta:
         every = parse_duration(text)
     except ValueError:
         raise invalid_parameter(
-            "every", f"every {shown(text)} is not a positive duration; use a number and a "
-            "unit (s, m, h, d, w), e.g. every=15m or every=1h") from None
+            "every",
+            f"every {shown(text)} is not a positive duration; use a number and a "
+            "unit (s, m, h, d, w), e.g. every=15m or every=1h",
+        ) from None
     except OverflowError:
         every = timedelta.max
     if every < limits.finest_every:
         raise invalid_parameter(
-            "every", f"every {shown(text)} is finer than {format_duration(limits.finest_every)}; "
-            "leave every out for raw readings, or use e.g. every=1m")
+            "every",
+            f"every {shown(text)} is finer than {format_duration(limits.finest_every)}; "
+            "leave every out for raw readings, or use e.g. every=1m",
+        )
     if every > limits.max_resampled_span:
         raise invalid_parameter(
-            "every", f"every {shown(text)} is longer than "
-            f"{format_duration(limits.max_resampled_span)}; use e.g. every=1d or every=1w")
+            "every",
+            f"every {shown(text)} is longer than "
+            f"{format_duration(limits.max_resampled_span)}; use e.g. every=1d or every=1w",
+        )
     return every
 
 
@@ -133,8 +148,10 @@ def parse_aggregate(text: str | None, *, resampling: bool) -> Aggregate:
         raise invalid_parameter("agg", f"agg {shown(text)} is not one of: {choices}") from None
     if not resampling:
         raise invalid_parameter(
-            "agg", f"agg={aggregate.value} applies only when resampling; add every= "
-            f"(e.g. every=15m&agg={aggregate.value}), or leave agg out for raw readings")
+            "agg",
+            f"agg={aggregate.value} applies only when resampling; add every= "
+            f"(e.g. every=15m&agg={aggregate.value}), or leave agg out for raw readings",
+        )
     return aggregate
 
 
@@ -145,7 +162,8 @@ def space_quantity(text: str) -> str:
         return text
     if text in QUANTITIES:
         raise invalid_parameter(
-            "quantity", f"quantity {shown(text)} is measured by building meters, not in "
-            f"spaces; a space has: {valid}")
-    raise invalid_parameter("quantity", f"quantity {shown(text)} is not known; use one of: "
-                                        f"{valid}")
+            "quantity",
+            f"quantity {shown(text)} is measured by building meters, not in "
+            f"spaces; a space has: {valid}",
+        )
+    raise invalid_parameter("quantity", f"quantity {shown(text)} is not known; use one of: {valid}")

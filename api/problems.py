@@ -52,28 +52,38 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     p.name: p
     for p in (
         ProblemType(
-            "unknown-space", "Unknown space", 404,
+            "unknown-space",
+            "Unknown space",
+            404,
             "The space id in the path is not in the campus registry. "
             "GET /api/v1/spaces lists the spaces.",
         ),
         ProblemType(
-            "invalid-parameter", "Invalid parameter", 422,
+            "invalid-parameter",
+            "Invalid parameter",
+            422,
             "A query or path parameter has a value the API cannot use. The detail names the "
             "parameter, says what was wrong and gives an example of a valid value.",
         ),
         ProblemType(
-            "range-too-long", "Time range too long", 422,
+            "range-too-long",
+            "Time range too long",
+            422,
             "The time range asks for more history than one request may return. Raw readings "
             "are limited to 31 days, resampled series and utilisation to 366 days. Resample "
             "with every= (e.g. every=1h) or split the range.",
         ),
         ProblemType(
-            "too-many-points", "Too many points", 422,
+            "too-many-points",
+            "Too many points",
+            422,
             "The answer would hold more points than one response may carry. Resample with "
             "every= (e.g. every=15m), choose a coarser interval, or narrow the range.",
         ),
         ProblemType(
-            "store-unavailable", "Store unavailable", 503,
+            "store-unavailable",
+            "Store unavailable",
+            503,
             "The time-series store behind the API did not answer. The reason is in the "
             "server log; the health endpoint reports it until the store is back.",
         ),
@@ -91,17 +101,22 @@ class Problem(BaseModel):
         description="URI identifying the problem type; CampusLab's own resolve to a description",
         examples=["/api/v1/problems/invalid-parameter"],
     )
-    title: str = Field(description="short summary of the problem type",
-                       examples=["Invalid parameter"])
+    title: str = Field(
+        description="short summary of the problem type", examples=["Invalid parameter"]
+    )
     status: int = Field(description="HTTP status code", examples=[422])
-    detail: str = Field(description="what was wrong in this request and how to fix it",
-                        examples=["quantity 'co3' is not known; use one of: occupancy, co2, "
-                                  "temperature, humidity"])
-    instance: str | None = Field(default=None, description="the request path",
-                                 examples=["/api/v1/spaces/rfb-101/readings"])
-    parameter: str | None = Field(default=None,
-                                  description="the offending parameter, when there is one",
-                                  examples=["quantity"])
+    detail: str = Field(
+        description="what was wrong in this request and how to fix it",
+        examples=["quantity 'co3' is not known; use one of: occupancy, co2, temperature, humidity"],
+    )
+    instance: str | None = Field(
+        default=None, description="the request path", examples=["/api/v1/spaces/rfb-101/readings"]
+    )
+    parameter: str | None = Field(
+        default=None,
+        description="the offending parameter, when there is one",
+        examples=["quantity"],
+    )
 
 
 class ParameterError(BaseModel):
@@ -135,8 +150,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class ApiProblem(Exception):
     """Raised by routes and dependencies; rendered as problem details."""
 
-    def __init__(self, kind: str, detail: str, *, parameter: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        detail: str,
+        *,
+        parameter: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.kind = PROBLEM_TYPES[kind]
         self.detail = detail
@@ -156,9 +177,16 @@ def shown(value: object, limit: int = 60) -> str:
     return repr(text)
 
 
-def problem_response(status: int, detail: str, *, instance: str | None,
-                     type_: str = "about:blank", title: str | None = None,
-                     headers: dict[str, str] | None = None, **extensions: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    instance: str | None,
+    type_: str = "about:blank",
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": type_,
         "title": title or _phrase(status),
@@ -168,15 +196,20 @@ def problem_response(status: int, detail: str, *, instance: str | None,
     if instance is not None:
         body["instance"] = instance
     body.update({k: v for k, v in extensions.items() if v is not None})
-    return JSONResponse(body, status_code=status, headers=headers,
-                        media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
 async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiProblem)
-    return problem_response(exc.kind.status, exc.detail, instance=request.url.path,
-                            type_=exc.kind.uri, title=exc.kind.title, headers=exc.headers,
-                            parameter=exc.parameter)
+    return problem_response(
+        exc.kind.status,
+        exc.detail,
+        instance=request.url.path,
+        type_=exc.kind.uri,
+        title=exc.kind.title,
+        headers=exc.headers,
+        parameter=exc.parameter,
+    )
 
 
 def _phrase(status: int) -> str:
@@ -190,8 +223,10 @@ def _http_detail(request: Request, exc: StarletteHTTPException) -> str:
     if isinstance(exc.detail, str) and exc.detail != _phrase(exc.status_code):
         return exc.detail
     if exc.status_code == 404:
-        return ("no such resource; the API lives under /api/v1 (GET /api/v1/spaces lists the "
-                "spaces) and its documentation at /docs")
+        return (
+            "no such resource; the API lives under /api/v1 (GET /api/v1/spaces lists the "
+            "spaces) and its documentation at /docs"
+        )
     if exc.status_code == 405:
         allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow")
         suffix = f"; allowed: {allowed}" if allowed else ""
@@ -201,8 +236,9 @@ def _http_detail(request: Request, exc: StarletteHTTPException) -> str:
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem_response(exc.status_code, _http_detail(request, exc),
-                            instance=request.url.path, headers=exc.headers)
+    return problem_response(
+        exc.status_code, _http_detail(request, exc), instance=request.url.path, headers=exc.headers
+    )
 
 
 def _parameter_name(loc: tuple[Any, ...]) -> tuple[str, str]:
@@ -224,10 +260,15 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
         errors.append({"parameter": name, "location": location, "detail": message})
     detail = "; ".join(e["detail"] for e in errors) or "the request is invalid"
     parameter = errors[0]["parameter"] if len(errors) == 1 else None
-    return problem_response(422, detail, instance=request.url.path,
-                            type_=PROBLEM_TYPES["invalid-parameter"].uri,
-                            title=PROBLEM_TYPES["invalid-parameter"].title,
-                            parameter=parameter, errors=errors)
+    return problem_response(
+        422,
+        detail,
+        instance=request.url.path,
+        type_=PROBLEM_TYPES["invalid-parameter"].uri,
+        title=PROBLEM_TYPES["invalid-parameter"].title,
+        parameter=parameter,
+        errors=errors,
+    )
 
 
 class UnexpectedErrorAsProblem:
@@ -256,13 +297,20 @@ class UnexpectedErrorAsProblem:
             await self.app(scope, receive, tracking_send)
         except Exception:
             reference = uuid.uuid4().hex[:12]
-            log.exception("unhandled error in %s %s (reference %s)",
-                          scope.get("method"), scope.get("path"), reference)
+            log.exception(
+                "unhandled error in %s %s (reference %s)",
+                scope.get("method"),
+                scope.get("path"),
+                reference,
+            )
             if started:
                 raise
             response = problem_response(
-                500, f"an unexpected error occurred; it has been logged with reference "
-                     f"{reference}", instance=scope.get("path"), reference=reference)
+                500,
+                f"an unexpected error occurred; it has been logged with reference {reference}",
+                instance=scope.get("path"),
+                reference=reference,
+            )
             await response(scope, receive, send)
 
 

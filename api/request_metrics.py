@@ -21,12 +21,18 @@ class RequestMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.requests = Counter(
-            "campuslab_api_requests_total", "HTTP requests answered by the API",
-            ["method", "route", "status"], registry=self.registry)
+            "campuslab_api_requests_total",
+            "HTTP requests answered by the API",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "campuslab_api_request_duration_seconds", "Time to answer an HTTP request",
-            ["method", "route"], registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+            "campuslab_api_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
 
 
 class RequestMetricsMiddleware:

@@ -33,19 +33,24 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from campuslab.core.config import parse_mqtt_url  # noqa: E402
-from campuslab.core.registry import load_campus, sample_campus_path  # noqa: E402
-from campuslab.core.store.duckdb import DuckDBStore  # noqa: E402
-from campuslab.ingest.metrics import IngestMetrics  # noqa: E402
-from campuslab.ingest.processor import MessageProcessor  # noqa: E402
-from campuslab.ingest.service import Ingestor, IngestSettings  # noqa: E402
-from servers.mosquitto import Mosquitto  # noqa: E402
-from servers.publisher import MqttTestPublisher  # noqa: E402
+from servers.mosquitto import Mosquitto
+from servers.publisher import MqttTestPublisher
+
+from campuslab.core.config import parse_mqtt_url
+from campuslab.core.registry import load_campus, sample_campus_path
+from campuslab.core.store.duckdb import DuckDBStore
+from campuslab.ingest.metrics import IngestMetrics
+from campuslab.ingest.processor import MessageProcessor
+from campuslab.ingest.service import Ingestor, IngestSettings
 
 CAMPUS = load_campus(sample_campus_path())
 SPACES = [(b.id, s.id) for b, s in CAMPUS.spaces()]
-QUANTITIES = (("co2", 400.0, "ppm"), ("temperature", 21.0, "Cel"), ("humidity", 30.0, "%RH"),
-              ("occupancy", 0.0, "count"))
+QUANTITIES = (
+    ("co2", 400.0, "ppm"),
+    ("temperature", 21.0, "Cel"),
+    ("humidity", 30.0, "%RH"),
+    ("occupancy", 0.0, "count"),
+)
 
 
 def rss_mb() -> float:
@@ -64,8 +69,9 @@ def json_stream(n: int, start: datetime) -> list[tuple[str, bytes]]:
         building, space = SPACES[i % len(SPACES)]
         quantity, base, unit = QUANTITIES[(i // len(SPACES)) % len(QUANTITIES)]
         ts = start + timedelta(minutes=i // per_minute)
-        payload = json.dumps({"value": base + i % 50, "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                              "unit": unit})
+        payload = json.dumps(
+            {"value": base + i % 50, "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"), "unit": unit}
+        )
         messages.append((f"campus/{building}/{space}/{quantity}", payload.encode()))
     return messages
 
@@ -97,8 +103,9 @@ class Ceiling:
         self.expected = 0
 
     def _client(self) -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             clean_session=False)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False
+        )
         client.on_connect = lambda c, u, f, r, p: c.subscribe("campus/#", qos=1)
         client.on_message = self._on_message
         return client
@@ -142,8 +149,13 @@ class CampusLabIngest:
     def _ingestor(self) -> tuple[Ingestor, DuckDBStore]:
         self.run += 1
         store = DuckDBStore(self.data_dir / f"bench-{self.run}.duckdb")
-        ingestor = Ingestor(parse_mqtt_url(self.url), MessageProcessor(CAMPUS), store,
-                            IngestMetrics(), IngestSettings(client_id=self.client_id))
+        ingestor = Ingestor(
+            parse_mqtt_url(self.url),
+            MessageProcessor(CAMPUS),
+            store,
+            IngestMetrics(),
+            IngestSettings(client_id=self.client_id),
+        )
         return ingestor, store
 
     def register(self) -> None:
@@ -181,8 +193,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--readings", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--backlog", type=int, default=1_000_000,
-                        help="messages in the memory test (0 to skip)")
+    parser.add_argument(
+        "--backlog", type=int, default=1_000_000, help="messages in the memory test (0 to skip)"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="campuslab-bench-"))
@@ -199,8 +212,11 @@ def main() -> None:
             publish(broker.port, messages)  # queued for both sessions
             rates_ceiling.append(args.readings / ceiling.drain(args.readings))
             rates_campuslab.append(args.readings / campuslab.drain(args.readings)[0])
-            print(f"run {run + 1}: ceiling {rates_ceiling[-1]:,.0f}/s  "
-                  f"campuslab {rates_campuslab[-1]:,.0f}/s", flush=True)
+            print(
+                f"run {run + 1}: ceiling {rates_ceiling[-1]:,.0f}/s  "
+                f"campuslab {rates_campuslab[-1]:,.0f}/s",
+                flush=True,
+            )
         ratios = [c / b for c, b in zip(rates_campuslab, rates_ceiling, strict=True)]
 
         senml = senml_stream(args.readings, start)
@@ -214,15 +230,23 @@ def main() -> None:
 
         print()
         print(f"single-reading JSON, {args.readings:,} readings, median of {args.runs} runs:")
-        print(f"  ceiling (bare paho, decode only): {statistics.median(rates_ceiling):>10,.0f} "
-              "readings/s")
-        print(f"  campuslab ingest (to DuckDB):     {statistics.median(rates_campuslab):>10,.0f} "
-              "readings/s")
-        print(f"  ratio campuslab/ceiling:          {statistics.median(ratios):>10.2f}  "
-              f"(runs: {', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.7)")
-        print(f"SenML packs of 100: campuslab       {statistics.median(rates_senml):>10,.0f} "
-              f"readings/s  (runs: {', '.join(f'{r:,.0f}' for r in rates_senml)}; "
-              "target >= 200,000)")
+        print(
+            f"  ceiling (bare paho, decode only): {statistics.median(rates_ceiling):>10,.0f} "
+            "readings/s"
+        )
+        print(
+            f"  campuslab ingest (to DuckDB):     {statistics.median(rates_campuslab):>10,.0f} "
+            "readings/s"
+        )
+        print(
+            f"  ratio campuslab/ceiling:          {statistics.median(ratios):>10.2f}  "
+            f"(runs: {', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.7)"
+        )
+        print(
+            f"SenML packs of 100: campuslab       {statistics.median(rates_senml):>10,.0f} "
+            f"readings/s  (runs: {', '.join(f'{r:,.0f}' for r in rates_senml)}; "
+            "target >= 200,000)"
+        )
 
         if args.backlog:
             backlog = json_stream(args.backlog, start - timedelta(days=5))
@@ -230,9 +254,11 @@ def main() -> None:
             publish(broker.port, backlog)
             del backlog
             elapsed, peak = campuslab.drain(args.backlog + args.readings * 0, sample_rss=True)
-            print(f"backlog of {args.backlog:,} messages drained in {elapsed:.1f} s "
-                  f"({args.backlog / elapsed:,.0f}/s); RSS before publishing {before:.0f} MB, "
-                  f"peak while draining {peak:.0f} MB")
+            print(
+                f"backlog of {args.backlog:,} messages drained in {elapsed:.1f} s "
+                f"({args.backlog / elapsed:,.0f}/s); RSS before publishing {before:.0f} MB, "
+                f"peak while draining {peak:.0f} MB"
+            )
     finally:
         broker.stop()
 

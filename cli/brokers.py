@@ -46,8 +46,9 @@ def mosquitto_binary() -> str | None:
     found = shutil.which("mosquitto")
     if found:
         return found
-    return next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-                 if Path(p).exists()), None)
+    return next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
+    )
 
 
 @dataclass
@@ -81,8 +82,9 @@ def start_local_broker(workdir: Path, port: int | None = None) -> LocalBroker:
         # then may not write its persistence file here.
         run_as = "user root\n" if os.geteuid() == 0 else ""
         shipped = resources.files("campuslab.cli").joinpath("mosquitto.conf").read_text()
-        config.write_text(f"listener {port} 127.0.0.1\npersistence_location {workdir}/\n"
-                          f"{run_as}{shipped}")
+        config.write_text(
+            f"listener {port} 127.0.0.1\npersistence_location {workdir}/\n{run_as}{shipped}"
+        )
         command, kind = [binary, "-c", str(config)], "mosquitto"
     else:
         config = workdir / "amqtt.yaml"

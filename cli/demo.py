@@ -62,26 +62,37 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> None:
             broker = start_local_broker(options.data_dir / "broker")
             cleanup.callback(broker.stop)
             mqtt_url = broker.url
-            console.print(f"[green]✓[/] started {broker.kind} at {mqtt_url}"
-                          + (" (Mosquitto not installed: using the embedded Python broker)"
-                             if broker.kind == "amqtt" else ""))
+            console.print(
+                f"[green]✓[/] started {broker.kind} at {mqtt_url}"
+                + (
+                    " (Mosquitto not installed: using the embedded Python broker)"
+                    if broker.kind == "amqtt"
+                    else ""
+                )
+            )
         serve = _start_serve(options, mqtt_url)
         cleanup.callback(_stop_process, serve)
         base_url = f"http://127.0.0.1:{options.port}"
         _wait_for_serve(serve, base_url, options.data_dir / "serve.log")
-        console.print(f"[green]✓[/] campuslab serve is up at {base_url} "
-                      f"(store: {options.data_dir / 'campuslab.duckdb'})")
+        console.print(
+            f"[green]✓[/] campuslab serve is up at {base_url} "
+            f"(store: {options.data_dir / 'campuslab.duckdb'})"
+        )
 
-        simulator = CampusSimulator(campus, SimulationConfig(seed=options.seed,
-                                                             interval=options.interval))
+        simulator = CampusSimulator(
+            campus, SimulationConfig(seed=options.seed, interval=options.interval)
+        )
         endpoint = parse_mqtt_url(mqtt_url)
         with MqttPublisher(endpoint, client_id="campuslab-demo-simulator") as publisher:
             _backfill_with_progress(simulator, publisher, options.backfill, base_url, console)
             _print_urls(console, base_url, campus.site.name, options, mqtt_url)
             stop = threading.Event()
             live = threading.Thread(
-                target=run_live, name="simulator-live",
-                args=(simulator, publisher, DEMO_FORMAT, "campus", 1.0, stop), daemon=True)
+                target=run_live,
+                name="simulator-live",
+                args=(simulator, publisher, DEMO_FORMAT, "campus", 1.0, stop),
+                daemon=True,
+            )
             live.start()
             try:
                 _wait(options.duration, serve)
@@ -91,9 +102,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> None:
                 stop.set()
                 live.join(10)
         status = _status(base_url)
-        console.print(f"[green]✓[/] {status.get('stored', 0):,} readings stored this run, "
-                      f"{status.get('rejected', 0):,} rejected; data kept in "
-                      f"{options.data_dir}")
+        console.print(
+            f"[green]✓[/] {status.get('stored', 0):,} readings stored this run, "
+            f"{status.get('rejected', 0):,} rejected; data kept in "
+            f"{options.data_dir}"
+        )
 
 
 def _stop_on_sigterm() -> None:
@@ -107,25 +120,45 @@ def _stop_on_sigterm() -> None:
 def _start_serve(options: DemoOptions, mqtt_url: str) -> subprocess.Popen:
     log = (options.data_dir / "serve.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "campuslab", "serve", "--mqtt-url", mqtt_url,
-         "--data-dir", str(options.data_dir), "--registry", str(options.registry),
-         "--port", str(options.port), "--client-id", "campuslab-demo-ingest",
-         "--log-level", "warning"],
-        stdout=log, stderr=log)
+        [
+            sys.executable,
+            "-m",
+            "campuslab",
+            "serve",
+            "--mqtt-url",
+            mqtt_url,
+            "--data-dir",
+            str(options.data_dir),
+            "--registry",
+            str(options.registry),
+            "--port",
+            str(options.port),
+            "--client-id",
+            "campuslab-demo-ingest",
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=log,
+    )
 
 
-def _wait_for_serve(process: subprocess.Popen, base_url: str, log: Path,
-                    timeout: float = 60.0) -> None:
+def _wait_for_serve(
+    process: subprocess.Popen, base_url: str, log: Path, timeout: float = 60.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise DemoError(f"campuslab serve stopped at start; its log ({log}) ends with:\n"
-                            + log.read_text()[-2000:])
+            raise DemoError(
+                f"campuslab serve stopped at start; its log ({log}) ends with:\n"
+                + log.read_text()[-2000:]
+            )
         if _status(base_url).get("connected"):
             return
         time.sleep(0.2)
-    raise DemoError(f"campuslab serve did not connect to the broker within {timeout:.0f} s; "
-                    f"see {log}")
+    raise DemoError(
+        f"campuslab serve did not connect to the broker within {timeout:.0f} s; see {log}"
+    )
 
 
 def _status(base_url: str) -> dict:
@@ -136,16 +169,27 @@ def _status(base_url: str) -> dict:
     return health.get("ingest") or {}
 
 
-def _backfill_with_progress(simulator: CampusSimulator, publisher: MqttPublisher,
-                            span: timedelta, base_url: str, console: Console) -> None:
+def _backfill_with_progress(
+    simulator: CampusSimulator,
+    publisher: MqttPublisher,
+    span: timedelta,
+    base_url: str,
+    console: Console,
+) -> None:
     interval = simulator.config.interval
-    end = datetime.fromtimestamp(time.time() // interval.total_seconds()
-                                 * interval.total_seconds(), UTC)
+    end = datetime.fromtimestamp(
+        time.time() // interval.total_seconds() * interval.total_seconds(), UTC
+    )
     start = end - span
     before = _status(base_url)
     settled_before = sum(before.get(k, 0) for k in ("stored", "duplicates", "rejected"))
-    with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         published = progress.add_task(f"publishing {format_duration(span)} of history", total=None)
         stored = progress.add_task("stored in CampusLab", total=None)
 
@@ -174,8 +218,9 @@ def _backfill_with_progress(simulator: CampusSimulator, publisher: MqttPublisher
             time.sleep(0.2)
 
 
-def _print_urls(console: Console, base_url: str, site: str, options: DemoOptions,
-                mqtt_url: str) -> None:
+def _print_urls(
+    console: Console, base_url: str, site: str, options: DemoOptions, mqtt_url: str
+) -> None:
     lines = [
         f"[bold]{site}[/] is streaming into CampusLab.",
         "",
@@ -185,8 +230,11 @@ def _print_urls(console: Console, base_url: str, site: str, options: DemoOptions
         f"  Metrics         {base_url}/metrics",
         f"  MQTT broker     {mqtt_url}  (topics campus/#)",
         "",
-        ("Stops after " + f"{options.duration:g} s." if options.duration
-         else "Press Ctrl-C to stop."),
+        (
+            "Stops after " + f"{options.duration:g} s."
+            if options.duration
+            else "Press Ctrl-C to stop."
+        ),
     ]
     console.print(Panel("\n".join(lines), title="CampusLab demo", expand=False))
 
@@ -195,8 +243,9 @@ def _wait(duration: float | None, serve: subprocess.Popen) -> None:
     deadline = time.monotonic() + duration if duration else None
     while deadline is None or time.monotonic() < deadline:
         if serve.poll() is not None:
-            raise DemoError("campuslab serve stopped unexpectedly; see serve.log in the data "
-                            "directory")
+            raise DemoError(
+                "campuslab serve stopped unexpectedly; see serve.log in the data directory"
+            )
         time.sleep(0.2)
 
 

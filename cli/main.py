@@ -61,10 +61,19 @@ def serve(
         parse_mqtt_url(mqtt_url)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--mqtt-url") from None
-    run_serve(ServeOptions(mqtt_url=mqtt_url, data_dir=data_dir,
-                           registry=_registry_or_sample(registry), host=host, port=port,
-                           prefix=prefix, client_id=client_id, share_group=share_group,
-                           log_level=log_level))
+    run_serve(
+        ServeOptions(
+            mqtt_url=mqtt_url,
+            data_dir=data_dir,
+            registry=_registry_or_sample(registry),
+            host=host,
+            port=port,
+            prefix=prefix,
+            client_id=client_id,
+            share_group=share_group,
+            log_level=log_level,
+        )
+    )
 
 
 @app.command("check-registry")
@@ -73,8 +82,10 @@ def check_registry(registry: Path = typer.Argument(..., help="Registry YAML to c
     campus = load_campus(_registry_or_sample(registry))
     spaces = sum(1 for _ in campus.spaces())
     meters = sum(1 for _ in campus.meters())
-    typer.echo(f"{registry}: OK — {campus.site.name} ({campus.site.timezone}), "
-               f"{len(campus.buildings)} buildings, {spaces} spaces, {meters} meters")
+    typer.echo(
+        f"{registry}: OK — {campus.site.name} ({campus.site.timezone}), "
+        f"{len(campus.buildings)} buildings, {spaces} spaces, {meters} meters"
+    )
 
 
 @app.command()
@@ -85,8 +96,9 @@ def demo(
         None, help="Stop cleanly after this many seconds (default: run until Ctrl-C)."
     ),
     mqtt_url: str | None = typer.Option(
-        None, help="Use this broker instead of starting one (Mosquitto if installed, "
-        "else an embedded Python broker)."
+        None,
+        help="Use this broker instead of starting one (Mosquitto if installed, "
+        "else an embedded Python broker).",
     ),
     registry: Path | None = typer.Option(None, help=REGISTRY_HELP),
     backfill: str = typer.Option("7d", help="History to backfill before going live."),
@@ -115,9 +127,16 @@ def demo(
             parse_mqtt_url(mqtt_url)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--mqtt-url") from None
-    options = DemoOptions(port=port, data_dir=data_dir, duration=duration, mqtt_url=mqtt_url,
-                          registry=_registry_or_sample(registry), backfill=backfill_span,
-                          interval=step, seed=seed)
+    options = DemoOptions(
+        port=port,
+        data_dir=data_dir,
+        duration=duration,
+        mqtt_url=mqtt_url,
+        registry=_registry_or_sample(registry),
+        backfill=backfill_span,
+        interval=step,
+        seed=seed,
+    )
     try:
         run_demo(options)
     except DemoError as exc:

@@ -37,8 +37,9 @@ class ServeOptions:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
 
 
 def run_serve(options: ServeOptions) -> None:
@@ -53,16 +54,24 @@ def run_serve(options: ServeOptions) -> None:
         MessageProcessor(campus, prefix=options.prefix),
         store,
         metrics,
-        IngestSettings(client_id=options.client_id or default_client_id(),
-                       share_group=options.share_group),
+        IngestSettings(
+            client_id=options.client_id or default_client_id(), share_group=options.share_group
+        ),
     )
     app = create_app(store, campus, metrics_registry=metrics.registry, status=ingestor.status)
     ingestor.start()
-    log.info("serving %s (%d spaces) from %s on http://%s:%d/", campus.site.name,
-             sum(1 for _ in campus.spaces()), store.path, options.host, options.port)
+    log.info(
+        "serving %s (%d spaces) from %s on http://%s:%d/",
+        campus.site.name,
+        sum(1 for _ in campus.spaces()),
+        store.path,
+        options.host,
+        options.port,
+    )
     try:
-        uvicorn.run(app, host=options.host, port=options.port, log_level=options.log_level,
-                    access_log=False)
+        uvicorn.run(
+            app, host=options.host, port=options.port, log_level=options.log_level, access_log=False
+        )
     finally:
         ingestor.stop()
         store.close()

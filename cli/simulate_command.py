@@ -42,28 +42,53 @@ class PayloadFormat(StrEnum):
 
 
 def simulate(
-    registry: Path | None = typer.Option(None, "--registry", metavar="FILE",
-                                  help="Campus registry YAML (default: the sample campus)."),
-    mqtt_url: str = typer.Option("mqtt://localhost:1883", "--mqtt-url",
-                                 help="Broker, mqtt://[user:password@]host[:port] or mqtts://."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Same seed, same campus: runs are "
-                             "deterministic."),
-    interval: str = typer.Option("1m", "--interval", help="Time between readings, e.g. 1m, "
-                                 "5m, 30s."),
-    payload_format: PayloadFormat = typer.Option(PayloadFormat.JSON, "--format",
-                                                 help="Payload format."),
+    registry: Path | None = typer.Option(
+        None,
+        "--registry",
+        metavar="FILE",
+        help="Campus registry YAML (default: the sample campus).",
+    ),
+    mqtt_url: str = typer.Option(
+        "mqtt://localhost:1883",
+        "--mqtt-url",
+        help="Broker, mqtt://[user:password@]host[:port] or mqtts://.",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Same seed, same campus: runs are deterministic."
+    ),
+    interval: str = typer.Option(
+        "1m", "--interval", help="Time between readings, e.g. 1m, 5m, 30s."
+    ),
+    payload_format: PayloadFormat = typer.Option(
+        PayloadFormat.JSON, "--format", help="Payload format."
+    ),
     prefix: str = typer.Option("campus", "--prefix", help="Topic prefix."),
-    backfill_span: str | None = typer.Option(None, "--backfill", metavar="SPAN",
-                                      help="Publish the last SPAN (e.g. 7d) of history as fast "
-                                      "as the broker takes it, then exit (see --then-live)."),
-    then_live: bool = typer.Option(False, "--then-live",
-                                   help="After --backfill, carry on in live mode."),
-    speed: float = typer.Option(1.0, "--speed", min=0.001,
-                                help="Live mode runs this many times faster than real time."),
-    faults: str = typer.Option("", "--faults", metavar="LIST",
-                               help=f"Comma-separated faults to inject: {', '.join(FAULTS)}."),
-    duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", min=0.0,
-                                   help="Stop live mode after SECONDS of wall-clock time."),
+    backfill_span: str | None = typer.Option(
+        None,
+        "--backfill",
+        metavar="SPAN",
+        help="Publish the last SPAN (e.g. 7d) of history as fast "
+        "as the broker takes it, then exit (see --then-live).",
+    ),
+    then_live: bool = typer.Option(
+        False, "--then-live", help="After --backfill, carry on in live mode."
+    ),
+    speed: float = typer.Option(
+        1.0, "--speed", min=0.001, help="Live mode runs this many times faster than real time."
+    ),
+    faults: str = typer.Option(
+        "",
+        "--faults",
+        metavar="LIST",
+        help=f"Comma-separated faults to inject: {', '.join(FAULTS)}.",
+    ),
+    duration: float | None = typer.Option(
+        None,
+        "--duration",
+        metavar="SECONDS",
+        min=0.0,
+        help="Stop live mode after SECONDS of wall-clock time.",
+    ),
 ) -> None:
     """Simulate the campus in the registry and publish its readings over MQTT.
 
@@ -84,12 +109,16 @@ def simulate(
     span = _duration_option(backfill_span, "--backfill") if backfill_span else None
     fmt = payload_format.value
     if span and fmt == "bare":
-        raise typer.BadParameter("bare payloads carry no timestamp (the receiver stamps them "
-                                 "on arrival), so they cannot backfill history; use json or "
-                                 "senml", param_hint="--format")
+        raise typer.BadParameter(
+            "bare payloads carry no timestamp (the receiver stamps them "
+            "on arrival), so they cannot backfill history; use json or "
+            "senml",
+            param_hint="--format",
+        )
     if then_live and not span:
-        raise typer.BadParameter("--then-live only makes sense with --backfill",
-                                 param_hint="--then-live")
+        raise typer.BadParameter(
+            "--then-live only makes sense with --backfill", param_hint="--then-live"
+        )
     try:
         config = SimulationConfig(seed=seed, interval=step, faults=_fault_set(faults))
     except ValueError as exc:
@@ -104,17 +133,18 @@ def simulate(
         if duration:
             lead = timedelta(seconds=duration * (speed - 1))
         else:
-            errors.print(f"[yellow]warning:[/yellow] at --speed {speed:g} simulated time runs "
-                         "ahead of the wall clock; ingest rejects readings stamped in the "
-                         "future. Give --duration to start the clock in the past.")
+            errors.print(
+                f"[yellow]warning:[/yellow] at --speed {speed:g} simulated time runs "
+                "ahead of the wall clock; ingest rejects readings stamped in the "
+                "future. Give --duration to start the clock in the past."
+            )
     now = datetime.now(UTC) - lead
     try:
         with MqttPublisher(endpoint) as publisher:
             if span:
                 _backfill(sim, publisher, now - span, now, fmt, prefix)
             if go_live:
-                _live(sim, publisher, fmt, prefix, speed, duration,
-                      start=now if lead else None)
+                _live(sim, publisher, fmt, prefix, speed, duration, start=now if lead else None)
     except BrokerUnreachable as exc:
         _fail(str(exc))
     except TimeoutError as exc:
@@ -137,8 +167,10 @@ def _fault_set(text: str) -> frozenset[str]:
     names = frozenset(name.strip() for name in text.split(",") if name.strip())
     unknown = sorted(names - set(FAULTS))
     if unknown:
-        raise typer.BadParameter(f"unknown fault(s) {', '.join(unknown)}; valid faults: "
-                                 f"{', '.join(FAULTS)}", param_hint="--faults")
+        raise typer.BadParameter(
+            f"unknown fault(s) {', '.join(unknown)}; valid faults: {', '.join(FAULTS)}",
+            param_hint="--faults",
+        )
     return names
 
 
@@ -157,12 +189,23 @@ def _campus(path: Path | None) -> Campus:
         raise  # unreachable: _fail exits
 
 
-def _backfill(sim: CampusSimulator, publisher: MqttPublisher, start: datetime, end: datetime,
-              fmt: str, prefix: str) -> None:
+def _backfill(
+    sim: CampusSimulator,
+    publisher: MqttPublisher,
+    start: datetime,
+    end: datetime,
+    fmt: str,
+    prefix: str,
+) -> None:
     span = format_duration(end - start) if (end - start).total_seconds() >= 1 else "0s"
-    columns = (TextColumn("[bold]backfill {task.description}"), BarColumn(),
-               MofNCompleteColumn(), TextColumn("readings"), TaskProgressColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]backfill {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("readings"),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(span, total=None)
 
@@ -173,8 +216,15 @@ def _backfill(sim: CampusSimulator, publisher: MqttPublisher, start: datetime, e
     console.print(f"backfilled {span}: {_summary(report)} to {publisher.endpoint.url}")
 
 
-def _live(sim: CampusSimulator, publisher: MqttPublisher, fmt: str, prefix: str, speed: float,
-          duration: float | None, start: datetime | None) -> None:
+def _live(
+    sim: CampusSimulator,
+    publisher: MqttPublisher,
+    fmt: str,
+    prefix: str,
+    speed: float,
+    duration: float | None,
+    start: datetime | None,
+) -> None:
     stop = threading.Event()
     timer = threading.Timer(duration, stop.set) if duration else None
     if timer:
@@ -182,20 +232,23 @@ def _live(sim: CampusSimulator, publisher: MqttPublisher, fmt: str, prefix: str,
         timer.start()
     every = format_duration(sim.config.interval)
     pace = "real time" if speed == 1 else f"{speed:g}x real time"
-    console.print(f"live: a reading per sensor every {every} ({pace}) to "
-                  f"{publisher.endpoint.url}, topic {prefix}/#; Ctrl-C stops")
+    console.print(
+        f"live: a reading per sensor every {every} ({pace}) to "
+        f"{publisher.endpoint.url}, topic {prefix}/#; Ctrl-C stops"
+    )
     latest = PublishReport()
     began = datetime.now(UTC)
     with console.status("waiting for the first step") as status:
+
         def show(moment: datetime, so_far: PublishReport) -> None:
             nonlocal latest
             latest = so_far
-            status.update(f"simulated {moment:%Y-%m-%d %H:%M:%S} UTC · "
-                          f"{so_far.readings:,} readings published")
+            status.update(
+                f"simulated {moment:%Y-%m-%d %H:%M:%S} UTC · {so_far.readings:,} readings published"
+            )
 
         try:
-            latest = run_live(sim, publisher, fmt, prefix, speed, stop, start=start,
-                              on_step=show)
+            latest = run_live(sim, publisher, fmt, prefix, speed, stop, start=start, on_step=show)
         except KeyboardInterrupt:
             stop.set()
             latest.seconds = (datetime.now(UTC) - began).total_seconds()
@@ -207,8 +260,10 @@ def _live(sim: CampusSimulator, publisher: MqttPublisher, fmt: str, prefix: str,
 
 
 def _summary(report: PublishReport) -> str:
-    text = (f"{report.readings:,} readings in {report.messages:,} messages, "
-            f"{report.seconds:.1f} s ({report.readings_per_second:,.0f} readings/s)")
+    text = (
+        f"{report.readings:,} readings in {report.messages:,} messages, "
+        f"{report.seconds:.1f} s ({report.readings_per_second:,.0f} readings/s)"
+    )
     if report.garbage:
         text += f", plus {report.garbage} garbage messages"
     return text

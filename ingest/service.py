@@ -117,8 +117,9 @@ class Ingestor:
             "connected": self._connected,
             "subscription": self.topic_filter,
             "backlog": len(self._inbox),
-            "last_message_at": (from_epoch_us(self._last_message_us).isoformat()
-                                if self._last_message_us else None),
+            "last_message_at": (
+                from_epoch_us(self._last_message_us).isoformat() if self._last_message_us else None
+            ),
             **self._totals,
         }
 

@@ -64,13 +64,15 @@ class SimulationConfig:
             raise ValueError(f"seed must be >= 0, not {self.seed}")
         seconds = self.interval.total_seconds()
         if seconds < 1 or seconds != int(seconds):
-            raise ValueError(f"interval must be a whole number of seconds, at least 1 s, "
-                             f"not {self.interval}")
+            raise ValueError(
+                f"interval must be a whole number of seconds, at least 1 s, not {self.interval}"
+            )
         object.__setattr__(self, "faults", frozenset(self.faults))
         unknown = sorted(self.faults - set(FAULTS))
         if unknown:
-            raise ValueError(f"unknown fault(s) {', '.join(unknown)}; valid faults: "
-                             f"{', '.join(FAULTS)}")
+            raise ValueError(
+                f"unknown fault(s) {', '.join(unknown)}; valid faults: {', '.join(FAULTS)}"
+            )
 
     @property
     def interval_s(self) -> int:
@@ -92,15 +94,20 @@ class CampusSimulator:
         spaces = self.layout.space_count
         setpoint_offset = np.clip(traits.normal(0, SETPOINT_SPREAD_K, spaces), -0.8, 0.8)
         self.co2_calibration = traits.uniform(-CO2_CALIBRATION_PPM, CO2_CALIBRATION_PPM, spaces)
-        self.indoor = IndoorClimate(self.layout.capacity, self.layout.area_m2,
-                                    self.layout.volume_m3, setpoint_offset,
-                                    campus.analytics.outdoor_co2_ppm)
+        self.indoor = IndoorClimate(
+            self.layout.capacity,
+            self.layout.area_m2,
+            self.layout.volume_m3,
+            setpoint_offset,
+            campus.analytics.outdoor_co2_ppm,
+        )
         self.meters = MeterRegisters(self.layout, self.weather, seed)
-        self.faults = FaultInjector(self.layout, seed, self.config.faults,
-                                    self.config.interval_s)
+        self.faults = FaultInjector(self.layout, seed, self.config.faults, self.config.interval_s)
         self._floor_area_by_building = np.bincount(
-            self.layout.space_building, weights=self.layout.area_m2,
-            minlength=self.layout.building_count)
+            self.layout.space_building,
+            weights=self.layout.area_m2,
+            minlength=self.layout.building_count,
+        )
         buildings, sensors, quantities = self.layout.reading_columns()
         self._columns = (buildings, sensors, quantities)
         self._column_arrays = tuple(np.array(c, dtype=object) for c in self._columns)
@@ -126,12 +133,15 @@ class CampusSimulator:
         """Outdoor relative humidity (%) at the site."""
         return float(self.weather.relative_humidity(np.array([_epoch_s(moment)]))[0])
 
-    def outdoor_temperatures(self, start: datetime, end: datetime,
-                             step: timedelta = timedelta(hours=1)) -> Series:
+    def outdoor_temperatures(
+        self, start: datetime, end: datetime, step: timedelta = timedelta(hours=1)
+    ) -> Series:
         """Outdoor temperature (°C) every ``step`` in [start, end), for degree days and plots."""
         epochs = np.arange(_epoch_s(start), _epoch_s(end), int(step.total_seconds()))
-        return Series(epochs.astype("datetime64[s]").astype("datetime64[us]"),
-                      self.weather.temperature(epochs))
+        return Series(
+            epochs.astype("datetime64[s]").astype("datetime64[us]"),
+            self.weather.temperature(epochs),
+        )
 
     @property
     def readings_per_step(self) -> int:
@@ -147,21 +157,24 @@ class CampusSimulator:
     def step_count(self, start: datetime, end: datetime) -> int:
         """How many steps lie in [start, end)."""
         first = self._first_step(start)
-        return max(0, -(-(_epoch_us(end) - first * US_PER_S) // (self.config.interval_s
-                                                                 * US_PER_S)))
+        return max(
+            0, -(-(_epoch_us(end) - first * US_PER_S) // (self.config.interval_s * US_PER_S))
+        )
 
     # -- readings ----------------------------------------------------------------
 
-    def steps(self, start: datetime,
-              end: datetime | None = None) -> Iterator[tuple[datetime, ReadingBatch]]:
+    def steps(
+        self, start: datetime, end: datetime | None = None
+    ) -> Iterator[tuple[datetime, ReadingBatch]]:
         """One batch per step from ``start`` (aligned up) until ``end``, or for ever."""
         for epoch_s, values, keep in self._run(start, end):
             batch = ReadingBatch()
             self._append(batch, epoch_s, values, keep)
             yield datetime.fromtimestamp(epoch_s, UTC), batch
 
-    def batches(self, start: datetime, end: datetime,
-                per: timedelta = timedelta(hours=1)) -> Iterator[ReadingBatch]:
+    def batches(
+        self, start: datetime, end: datetime, per: timedelta = timedelta(hours=1)
+    ) -> Iterator[ReadingBatch]:
         """Readings of the steps in [start, end), one batch per ``per`` of simulated time.
 
         Batch boundaries are aligned to multiples of ``per`` since the epoch, so
@@ -180,8 +193,9 @@ class CampusSimulator:
         if len(batch):
             yield batch
 
-    def _append(self, batch: ReadingBatch, epoch_s: int, values: np.ndarray,
-                keep: np.ndarray | None) -> None:
+    def _append(
+        self, batch: ReadingBatch, epoch_s: int, values: np.ndarray, keep: np.ndarray | None
+    ) -> None:
         if keep is None:
             buildings, sensors, quantities = self._columns
             kept = values.tolist()
@@ -200,8 +214,9 @@ class CampusSimulator:
         interval_us = self.config.interval_s * US_PER_S
         return -(-_epoch_us(start) // interval_us) * self.config.interval_s
 
-    def _run(self, start: datetime,
-             end: datetime | None) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    def _run(
+        self, start: datetime, end: datetime | None
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         interval_s = self.config.interval_s
         epoch_s = self._first_step(start)
         end_us = None if end is None else _epoch_us(end)
@@ -225,9 +240,11 @@ class CampusSimulator:
         begin = (first_epoch_s - int(WARM_UP.total_seconds())) // warm_step * warm_step
         clock = LocalClock.at(begin, self.campus.tz)
         at_begin = np.array([begin])
-        self.indoor.start(float(self.weather.temperature(at_begin)[0]),
-                          float(self.weather.relative_humidity(at_begin)[0]),
-                          self._schedule(clock)[1])
+        self.indoor.start(
+            float(self.weather.temperature(at_begin)[0]),
+            float(self.weather.relative_humidity(at_begin)[0]),
+            self._schedule(clock)[1],
+        )
         self.occupancy.reset()
         self._occupants = np.zeros(self.layout.space_count, dtype=np.int64)
         self.meters.start(begin)
@@ -245,10 +262,13 @@ class CampusSimulator:
     def _schedule(self, clock: LocalClock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(open per schedule, day setpoint per space, open per space) at ``clock``."""
         layout = self.layout
-        open_now = np.array([s.is_open(clock.weekday, clock.hour_of_day)
-                             for s in layout.schedules], dtype=bool)
-        heated = np.array([s.is_heated_for_day(clock.weekday, clock.hour_of_day)
-                           for s in layout.schedules], dtype=bool)
+        open_now = np.array(
+            [s.is_open(clock.weekday, clock.hour_of_day) for s in layout.schedules], dtype=bool
+        )
+        heated = np.array(
+            [s.is_heated_for_day(clock.weekday, clock.hour_of_day) for s in layout.schedules],
+            dtype=bool,
+        )
         return open_now, heated[layout.space_schedule], open_now[layout.space_schedule]
 
     def _advance(self, epoch_s: int, outdoor_c: float, outdoor_rh: float) -> np.ndarray:
@@ -261,18 +281,23 @@ class CampusSimulator:
         occupants = self._occupants
         in_use = scheduled | (occupants > 0)
         self.indoor.advance(hours, occupants, in_use, day_setpoint, outdoor_c, outdoor_rh)
-        in_use_area = np.bincount(layout.space_building, weights=layout.area_m2 * in_use,
-                                  minlength=layout.building_count)
-        in_use_share = np.where(self._floor_area_by_building > 0,
-                                in_use_area / np.maximum(self._floor_area_by_building, 1e-9),
-                                layout.building_schedule_share @ open_by_schedule)
-        people = np.bincount(layout.space_building, weights=occupants,
-                             minlength=layout.building_count)
+        in_use_area = np.bincount(
+            layout.space_building, weights=layout.area_m2 * in_use, minlength=layout.building_count
+        )
+        in_use_share = np.where(
+            self._floor_area_by_building > 0,
+            in_use_area / np.maximum(self._floor_area_by_building, 1e-9),
+            layout.building_schedule_share @ open_by_schedule,
+        )
+        people = np.bincount(
+            layout.space_building, weights=occupants, minlength=layout.building_count
+        )
         morning = bool(is_morning_recovery(clock.weekday, clock.hour_of_day))
         self.meters.advance(
             hours,
             electric_power_kw(layout.heated_area_m2, in_use_share, people, outdoor_c),
-            heating_power_kw(layout.heated_area_m2, in_use_share, people, outdoor_c, morning))
+            heating_power_kw(layout.heated_area_m2, in_use_share, people, outdoor_c, morning),
+        )
         # Then who is here now, and what the sensors read.
         rng = generator(self.config.seed, Stream.STEP, epoch_s)
         self._occupants = self.occupancy.headcounts(clock, hours, rng)
@@ -281,10 +306,15 @@ class CampusSimulator:
         state = self.indoor.state
         co2 = np.rint(state.co2_ppm + self.co2_calibration + CO2_NOISE_PPM * noise[0])
         temperature = np.round(state.temperature_c + TEMPERATURE_NOISE_K * noise[1], 1)
-        humidity = np.round(np.clip(self.indoor.relative_humidity()
-                                    + HUMIDITY_NOISE_PCT * noise[2], 1.0, 99.0), 1)
-        by_quantity = {"occupancy": self._occupants, "co2": co2, "temperature": temperature,
-                       "humidity": humidity}
+        humidity = np.round(
+            np.clip(self.indoor.relative_humidity() + HUMIDITY_NOISE_PCT * noise[2], 1.0, 99.0), 1
+        )
+        by_quantity = {
+            "occupancy": self._occupants,
+            "co2": co2,
+            "temperature": temperature,
+            "humidity": humidity,
+        }
         spaces = np.column_stack([by_quantity[q] for q in SPACE_QUANTITIES]).ravel()
         return np.concatenate([spaces, np.round(self.meters.readings(), 3)])
 

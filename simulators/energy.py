@@ -63,8 +63,12 @@ TYPICAL_OCCUPANCY_SHARE = 0.25  # of sensed seats while in use, for the expected
 _ENERGY_REGISTERS = ("energy", "heat_energy")
 
 
-def electric_power_kw(heated_area_m2: np.ndarray, in_use_share: np.ndarray,
-                      occupants: np.ndarray, outdoor_c: np.ndarray | float) -> np.ndarray:
+def electric_power_kw(
+    heated_area_m2: np.ndarray,
+    in_use_share: np.ndarray,
+    occupants: np.ndarray,
+    outdoor_c: np.ndarray | float,
+) -> np.ndarray:
     """Electric demand of buildings (kW); arguments broadcast together."""
     watts_per_m2 = (
         BASE_LOAD_W_M2
@@ -76,15 +80,21 @@ def electric_power_kw(heated_area_m2: np.ndarray, in_use_share: np.ndarray,
     return (heated_area_m2 * watts_per_m2 + PLUG_LOAD_PER_OCCUPANT_W * occupants) / 1000
 
 
-def heating_power_kw(heated_area_m2: np.ndarray, in_use_share: np.ndarray,
-                     occupants: np.ndarray, outdoor_c: np.ndarray | float,
-                     morning_recovery: np.ndarray | bool) -> np.ndarray:
+def heating_power_kw(
+    heated_area_m2: np.ndarray,
+    in_use_share: np.ndarray,
+    occupants: np.ndarray,
+    outdoor_c: np.ndarray | float,
+    morning_recovery: np.ndarray | bool,
+) -> np.ndarray:
     """District heating demand of buildings (kW); arguments broadcast together."""
     balance = BALANCE_TEMPERATURE_SETBACK_C + in_use_share * (
-        BALANCE_TEMPERATURE_IN_USE_C - BALANCE_TEMPERATURE_SETBACK_C)
+        BALANCE_TEMPERATURE_IN_USE_C - BALANCE_TEMPERATURE_SETBACK_C
+    )
     space_heating = heated_area_m2 * HEAT_LOSS_W_M2K * np.maximum(0.0, balance - outdoor_c)
-    space_heating = np.where(morning_recovery, space_heating * MORNING_RECOVERY_FACTOR,
-                             space_heating)
+    space_heating = np.where(
+        morning_recovery, space_heating * MORNING_RECOVERY_FACTOR, space_heating
+    )
     space_heating = np.maximum(0.0, space_heating - OCCUPANT_HEAT_W * occupants)
     hot_water = heated_area_m2 * HOT_WATER_W_M2 * (0.5 + in_use_share)
     return (space_heating + hot_water) / 1000
@@ -92,8 +102,11 @@ def heating_power_kw(heated_area_m2: np.ndarray, in_use_share: np.ndarray,
 
 def is_morning_recovery(weekday: np.ndarray | int, hour: np.ndarray | float) -> np.ndarray:
     start, end = MORNING_RECOVERY_HOURS
-    return (np.asarray(weekday) < WEEKEND_FROM) & (np.asarray(hour) >= start) & \
-        (np.asarray(hour) < end)
+    return (
+        (np.asarray(weekday) < WEEKEND_FROM)
+        & (np.asarray(hour) >= start)
+        & (np.asarray(hour) < end)
+    )
 
 
 class MeterRegisters:
@@ -110,17 +123,20 @@ class MeterRegisters:
         groups = list(zip(layout.meter_building.tolist(), layout.meter_quantities, strict=True))
         self.share = np.array([1.0 / groups.count(g) for g in groups])
         self.start_kwh = generator(seed, Stream.METER_START).uniform(
-            *REGISTER_START_KWH, layout.meter_count)
+            *REGISTER_START_KWH, layout.meter_count
+        )
         self.registers_kwh = self.start_kwh.copy()
-        sensed = np.bincount(layout.space_building, weights=layout.capacity,
-                             minlength=layout.building_count)
+        sensed = np.bincount(
+            layout.space_building, weights=layout.capacity, minlength=layout.building_count
+        )
         self.typical_occupants = TYPICAL_OCCUPANCY_SHARE * sensed
 
     def start(self, epoch_s: int) -> None:
         """Set the registers to their seeded start plus the expected use since 2020."""
         electricity, heat = self.expected_consumption_kwh(epoch_s)
-        by_meter = np.where(self.is_heat, heat[self.layout.meter_building],
-                            electricity[self.layout.meter_building])
+        by_meter = np.where(
+            self.is_heat, heat[self.layout.meter_building], electricity[self.layout.meter_building]
+        )
         self.registers_kwh = self.start_kwh + by_meter * self.share
 
     def expected_consumption_kwh(self, until_epoch_s: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,14 +156,22 @@ class MeterRegisters:
         area = layout.heated_area_m2[:, None]
         occupants = self.typical_occupants[:, None] * in_use
         electricity = electric_power_kw(area, in_use, occupants, outdoor) @ hours
-        heat = heating_power_kw(area, in_use, occupants, outdoor,
-                                is_morning_recovery(weekday, hour)) @ hours
+        heat = (
+            heating_power_kw(area, in_use, occupants, outdoor, is_morning_recovery(weekday, hour))
+            @ hours
+        )
         return electricity, heat
 
     def advance(self, hours: float, electric_kw: np.ndarray, heat_kw: np.ndarray) -> None:
         """Add a step's consumption, at the buildings' demand (kW) during the step."""
-        demand = np.where(self.is_heat, heat_kw[self.layout.meter_building],
-                          electric_kw[self.layout.meter_building]) * self.share
+        demand = (
+            np.where(
+                self.is_heat,
+                heat_kw[self.layout.meter_building],
+                electric_kw[self.layout.meter_building],
+            )
+            * self.share
+        )
         self.registers_kwh = self.registers_kwh + np.where(self.is_register, demand * hours, 0.0)
         self._power_kw = demand
 

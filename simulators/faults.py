@@ -38,12 +38,14 @@ DROPOUT_HOURS = (0.5, 6.0)
 SPIKES_PER_SERIES_PER_S = 1 / WEEK_S
 
 _PER_SPACE = len(SPACE_QUANTITIES)
-_OCCUPANCY, _CO2, _TEMPERATURE, _HUMIDITY = (SPACE_QUANTITIES.index(q) for q in
-                                            ("occupancy", "co2", "temperature", "humidity"))
+_OCCUPANCY, _CO2, _TEMPERATURE, _HUMIDITY = (
+    SPACE_QUANTITIES.index(q) for q in ("occupancy", "co2", "temperature", "humidity")
+)
 
 
-def _windows(seed: int, stream: Stream, day: int, population: int, share: float,
-             hours: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _windows(
+    seed: int, stream: Stream, day: int, population: int, share: float, hours: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(member, start_s, end_s) of the fault windows that begin on UTC day ``day``."""
     rng = generator(seed, stream, day)
     count = min(population, max(1, round(share * population)))
@@ -56,8 +58,9 @@ def _windows(seed: int, stream: Stream, day: int, population: int, share: float,
 class FaultInjector:
     """Applies the enabled faults to each step's readings (in layout order)."""
 
-    def __init__(self, layout: CampusLayout, seed: int, faults: frozenset[str],
-                 interval_s: int) -> None:
+    def __init__(
+        self, layout: CampusLayout, seed: int, faults: frozenset[str], interval_s: int
+    ) -> None:
         self.layout = layout
         self.seed = seed
         self.faults = faults
@@ -66,14 +69,19 @@ class FaultInjector:
         space_readings = layout.space_count * _PER_SPACE
         self.space_readings = space_readings
         # device of each reading: spaces first, then meters, as in the layout
-        self.device_of_reading = np.concatenate([
-            np.repeat(np.arange(layout.space_count), _PER_SPACE),
-            layout.space_count + np.arange(layout.meter_count)])
+        self.device_of_reading = np.concatenate(
+            [
+                np.repeat(np.arange(layout.space_count), _PER_SPACE),
+                layout.space_count + np.arange(layout.meter_count),
+            ]
+        )
         self.device_count = layout.space_count + layout.meter_count
         self.quantity_of_space_reading = np.tile(np.arange(_PER_SPACE), layout.space_count)
         self.capacity_of_space_reading = np.repeat(layout.capacity, _PER_SPACE)
-        self.energy_meters = np.array([i for i, q in enumerate(layout.meter_quantities)
-                                       if q in ("energy", "heat_energy")], dtype=np.int64)
+        self.energy_meters = np.array(
+            [i for i, q in enumerate(layout.meter_quantities) if q in ("energy", "heat_energy")],
+            dtype=np.int64,
+        )
         self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.reset()
 
@@ -113,18 +121,21 @@ class FaultInjector:
             active[members[on]] = True
         return active
 
-    def _day_windows(self, fault: str, day: int,
-                     population: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _day_windows(
+        self, fault: str, day: int, population: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         key = (fault, day)
         if key not in self._cache:
             if len(self._cache) > 8:
                 self._cache.pop(next(iter(self._cache)))
             if fault == "stuck":
-                found = _windows(self.seed, Stream.FAULT_STUCK, day, population, STUCK_SHARE,
-                                 STUCK_HOURS)
+                found = _windows(
+                    self.seed, Stream.FAULT_STUCK, day, population, STUCK_SHARE, STUCK_HOURS
+                )
             else:
-                found = _windows(self.seed, Stream.FAULT_DROPOUT, day, population,
-                                 DROPOUT_SHARE, DROPOUT_HOURS)
+                found = _windows(
+                    self.seed, Stream.FAULT_DROPOUT, day, population, DROPOUT_SHARE, DROPOUT_HOURS
+                )
             self._cache[key] = found
         return self._cache[key]
 
@@ -145,11 +156,15 @@ class FaultInjector:
         sign = np.where(rng.random(len(hit)) < 0.5, -1.0, 1.0)
         spiked = np.select(
             [quantity == _OCCUPANCY, quantity == _CO2, quantity == _TEMPERATURE],
-            [np.rint(3 * self.capacity_of_space_reading[hit]),
-             np.rint(rng.uniform(3500, 4990, len(hit))),
-             np.round(values[hit] + sign * rng.uniform(12, 18, len(hit)), 1)],
-            default=np.round(np.where(sign > 0, rng.uniform(97, 100, len(hit)),
-                                      rng.uniform(0, 3, len(hit))), 1))
+            [
+                np.rint(3 * self.capacity_of_space_reading[hit]),
+                np.rint(rng.uniform(3500, 4990, len(hit))),
+                np.round(values[hit] + sign * rng.uniform(12, 18, len(hit)), 1),
+            ],
+            default=np.round(
+                np.where(sign > 0, rng.uniform(97, 100, len(hit)), rng.uniform(0, 3, len(hit))), 1
+            ),
+        )
         values[hit] = spiked
 
     def _reset_registers(self, epoch_s: int, values: np.ndarray) -> None:

@@ -44,17 +44,23 @@ OUTDOOR_COUPLING = 0.03  # K indoor per K outdoor away from 5 °C
 ATMOSPHERIC_PRESSURE_HPA = 1013.25
 
 
-def tek17_airflow_m3_h(capacity: np.ndarray, area_m2: np.ndarray,
-                       in_use: np.ndarray) -> np.ndarray:
+def tek17_airflow_m3_h(capacity: np.ndarray, area_m2: np.ndarray, in_use: np.ndarray) -> np.ndarray:
     """Supply airflow (m3/h) by TEK17 §13-3, sized for a design occupancy."""
-    in_use_rate = (TEK17_PER_PERSON_M3_H * DESIGN_OCCUPANCY_SHARE * capacity
-                   + TEK17_IN_USE_PER_M2_M3_H * area_m2)
+    in_use_rate = (
+        TEK17_PER_PERSON_M3_H * DESIGN_OCCUPANCY_SHARE * capacity
+        + TEK17_IN_USE_PER_M2_M3_H * area_m2
+    )
     return np.where(in_use, in_use_rate, TEK17_NOT_IN_USE_PER_M2_M3_H * area_m2)
 
 
-def well_mixed_step(level: np.ndarray, outdoor: float | np.ndarray, source: np.ndarray,
-                    airflow_m3_h: np.ndarray, volume_m3: np.ndarray,
-                    hours: float) -> np.ndarray:
+def well_mixed_step(
+    level: np.ndarray,
+    outdoor: float | np.ndarray,
+    source: np.ndarray,
+    airflow_m3_h: np.ndarray,
+    volume_m3: np.ndarray,
+    hours: float,
+) -> np.ndarray:
     """Exact solution of V dC/dt = S + Q (C_out - C) over ``hours`` with S and Q constant.
 
     ``source`` is in units of level x m3/h (ppm m3/h for CO2).
@@ -69,10 +75,10 @@ def saturation_vapour_pressure_hpa(temperature_c: np.ndarray | float) -> np.ndar
     return 6.1094 * np.exp(17.625 * t / (t + 243.04))
 
 
-def humidity_ratio_g_kg(relative_humidity_pct: np.ndarray | float,
-                        temperature_c: np.ndarray | float) -> np.ndarray:
-    vapour = np.asarray(relative_humidity_pct) / 100 * saturation_vapour_pressure_hpa(
-        temperature_c)
+def humidity_ratio_g_kg(
+    relative_humidity_pct: np.ndarray | float, temperature_c: np.ndarray | float
+) -> np.ndarray:
+    vapour = np.asarray(relative_humidity_pct) / 100 * saturation_vapour_pressure_hpa(temperature_c)
     return 622.0 * vapour / (ATMOSPHERIC_PRESSURE_HPA - vapour)
 
 
@@ -96,8 +102,14 @@ class IndoorState:
 class IndoorClimate:
     """CO2, humidity and temperature of every space, carried from step to step."""
 
-    def __init__(self, capacity: np.ndarray, area_m2: np.ndarray, volume_m3: np.ndarray,
-                 setpoint_offset_k: np.ndarray, outdoor_co2_ppm: float) -> None:
+    def __init__(
+        self,
+        capacity: np.ndarray,
+        area_m2: np.ndarray,
+        volume_m3: np.ndarray,
+        setpoint_offset_k: np.ndarray,
+        outdoor_co2_ppm: float,
+    ) -> None:
         self.capacity = capacity
         self.area_m2 = area_m2
         self.volume_m3 = volume_m3
@@ -110,40 +122,66 @@ class IndoorClimate:
         spaces = len(self.capacity)
         self.state = IndoorState(
             co2_ppm=np.full(spaces, self.outdoor_co2_ppm),
-            humidity_ratio_g_kg=np.full(spaces, float(humidity_ratio_g_kg(outdoor_rh_pct,
-                                                                          outdoor_c))),
+            humidity_ratio_g_kg=np.full(
+                spaces, float(humidity_ratio_g_kg(outdoor_rh_pct, outdoor_c))
+            ),
             temperature_c=np.where(day_setpoint, DAY_SETPOINT_C, NIGHT_SETPOINT_C)
             + self.setpoint_offset_k,
         )
 
-    def advance(self, hours: float, occupants: np.ndarray, in_use: np.ndarray,
-                day_setpoint: np.ndarray, outdoor_c: float, outdoor_rh_pct: float) -> None:
+    def advance(
+        self,
+        hours: float,
+        occupants: np.ndarray,
+        in_use: np.ndarray,
+        day_setpoint: np.ndarray,
+        outdoor_c: float,
+        outdoor_rh_pct: float,
+    ) -> None:
         """Integrate over a step during which ``occupants`` and the schedule held."""
         state = self.state
         airflow = tek17_airflow_m3_h(self.capacity, self.area_m2, in_use)
         state.co2_ppm = well_mixed_step(
-            state.co2_ppm, self.outdoor_co2_ppm, CO2_PER_PERSON_M3_H * 1e6 * occupants,
-            airflow, self.volume_m3, hours)
+            state.co2_ppm,
+            self.outdoor_co2_ppm,
+            CO2_PER_PERSON_M3_H * 1e6 * occupants,
+            airflow,
+            self.volume_m3,
+            hours,
+        )
         outdoor_ratio = float(humidity_ratio_g_kg(outdoor_rh_pct, outdoor_c))
         state.humidity_ratio_g_kg = well_mixed_step(
-            state.humidity_ratio_g_kg, outdoor_ratio,
+            state.humidity_ratio_g_kg,
+            outdoor_ratio,
             MOISTURE_PER_PERSON_G_H / AIR_DENSITY_KG_M3 * occupants,
-            airflow, self.volume_m3 * MOISTURE_BUFFER_FACTOR, hours)
-        state.temperature_c = self._temperature_step(hours, occupants, in_use, day_setpoint,
-                                                     outdoor_c)
+            airflow,
+            self.volume_m3 * MOISTURE_BUFFER_FACTOR,
+            hours,
+        )
+        state.temperature_c = self._temperature_step(
+            hours, occupants, in_use, day_setpoint, outdoor_c
+        )
 
-    def _temperature_step(self, hours: float, occupants: np.ndarray, in_use: np.ndarray,
-                          day_setpoint: np.ndarray, outdoor_c: float) -> np.ndarray:
-        setpoint = np.where(day_setpoint, DAY_SETPOINT_C, NIGHT_SETPOINT_C) \
-            + self.setpoint_offset_k
+    def _temperature_step(
+        self,
+        hours: float,
+        occupants: np.ndarray,
+        in_use: np.ndarray,
+        day_setpoint: np.ndarray,
+        outdoor_c: float,
+    ) -> np.ndarray:
+        setpoint = np.where(day_setpoint, DAY_SETPOINT_C, NIGHT_SETPOINT_C) + self.setpoint_offset_k
         controlled = np.maximum(setpoint, free_floating_temperature_c(outdoor_c))
-        occupant_gain = SENSIBLE_HEAT_PER_PERSON_W * occupants / (
-            HEAT_TRANSFER_W_M2K * self.area_m2)
+        occupant_gain = (
+            SENSIBLE_HEAT_PER_PERSON_W * occupants / (HEAT_TRANSFER_W_M2K * self.area_m2)
+        )
         target = controlled + occupant_gain + OUTDOOR_COUPLING * (outdoor_c - 5.0)
         temperature = self.state.temperature_c
         time_constant = np.where(
-            temperature < target, HEATING_TIME_CONSTANT_H,
-            np.where(in_use, COOLING_TIME_CONSTANT_IN_USE_H, COOLING_TIME_CONSTANT_IDLE_H))
+            temperature < target,
+            HEATING_TIME_CONSTANT_H,
+            np.where(in_use, COOLING_TIME_CONSTANT_IN_USE_H, COOLING_TIME_CONSTANT_IDLE_H),
+        )
         return target + (temperature - target) * np.exp(-hours / time_constant)
 
     def relative_humidity(self) -> np.ndarray:

@@ -41,8 +41,9 @@ class CampusLayout:
         spaces = list(campus.spaces())
         meters = list(campus.meters())
         schedules = tuple(dict.fromkeys([TEACHING_HOURS, *OPERATING_HOURS.values()]))
-        space_schedule = np.array([schedules.index(OPERATING_HOURS[s.type]) for _, s in spaces],
-                                  dtype=np.int64)
+        space_schedule = np.array(
+            [schedules.index(OPERATING_HOURS[s.type]) for _, s in spaces], dtype=np.int64
+        )
         space_building = np.array([building_index[b.id] for b, _ in spaces], dtype=np.int64)
         area = np.array([s.area_m2 for _, s in spaces], dtype=np.float64)
         share = np.zeros((len(building_ids), len(schedules)))
@@ -88,8 +89,7 @@ class CampusLayout:
 
     def spaces_of(self, types: Iterable[SpaceType]) -> np.ndarray:
         wanted = set(types)
-        return np.array([i for i, t in enumerate(self.space_types) if t in wanted],
-                        dtype=np.int64)
+        return np.array([i for i, t in enumerate(self.space_types) if t in wanted], dtype=np.int64)
 
     def reading_columns(self) -> tuple[list[str], list[str], list[str]]:
         """(building, sensor, quantity) of each reading of a step, in emission order.
@@ -105,8 +105,9 @@ class CampusLayout:
                 buildings.append(self.building_ids[b])
                 sensors.append(space_id)
                 quantities.append(quantity)
-        for meter_id, b, quantity in zip(self.meter_ids, self.meter_building,
-                                         self.meter_quantities, strict=True):
+        for meter_id, b, quantity in zip(
+            self.meter_ids, self.meter_building, self.meter_quantities, strict=True
+        ):
             buildings.append(self.building_ids[b])
             sensors.append(meter_id)
             quantities.append(quantity)

@@ -73,8 +73,11 @@ class TeachingRooms:
         self.seed = seed
         types = [layout.space_types[i] for i in self.rooms]
         self.capacity = layout.capacity[self.rooms].astype(np.int64)
-        self.limit = np.where([t is SpaceType.LECTURE_HALL for t in types],
-                              np.floor(self.capacity * OVERCROWDING_LIMIT), self.capacity)
+        self.limit = np.where(
+            [t is SpaceType.LECTURE_HALL for t in types],
+            np.floor(self.capacity * OVERCROWDING_LIMIT),
+            self.capacity,
+        )
         self.turnout = np.array([TEACHING_STYLES[t].turnout for t in types])
         self.no_show = np.array([TEACHING_STYLES[t].no_show for t in types])
         self.ad_hoc_use = np.array([TEACHING_STYLES[t].ad_hoc_use for t in types])
@@ -95,7 +98,7 @@ class TeachingRooms:
         turnout = np.clip(rng.normal(self.turnout[:, None], 0.12, (rooms, 24)), 0.2, 1.0)
         first_hour_turnout = rng.binomial(sizes, turnout)
         remaining_share = rng.uniform(0.85, 0.98, (rooms, 24))
-        ad_hoc = (rng.random((rooms, 24)) < self.ad_hoc_use[:, None])
+        ad_hoc = rng.random((rooms, 24)) < self.ad_hoc_use[:, None]
         ad_hoc_size = rng.integers(2, 9, (rooms, 24))
         for h in range(24):
             booked = blocks[:, h] >= 0
@@ -107,8 +110,9 @@ class TeachingRooms:
             core_hour = FIRST_SLOT_HOUR + 1 <= h < END_OF_TEACHING_HOUR - 1 and weekday < 5
             if core_hour:
                 free = ~booked & ad_hoc[:, h]
-                attendance[:, h] = np.where(free, np.minimum(ad_hoc_size[:, h], self.capacity),
-                                            attendance[:, h])
+                attendance[:, h] = np.where(
+                    free, np.minimum(ad_hoc_size[:, h], self.capacity), attendance[:, h]
+                )
         attendance = np.minimum(attendance, self.limit[:, None].astype(np.int64))
         return TeachingDay(attendance, continues)
 
@@ -169,8 +173,7 @@ class MeetingRooms:
     def _plan_day(self, day: date) -> MeetingDay:
         rng = generator(self.seed, Stream.MEETING_DAY, day.toordinal())
         rooms = len(self.rooms)
-        chance = self.BOOKING_CHANCE_WEEKEND if day.weekday() >= 5 \
-            else self.BOOKING_CHANCE_WEEKDAY
+        chance = self.BOOKING_CHANCE_WEEKEND if day.weekday() >= 5 else self.BOOKING_CHANCE_WEEKDAY
         hours = np.arange(25)
         in_hours = (hours >= self.FIRST_HOUR) & (hours < self.END_HOUR)
         booked = (rng.random((rooms, 25)) < chance) & in_hours
@@ -186,8 +189,15 @@ class MeetingRooms:
         found = []
         for r, h in zip(*np.nonzero(plan.booked), strict=True):
             start = datetime.combine(day, time(int(h)), tz)
-            found.append(MeetingBooking(self.space_ids[r], self.building_ids[r], start,
-                                        start + timedelta(minutes=50), int(plan.invited[r, h])))
+            found.append(
+                MeetingBooking(
+                    self.space_ids[r],
+                    self.building_ids[r],
+                    start,
+                    start + timedelta(minutes=50),
+                    int(plan.invited[r, h]),
+                )
+            )
         return found
 
     def headcounts(self, clock: LocalClock, rng: np.random.Generator) -> np.ndarray:
@@ -231,8 +241,9 @@ class Offices:
         weekend = day.weekday() >= 5
         at_work = rng.random(people) < (0.04 if weekend else 0.75)
         arrives = rng.uniform(10.0, 13.0, people) if weekend else rng.uniform(7.5, 9.5, people)
-        leaves = arrives + rng.uniform(1.0, 4.0, people) if weekend \
-            else rng.uniform(15.0, 17.0, people)
+        leaves = (
+            arrives + rng.uniform(1.0, 4.0, people) if weekend else rng.uniform(15.0, 17.0, people)
+        )
         lunch_from = rng.uniform(11.0, 12.0, people)
         lunch_until = lunch_from + rng.uniform(0.33, 0.6, people)
         away = rng.random((people, 96)) < 0.12
@@ -242,10 +253,16 @@ class Offices:
         plan = self.day(clock.day)
         t = clock.hour_of_day
         quarter = min(int(t * 4), 95)
-        present = (plan.at_work & (plan.arrives <= t) & (t < plan.leaves)
-                   & ~((plan.lunch_from <= t) & (t < plan.lunch_until)) & ~plan.away[:, quarter])
-        return np.bincount(self.person_office, weights=present,
-                           minlength=len(self.rooms)).astype(np.int64)
+        present = (
+            plan.at_work
+            & (plan.arrives <= t)
+            & (t < plan.leaves)
+            & ~((plan.lunch_from <= t) & (t < plan.lunch_until))
+            & ~plan.away[:, quarter]
+        )
+        return np.bincount(self.person_office, weights=present, minlength=len(self.rooms)).astype(
+            np.int64
+        )
 
 
 @dataclass(frozen=True)
@@ -260,21 +277,33 @@ class DropInProfile:
     def target_share(self, hour_of_day: float, weekend: bool) -> float:
         if weekend:
             # one broad afternoon hump
-            return self.weekend_scale * float(np.exp(
-                -0.5 * ((hour_of_day - self.weekend_peak_hour) / 2.5) ** 2))
-        return float(sum(share * np.exp(-0.5 * ((hour_of_day - hour) / spread) ** 2)
-                         for share, hour, spread in self.peaks))
+            return self.weekend_scale * float(
+                np.exp(-0.5 * ((hour_of_day - self.weekend_peak_hour) / 2.5) ** 2)
+            )
+        return float(
+            sum(
+                share * np.exp(-0.5 * ((hour_of_day - hour) / spread) ** 2)
+                for share, hour, spread in self.peaks
+            )
+        )
 
 
 # Reading rooms fill up late morning and again, more, early afternoon (the hours
 # around the exam sittings that start at 09:00 and 15:00), with an evening tail.
 # Stays are short enough (mean 72 minutes) for the lunch dip between the peaks to show.
-STUDY_PROFILE = DropInProfile(peaks=((0.75, 10.6, 1.0), (0.80, 14.4, 1.2), (0.25, 19.0, 1.8)),
-                              weekend_scale=0.35, weekend_peak_hour=14.0, mean_stay_h=1.2)
+STUDY_PROFILE = DropInProfile(
+    peaks=((0.75, 10.6, 1.0), (0.80, 14.4, 1.2), (0.25, 19.0, 1.8)),
+    weekend_scale=0.35,
+    weekend_peak_hour=14.0,
+    mean_stay_h=1.2,
+)
 # Atria and other common areas: passers-by all day and a lunchtime crowd.
 COMMON_AREA_PROFILE = DropInProfile(
     peaks=((0.15, 10.0, 3.0), (0.45, 11.75, 0.5), (0.15, 14.5, 2.0)),
-    weekend_scale=0.12, weekend_peak_hour=13.0, mean_stay_h=0.3)
+    weekend_scale=0.12,
+    weekend_peak_hour=13.0,
+    mean_stay_h=0.3,
+)
 CLOSING_STAY_H = 0.2  # at closing time people leave within minutes
 
 
@@ -291,11 +320,13 @@ class DropInSpaces:
         self.rooms = layout.spaces_of([SpaceType.STUDY_SPACE, SpaceType.OTHER])
         types = [layout.space_types[i] for i in self.rooms]
         self.profiles = (STUDY_PROFILE, COMMON_AREA_PROFILE)
-        self.profile_of = np.array([0 if t is SpaceType.STUDY_SPACE else 1 for t in types],
-                                   dtype=np.int64)
+        self.profile_of = np.array(
+            [0 if t is SpaceType.STUDY_SPACE else 1 for t in types], dtype=np.int64
+        )
         self.schedules = tuple(dict.fromkeys(OPERATING_HOURS[t] for t in types))
-        self.schedule_of = np.array([self.schedules.index(OPERATING_HOURS[t]) for t in types],
-                                    dtype=np.int64)
+        self.schedule_of = np.array(
+            [self.schedules.index(OPERATING_HOURS[t]) for t in types], dtype=np.int64
+        )
         self.capacity = layout.capacity[self.rooms].astype(np.int64)
         self.mean_stay_h = np.array([p.mean_stay_h for p in self.profiles])[self.profile_of]
         traits = generator(seed, Stream.SPACE_TRAITS, 1)
@@ -316,8 +347,9 @@ class DropInSpaces:
         t, weekend = clock.hour_of_day, clock.is_weekend
         # Evaluate each profile and schedule once, then spread to the spaces using it.
         target = np.array([p.target_share(t, weekend) for p in self.profiles])[self.profile_of]
-        is_open = np.array([bool(h.is_open(clock.weekday, t)) for h in self.schedules],
-                           dtype=bool)[self.schedule_of]
+        is_open = np.array([bool(h.is_open(clock.weekday, t)) for h in self.schedules], dtype=bool)[
+            self.schedule_of
+        ]
         stay = np.where(is_open, self.mean_stay_h, CLOSING_STAY_H)
         turnover = 1.0 - np.exp(-hours / stay)
         expected = self.capacity * target * self.popularity * busy_day
@@ -336,10 +368,12 @@ class OccupancyModel:
         self.meetings = MeetingRooms(layout, seed)
         self.offices = Offices(layout, seed)
         self.drop_in = DropInSpaces(layout, seed)
-        covered = np.concatenate([self.teaching.rooms, self.meetings.rooms, self.offices.rooms,
-                                  self.drop_in.rooms])
-        assert sorted(covered.tolist()) == list(range(layout.space_count)), \
+        covered = np.concatenate(
+            [self.teaching.rooms, self.meetings.rooms, self.offices.rooms, self.drop_in.rooms]
+        )
+        assert sorted(covered.tolist()) == list(range(layout.space_count)), (
             "every space type needs exactly one occupancy model"
+        )
 
     def reset(self) -> None:
         self.drop_in.reset()

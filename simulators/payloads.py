@@ -32,8 +32,15 @@ from campuslab.core.readings import US_PER_S, ReadingBatch, isoformat_utc
 from campuslab.core.registry import Campus
 
 FORMATS = ("json", "senml", "bare")
-SENML_UNITS = {"occupancy": "count", "co2": "ppm", "temperature": "Cel", "humidity": "%RH",
-               "energy": "kWh", "heat_energy": "kWh", "power": "kW"}
+SENML_UNITS = {
+    "occupancy": "count",
+    "co2": "ppm",
+    "temperature": "Cel",
+    "humidity": "%RH",
+    "energy": "kWh",
+    "heat_energy": "kWh",
+    "power": "kW",
+}
 MAX_SENML_RECORDS = 500
 INGEST_PAYLOAD_LIMIT_BYTES = 64 * 1024
 
@@ -79,7 +86,8 @@ def _single_messages(batch: ReadingBatch, fmt: str, prefix: str) -> Iterator[Mes
     timestamps: dict[int, str] = {}
     units = {q: json.dumps(spec.unit, ensure_ascii=False) for q, spec in QUANTITIES.items()}
     for ts_us, building, sensor, quantity, value in zip(
-            batch.ts_us, batch.building, batch.sensor, batch.quantity, batch.value, strict=True):
+        batch.ts_us, batch.building, batch.sensor, batch.quantity, batch.value, strict=True
+    ):
         topic = f"{prefix}/{building}/{sensor}/{quantity}"
         number = format_number(value)
         if fmt == "bare":
@@ -88,8 +96,8 @@ def _single_messages(batch: ReadingBatch, fmt: str, prefix: str) -> Iterator[Mes
         ts = timestamps.get(ts_us)
         if ts is None:
             ts = timestamps[ts_us] = isoformat_utc(
-                datetime.fromtimestamp(ts_us // US_PER_S, UTC).replace(
-                    microsecond=ts_us % US_PER_S))
+                datetime.fromtimestamp(ts_us // US_PER_S, UTC).replace(microsecond=ts_us % US_PER_S)
+            )
         unit = units.get(quantity) or json.dumps(quantity)
         yield Message(topic, f'{{"value":{number},"ts":"{ts}","unit":{unit}}}'.encode(), 1)
 
@@ -97,14 +105,15 @@ def _single_messages(batch: ReadingBatch, fmt: str, prefix: str) -> Iterator[Mes
 def _senml_messages(batch: ReadingBatch, prefix: str) -> Iterator[Message]:
     by_sensor: dict[tuple[str, str], list[tuple[int, str, float]]] = {}
     for ts_us, building, sensor, quantity, value in zip(
-            batch.ts_us, batch.building, batch.sensor, batch.quantity, batch.value, strict=True):
+        batch.ts_us, batch.building, batch.sensor, batch.quantity, batch.value, strict=True
+    ):
         by_sensor.setdefault((building, sensor), []).append((ts_us, quantity, value))
     for (building, sensor), records in by_sensor.items():
         records.sort(key=lambda r: r[0])  # stable: keeps quantity order within a step
         topic = f"{prefix}/{building}/{sensor}/senml"
         base_name = f"urn:campuslab:{building}:{sensor}:"
         for first in range(0, len(records), MAX_SENML_RECORDS):
-            pack = records[first:first + MAX_SENML_RECORDS]
+            pack = records[first : first + MAX_SENML_RECORDS]
             yield Message(topic, senml_pack(base_name, pack).encode(), len(pack))
 
 
@@ -133,8 +142,17 @@ def senml_pack(base_name: str, records: list[tuple[int, str, float]]) -> str:
 
 # -- the garbage fault ------------------------------------------------------------------
 
-REJECT_REASONS = ("unparseable", "unknown_building", "unknown_sensor", "unknown_quantity",
-                  "bad_unit", "not_finite", "out_of_range", "future_timestamp", "too_large")
+REJECT_REASONS = (
+    "unparseable",
+    "unknown_building",
+    "unknown_sensor",
+    "unknown_quantity",
+    "bad_unit",
+    "not_finite",
+    "out_of_range",
+    "future_timestamp",
+    "too_large",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +169,9 @@ def _unused_id(campus: Campus, rng: np.random.Generator, kind: str) -> str:
             return candidate
 
 
-def garbage_messages(campus: Campus, rng: np.random.Generator,
-                     prefix: str = "campus") -> list[GarbageMessage]:
+def garbage_messages(
+    campus: Campus, rng: np.random.Generator, prefix: str = "campus"
+) -> list[GarbageMessage]:
     """Malformed messages, one or more per reject reason, aimed at a random real space.
 
     | reason             | what is wrong                                               |
@@ -177,18 +196,28 @@ def garbage_messages(campus: Campus, rng: np.random.Generator,
     return [
         GarbageMessage(f"{here}/co2", b'{"value": 6', "unparseable"),
         GarbageMessage(f"{here}/senml", b'{"bn": "urn:campuslab:", "v": 1}', "unparseable"),
-        GarbageMessage(f"{prefix}/{_unused_id(campus, rng, 'building')}/{space.id}/co2",
-                       b'{"value": 612, "unit": "ppm"}', "unknown_building"),
-        GarbageMessage(f"{prefix}/{building.id}/{_unused_id(campus, rng, 'room')}/co2",
-                       b'{"value": 612, "unit": "ppm"}', "unknown_sensor"),
+        GarbageMessage(
+            f"{prefix}/{_unused_id(campus, rng, 'building')}/{space.id}/co2",
+            b'{"value": 612, "unit": "ppm"}',
+            "unknown_building",
+        ),
+        GarbageMessage(
+            f"{prefix}/{building.id}/{_unused_id(campus, rng, 'room')}/co2",
+            b'{"value": 612, "unit": "ppm"}',
+            "unknown_sensor",
+        ),
         GarbageMessage(f"{here}/radon", b'{"value": 87, "unit": "Bq/m3"}', "unknown_quantity"),
         GarbageMessage(f"{here}/co2", b'{"value": 1100, "unit": "mg/m3"}', "bad_unit"),
-        GarbageMessage(f"{here}/temperature", '{"value": NaN, "unit": "°C"}'.encode(),
-                       "not_finite"),
+        GarbageMessage(
+            f"{here}/temperature", '{"value": NaN, "unit": "°C"}'.encode(), "not_finite"
+        ),
         GarbageMessage(f"{here}/humidity", b'{"value": 140.0, "unit": "%RH"}', "out_of_range"),
-        GarbageMessage(f"{here}/co2",
-                       b'{"value": 612, "ts": "2099-01-01T00:00:00Z", "unit": "ppm"}',
-                       "future_timestamp"),
-        GarbageMessage(f"{here}/co2", f'{{"value": 612, "note": "{padding}"}}'.encode(),
-                       "too_large"),
+        GarbageMessage(
+            f"{here}/co2",
+            b'{"value": 612, "ts": "2099-01-01T00:00:00Z", "unit": "ppm"}',
+            "future_timestamp",
+        ),
+        GarbageMessage(
+            f"{here}/co2", f'{{"value": 612, "note": "{padding}"}}'.encode(), "too_large"
+        ),
     ]

@@ -62,9 +62,13 @@ class MqttPublisher:
             publisher.publish("campus/rfb/rfb-101/co2", b"612")
     """
 
-    def __init__(self, endpoint: MqttEndpoint, client_id: str | None = None,
-                 max_outstanding: int = DEFAULT_MAX_OUTSTANDING,
-                 connect_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        client_id: str | None = None,
+        max_outstanding: int = DEFAULT_MAX_OUTSTANDING,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
         self.endpoint = endpoint
         self.client_id = client_id or f"campuslab-sim-{secrets.token_hex(4)}"
         self.max_outstanding = max_outstanding
@@ -75,8 +79,12 @@ class MqttPublisher:
         self._acknowledged = threading.Condition()
         self._connected = threading.Event()
         self._connect_failure: str | None = None
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=mqtt.MQTTv311, clean_session=True)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
         client.max_inflight_messages_set(MAX_INFLIGHT)
         client.connect_timeout = connect_timeout_s
         if endpoint.username is not None:
@@ -88,14 +96,26 @@ class MqttPublisher:
         self._client = client
 
     # paho calls these on its network thread; they must not block.
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
-                    reason_code: mqtt.ReasonCode, properties: object) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason_code: mqtt.ReasonCode,
+        properties: object,
+    ) -> None:
         if reason_code.is_failure:
             self._connect_failure = str(reason_code)
         self._connected.set()
 
-    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
-                    reason_code: mqtt.ReasonCode, properties: object) -> None:
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_code: mqtt.ReasonCode,
+        properties: object,
+    ) -> None:
         with self._acknowledged:
             self._outstanding -= 1
             self._acknowledged.notify_all()
@@ -105,18 +125,22 @@ class MqttPublisher:
         try:
             self._client.connect(self.endpoint.host, self.endpoint.port, keepalive=60)
         except (OSError, ValueError) as exc:
-            raise BrokerUnreachable(f"cannot reach MQTT broker at {where}: {exc}. "
-                                    "Is it running?") from None
+            raise BrokerUnreachable(
+                f"cannot reach MQTT broker at {where}: {exc}. Is it running?"
+            ) from None
         self._client.loop_start()
         if not self._connected.wait(self.connect_timeout_s):
             self.close()
-            raise BrokerUnreachable(f"cannot reach MQTT broker at {where}: no answer to "
-                                    f"CONNECT within {self.connect_timeout_s:g} s. "
-                                    "Is it running?")
+            raise BrokerUnreachable(
+                f"cannot reach MQTT broker at {where}: no answer to "
+                f"CONNECT within {self.connect_timeout_s:g} s. "
+                "Is it running?"
+            )
         if self._connect_failure:
             self.close()
-            raise BrokerUnreachable(f"MQTT broker at {where} refused the connection: "
-                                    f"{self._connect_failure}")
+            raise BrokerUnreachable(
+                f"MQTT broker at {where} refused the connection: {self._connect_failure}"
+            )
 
     def publish(self, topic: str, payload: bytes, readings: int = 1) -> None:
         """Publish at QoS 1; blocks while ``max_outstanding`` messages await their PUBACK."""
@@ -146,9 +170,11 @@ class MqttPublisher:
             while self._outstanding > 0:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"{self._outstanding} message(s) not acknowledged by "
-                                       f"the MQTT broker at {self.endpoint.url} within "
-                                       f"{timeout:g} s")
+                    raise TimeoutError(
+                        f"{self._outstanding} message(s) not acknowledged by "
+                        f"the MQTT broker at {self.endpoint.url} within "
+                        f"{timeout:g} s"
+                    )
                 self._acknowledged.wait(min(left, 1.0))
 
     def close(self) -> None:
@@ -159,8 +185,12 @@ class MqttPublisher:
         self.connect()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         try:
             if kind is None:
                 self.flush()
@@ -183,8 +213,11 @@ class _GarbageInjector:
         hour = epoch_s // GARBAGE_EVERY_S
         if hour == self.last_hour:
             return []
-        messages = garbage_messages(self.sim.campus, generator(
-            self.sim.config.seed, Stream.FAULT_GARBAGE, hour), self.prefix)
+        messages = garbage_messages(
+            self.sim.campus,
+            generator(self.sim.config.seed, Stream.FAULT_GARBAGE, hour),
+            self.prefix,
+        )
         if self.last_hour is not None:
             pick = generator(self.sim.config.seed, Stream.FAULT_GARBAGE, hour, 1)
             messages = [messages[int(pick.integers(len(messages)))]]
@@ -197,8 +230,9 @@ class _GarbageInjector:
             report.garbage += 1
 
 
-def _publish_batch(publisher: MqttPublisher, batch: ReadingBatch, fmt: str, prefix: str,
-                   report: PublishReport) -> None:
+def _publish_batch(
+    publisher: MqttPublisher, batch: ReadingBatch, fmt: str, prefix: str, report: PublishReport
+) -> None:
     for message in encode_messages(batch, fmt, prefix):
         publisher.publish(message.topic, message.payload, message.readings)
         report.messages += 1
@@ -207,13 +241,22 @@ def _publish_batch(publisher: MqttPublisher, batch: ReadingBatch, fmt: str, pref
 
 def refuse_bare_backfill(fmt: str) -> None:
     if fmt == "bare":
-        raise ValueError("bare payloads carry no timestamp (the receiver stamps them on "
-                         "arrival), so they cannot backfill history; use --format json or "
-                         "--format senml")
+        raise ValueError(
+            "bare payloads carry no timestamp (the receiver stamps them on "
+            "arrival), so they cannot backfill history; use --format json or "
+            "--format senml"
+        )
 
 
-def backfill(sim: CampusSimulator, publisher: MqttPublisher, start: datetime, end: datetime,
-             fmt: str, prefix: str = "campus", progress: Progress | None = None) -> PublishReport:
+def backfill(
+    sim: CampusSimulator,
+    publisher: MqttPublisher,
+    start: datetime,
+    end: datetime,
+    fmt: str,
+    prefix: str = "campus",
+    progress: Progress | None = None,
+) -> PublishReport:
     """Publish the steps in [start, end) as fast as the broker acknowledges them.
 
     ``progress(readings done, readings in total)`` is called after every batch
@@ -239,9 +282,16 @@ def backfill(sim: CampusSimulator, publisher: MqttPublisher, start: datetime, en
     return report
 
 
-def run_live(sim: CampusSimulator, publisher: MqttPublisher, fmt: str, prefix: str,
-             speed: float, stop: threading.Event, start: datetime | None = None,
-             on_step: Callable[[datetime, PublishReport], None] | None = None) -> PublishReport:
+def run_live(
+    sim: CampusSimulator,
+    publisher: MqttPublisher,
+    fmt: str,
+    prefix: str,
+    speed: float,
+    stop: threading.Event,
+    start: datetime | None = None,
+    on_step: Callable[[datetime, PublishReport], None] | None = None,
+) -> PublishReport:
     """Publish each step when its time comes, ``speed`` times faster than real time.
 
     Without ``start`` the simulated clock is the wall clock: the run continues
@@ -268,8 +318,9 @@ def run_live(sim: CampusSimulator, publisher: MqttPublisher, fmt: str, prefix: s
     return report
 
 
-def _steps_until_stopped(steps: Iterable[tuple[datetime, ReadingBatch]],
-                         stop: threading.Event) -> Iterable[tuple[datetime, ReadingBatch]]:
+def _steps_until_stopped(
+    steps: Iterable[tuple[datetime, ReadingBatch]], stop: threading.Event
+) -> Iterable[tuple[datetime, ReadingBatch]]:
     for step in steps:
         if stop.is_set():
             return

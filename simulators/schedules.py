@@ -33,8 +33,14 @@ class LocalClock:
     @classmethod
     def at(cls, epoch_s: int, tz: ZoneInfo) -> LocalClock:
         local = datetime.fromtimestamp(epoch_s, tz)
-        return cls(epoch_s, local.date(), local.weekday(), local.hour, local.minute,
-                   local.hour + local.minute / 60 + local.second / 3600)
+        return cls(
+            epoch_s,
+            local.date(),
+            local.weekday(),
+            local.hour,
+            local.minute,
+            local.hour + local.minute / 60 + local.second / 3600,
+        )
 
     @property
     def is_weekend(self) -> bool:
@@ -43,8 +49,7 @@ class LocalClock:
 
 def standard_utc_offset_h(tz: ZoneInfo, year: int = 2026) -> float:
     """The zone's offset from UTC without daylight saving, in hours."""
-    offsets = [datetime(year, month, 1, tzinfo=UTC).astimezone(tz).utcoffset()
-               for month in (1, 7)]
+    offsets = [datetime(year, month, 1, tzinfo=UTC).astimezone(tz).utcoffset() for month in (1, 7)]
     return min(o or timedelta(0) for o in offsets).total_seconds() / 3600
 
 
@@ -64,14 +69,17 @@ class OperatingHours:
 
     def is_open(self, weekday: np.ndarray | int, hour: np.ndarray | float) -> np.ndarray:
         """Whether the space is in use (TEK17 sense: ventilated for people) at these times."""
-        return np.where(np.asarray(weekday) >= WEEKEND_FROM,
-                        _within(self.weekends, hour), _within(self.weekdays, hour))
+        return np.where(
+            np.asarray(weekday) >= WEEKEND_FROM,
+            _within(self.weekends, hour),
+            _within(self.weekdays, hour),
+        )
 
-    def is_heated_for_day(self, weekday: np.ndarray | int,
-                          hour: np.ndarray | float) -> np.ndarray:
+    def is_heated_for_day(self, weekday: np.ndarray | int, hour: np.ndarray | float) -> np.ndarray:
         """Whether the day setpoint applies: from an hour before opening until closing."""
-        return self.is_open(weekday, np.asarray(hour) + HEATING_LEAD_H) | \
-            self.is_open(weekday, hour)
+        return self.is_open(weekday, np.asarray(hour) + HEATING_LEAD_H) | self.is_open(
+            weekday, hour
+        )
 
 
 TEACHING_HOURS = OperatingHours(weekdays=(7.0, 18.0), weekends=None)

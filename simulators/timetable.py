@@ -30,8 +30,18 @@ FRIDAY = 4
 FRIDAY_BOOKING_FACTOR = 0.75
 
 # Chance that a free slot starts a booked block, by local start hour.
-BLOCK_START_CHANCE = {8: 0.45, 9: 0.7, 10: 0.75, 11: 0.7, 12: 0.55, 13: 0.7, 14: 0.65,
-                      15: 0.45, 16: 0.3, 17: 0.15}
+BLOCK_START_CHANCE = {
+    8: 0.45,
+    9: 0.7,
+    10: 0.75,
+    11: 0.7,
+    12: 0.55,
+    13: 0.7,
+    14: 0.65,
+    15: 0.45,
+    16: 0.3,
+    17: 0.15,
+}
 _SUBJECTS = ("MAT", "FYS", "KJM", "INF", "BIO", "GEO", "ELE", "TEK", "ECON", "PSY", "MEK")
 
 
@@ -111,11 +121,17 @@ def weekly_timetable(layout: CampusLayout, seed: int) -> WeeklyTimetable:
                 for h in range(hour, hour + length):
                     class_size[weekday, r, h] = size
                     block[weekday, r, h] = next_block
-                    slots.append(TimetableSlot(
-                        space_id=layout.space_ids[space],
-                        building_id=layout.building_ids[layout.space_building[space]],
-                        weekday=weekday, hour=h, course=course, class_size=size,
-                        expected_attendance=round(size * style.turnout)))
+                    slots.append(
+                        TimetableSlot(
+                            space_id=layout.space_ids[space],
+                            building_id=layout.building_ids[layout.space_building[space]],
+                            weekday=weekday,
+                            hour=h,
+                            course=course,
+                            class_size=size,
+                            expected_attendance=round(size * style.turnout),
+                        )
+                    )
                 next_block += 1
                 hour += length
     return WeeklyTimetable(tuple(slots), rooms, class_size, block)

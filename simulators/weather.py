@@ -96,8 +96,9 @@ class OutdoorWeather:
     saving: the daily cycle follows the sun, not the clock.
     """
 
-    def __init__(self, seed: int, standard_utc_offset_h: float,
-                 climate: Climate = NORWEGIAN_LOWLAND) -> None:
+    def __init__(
+        self, seed: int, standard_utc_offset_h: float, climate: Climate = NORWEGIAN_LOWLAND
+    ) -> None:
         self.seed = seed
         self.standard_utc_offset_h = standard_utc_offset_h
         self.climate = climate
@@ -106,8 +107,9 @@ class OutdoorWeather:
         solar_s = np.asarray(epoch_s, dtype=np.float64) + self.standard_utc_offset_h * 3600
         day_of_year = (solar_s / SECONDS_PER_DAY) % DAYS_PER_YEAR
         # -1 at the coldest day of the year, +1 half a year later
-        season = -np.cos(2 * np.pi * (day_of_year - self.climate.coldest_day_of_year)
-                         / DAYS_PER_YEAR)
+        season = -np.cos(
+            2 * np.pi * (day_of_year - self.climate.coldest_day_of_year) / DAYS_PER_YEAR
+        )
         solar_hour = (solar_s / 3600) % 24
         return season, solar_hour
 
@@ -119,10 +121,14 @@ class OutdoorWeather:
         """Climatological temperature (°C): season and daily cycle, no weather."""
         c = self.climate
         season, solar_hour = self._season_and_solar_hour(epoch_s)
-        diurnal_amplitude = (c.diurnal_amplitude_winter_k + c.diurnal_amplitude_summer_k) / 2 \
-            + (c.diurnal_amplitude_summer_k - c.diurnal_amplitude_winter_k) / 2 * season
-        return (c.annual_mean_c + c.seasonal_amplitude_k * season
-                + diurnal_amplitude * self._diurnal(solar_hour))
+        diurnal_amplitude = (c.diurnal_amplitude_winter_k + c.diurnal_amplitude_summer_k) / 2 + (
+            c.diurnal_amplitude_summer_k - c.diurnal_amplitude_winter_k
+        ) / 2 * season
+        return (
+            c.annual_mean_c
+            + c.seasonal_amplitude_k * season
+            + diurnal_amplitude * self._diurnal(solar_hour)
+        )
 
     def temperature(self, epoch_s: np.ndarray) -> np.ndarray:
         """Outdoor air temperature (°C)."""
@@ -141,6 +147,10 @@ class OutdoorWeather:
             layer.sigma * value_noise(self.seed, offset + index, layer.knot_spacing_s, epoch_s)
             for index, layer in enumerate(c.humidity_noise)
         )
-        humidity = (c.humidity_mean_pct - c.humidity_seasonal_pct * season
-                    - c.humidity_diurnal_pct * self._diurnal(solar_hour) + anomaly)
+        humidity = (
+            c.humidity_mean_pct
+            - c.humidity_seasonal_pct * season
+            - c.humidity_diurnal_pct * self._diurnal(solar_hour)
+            + anomaly
+        )
         return np.clip(humidity, 30.0, 100.0)

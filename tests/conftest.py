@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from campuslab.core.registry import Campus, load_campus, sample_campus_path
 from servers.campuslab_serve import ServeProcess
 from servers.mosquitto import Mosquitto, mosquitto_binary
+
+from campuslab.core.registry import Campus, load_campus, sample_campus_path
 
 ON_CI = os.environ.get("CI") == "true"
 
@@ -57,10 +57,15 @@ def serve_factory(tmp_path: Path) -> Iterator:
     """Start ``campuslab serve`` subprocesses; each gets its own client id and data dir."""
     started: list[ServeProcess] = []
 
-    def start(mqtt_url: str, data_dir: Path | None = None, client_id: str | None = None,
-              **kwargs) -> ServeProcess:
-        process = ServeProcess(mqtt_url, data_dir or tmp_path / f"serve-{len(started)}",
-                               client_id or f"test-{uuid.uuid4().hex[:8]}", **kwargs)
+    def start(
+        mqtt_url: str, data_dir: Path | None = None, client_id: str | None = None, **kwargs
+    ) -> ServeProcess:
+        process = ServeProcess(
+            mqtt_url,
+            data_dir or tmp_path / f"serve-{len(started)}",
+            client_id or f"test-{uuid.uuid4().hex[:8]}",
+            **kwargs,
+        )
         started.append(process)
         return process.start()
 

@@ -38,6 +38,7 @@ def hours(first_utc: str, count: int) -> np.ndarray:
 
 # -- utilisation: SMG 2006 / HESA via METRICS.md ------------------------------------
 
+
 def test_issue_worked_example_40_seats_half_the_time_half_full():
     """The issue's example: 40 seats, 20 people in 4 of 8 core hours.
 
@@ -86,8 +87,7 @@ def test_p95_is_an_observed_value_from_the_inverted_cdf():
     counts = np.arange(1, 21, dtype=float)
     r = utilisation(counts, 20)
     assert r.p95_occupancy == pytest.approx(0.95)
-    assert r.p95_occupancy == pytest.approx(
-        np.percentile(counts / 20, 95, method="inverted_cdf"))
+    assert r.p95_occupancy == pytest.approx(np.percentile(counts / 20, 95, method="inverted_cdf"))
 
 
 def test_fractional_hourly_means_make_u_differ_from_f_times_o():
@@ -114,8 +114,16 @@ def test_no_available_hours_gives_nan_rates():
     r = utilisation(np.array([]), 40)
     assert r.available_hours == 0
     assert r.used_seat_hours == 0.0
-    for value in (r.frequency_rate, r.occupancy_rate, r.utilisation, r.peak_occupancy,
-                  r.p95_occupancy, r.share_under_60, r.share_60_to_100, r.share_over_100):
+    for value in (
+        r.frequency_rate,
+        r.occupancy_rate,
+        r.utilisation,
+        r.peak_occupancy,
+        r.p95_occupancy,
+        r.share_under_60,
+        r.share_60_to_100,
+        r.share_over_100,
+    ):
         assert math.isnan(value)
 
 
@@ -155,8 +163,10 @@ def test_pool_of_one_space_is_that_space():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: utilisation([1, 2], capacity=-40),
-         r"capacity must be a finite number of seats > 0, got -40"),
+        (
+            lambda: utilisation([1, 2], capacity=-40),
+            r"capacity must be a finite number of seats > 0, got -40",
+        ),
         (lambda: utilisation([1, 2], capacity=0), r"capacity .* > 0, got 0"),
         (lambda: utilisation([1, 2], capacity=float("nan")), r"capacity"),
         (lambda: utilisation([1, float("nan")], 40), r"counts_per_hour must be finite .* index 1"),
@@ -167,12 +177,20 @@ def test_pool_of_one_space_is_that_space():
         (lambda: pooled_utilisation([[1], [2]], [10]), r"2 spaces but capacities has 1"),
         (lambda: pooled_utilisation([[1], [2]], [10, -1]), r"capacities\[1\]"),
         (lambda: pooled_utilisation([[1], [np.inf]], [10, 10]), r"counts_per_space\[1\]"),
-        (lambda: core_utilisation(hours("2026-03-27T07:00", 3), [1, 2], 10, OSLO, CoreHours()),
-         r"hour_starts has 3 hours but counts_per_hour has 2"),
-        (lambda: core_utilisation(np.array([1, 2]), [1, 2], 10, OSLO, CoreHours()),
-         r"hour_starts must be numpy datetime64"),
-        (lambda: daily_utilisation(np.repeat(hours("2026-03-27T07:00", 1), 2), [1, 2], 10, OSLO,
-                                   CoreHours()), r"must not repeat an hour"),
+        (
+            lambda: core_utilisation(hours("2026-03-27T07:00", 3), [1, 2], 10, OSLO, CoreHours()),
+            r"hour_starts has 3 hours but counts_per_hour has 2",
+        ),
+        (
+            lambda: core_utilisation(np.array([1, 2]), [1, 2], 10, OSLO, CoreHours()),
+            r"hour_starts must be numpy datetime64",
+        ),
+        (
+            lambda: daily_utilisation(
+                np.repeat(hours("2026-03-27T07:00", 1), 2), [1, 2], 10, OSLO, CoreHours()
+            ),
+            r"must not repeat an hour",
+        ),
     ],
 )
 def test_garbage_in_gives_a_value_error_that_names_it(call, message):
@@ -181,6 +199,7 @@ def test_garbage_in_gives_a_value_error_that_names_it(call, message):
 
 
 # -- core hours in local time, across DST --------------------------------------------
+
 
 def test_core_hours_follow_oslo_winter_and_summer_time():
     """METRICS.md default core hours: Mon–Fri 08:00–16:00 *local*.
@@ -192,8 +211,10 @@ def test_core_hours_follow_oslo_winter_and_summer_time():
     grid = hours("2026-03-27T00:00", 24 * 4)
     mask = core_hours_mask(grid, OSLO, CoreHours())
     core_utc = [str(h)[:13] for h in grid[mask]]
-    assert core_utc == ([f"2026-03-27T{h:02d}" for h in range(7, 15)]
-                        + [f"2026-03-30T{h:02d}" for h in range(6, 14)])
+    assert core_utc == (
+        [f"2026-03-27T{h:02d}" for h in range(7, 15)]
+        + [f"2026-03-30T{h:02d}" for h in range(6, 14)]
+    )
 
 
 def test_core_hours_on_the_spring_dst_day_are_local():
@@ -224,18 +245,26 @@ def test_core_hours_on_the_autumn_dst_day_are_local():
     assert [str(h)[11:13] for h in day[office]] == [f"{h:02d}" for h in range(7, 15)]
     night = core_hours_mask(day, OSLO, CoreHours(days=ALL_WEEK, start=time(0), end=time(4)))
     assert [str(h)[5:13] for h in day[night]] == [
-        "10-24T22", "10-24T23", "10-25T00", "10-25T01", "10-25T02"]
+        "10-24T22",
+        "10-24T23",
+        "10-25T00",
+        "10-25T01",
+        "10-25T02",
+    ]
 
 
-@pytest.mark.parametrize("zone", ["Europe/Oslo", "America/New_York", "Australia/Lord_Howe",
-                                  "Asia/Kolkata", "UTC"])
+@pytest.mark.parametrize(
+    "zone", ["Europe/Oslo", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+)
 def test_vectorised_offsets_agree_with_datetime_for_every_quarter_hour_of_a_year(zone):
     """The per-day bisection must give what datetime gives point by point (incl. 30-min DST)."""
     tz = ZoneInfo(zone)
-    grid = (np.datetime64("2026-01-01T00:00", "us")
-            + np.arange(0, 366 * 96) * np.timedelta64(15, "m").astype("timedelta64[us]"))
-    expected = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=15 * i)
-                for i in range(grid.size)]
+    grid = np.datetime64("2026-01-01T00:00", "us") + np.arange(0, 366 * 96) * np.timedelta64(
+        15, "m"
+    ).astype("timedelta64[us]")
+    expected = [
+        datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=15 * i) for i in range(grid.size)
+    ]
     expected_s = np.array([int(e.astimezone(tz).utcoffset().total_seconds()) for e in expected])
     got_s = utc_offsets(grid, tz).astype(np.int64) // 1_000_000
     assert np.array_equal(got_s, expected_s)
@@ -268,6 +297,7 @@ def test_daily_utilisation_lists_core_days_in_local_time():
 
 
 # -- CO2: EN 16798-1:2019 Annex B and FHI / Arbeidstilsynet 444 -------------------
+
 
 def test_co2_category_limits_belong_to_the_better_category():
     """EN 16798-1 ΔCO₂ above 420 ppm outdoor: I ≤ 550, II ≤ 800, III ≤ 1350, IV above.
@@ -315,6 +345,7 @@ def test_co2_garbage_is_refused():
 
 # -- energy registers: METRICS.md / Home Assistant total_increasing ----------------
 
+
 def test_register_with_a_reset_sums_positive_differences():
     """100, 105, 112, (replaced) 3, 10: differences 5, 7, −109, 7.
 
@@ -344,8 +375,10 @@ def test_daily_energy_has_23_and_25_hour_days_at_dst():
     The reading at local midnight closes the day before, so each day is exactly
     register(next midnight) − register(midnight).
     """
-    for first_utc, n_hours, day in [("2026-03-28T23:00", 23, date(2026, 3, 29)),
-                                    ("2026-10-24T22:00", 25, date(2026, 10, 25))]:
+    for first_utc, n_hours, day in [
+        ("2026-03-28T23:00", 23, date(2026, 3, 29)),
+        ("2026-10-24T22:00", 25, date(2026, 10, 25)),
+    ]:
         ts = hours(first_utc, n_hours + 1)  # midnight to midnight inclusive
         days = daily_consumption(ts, 1000 + 10 * np.arange(ts.size), OSLO)
         assert [(d.date, d.kwh, d.resets) for d in days] == [(day, 10.0 * n_hours, 0)]
@@ -357,11 +390,16 @@ def test_daily_energy_books_a_reset_to_its_day():
     Day 2: 120 kWh; day 3: the register fell (replaced meter) → 0 kWh, 1 reset;
     day 4: 130 kWh.
     """
-    ts = np.array(["2026-03-02T11:00", "2026-03-03T11:00", "2026-03-04T11:00",
-                   "2026-03-05T11:00"], dtype="datetime64[us]")
+    ts = np.array(
+        ["2026-03-02T11:00", "2026-03-03T11:00", "2026-03-04T11:00", "2026-03-05T11:00"],
+        dtype="datetime64[us]",
+    )
     days = daily_consumption(ts, [500, 620, 20, 150], OSLO)
-    assert [(d.date.day, d.kwh, d.resets) for d in days] == [(3, 120.0, 0), (4, 0.0, 1),
-                                                             (5, 130.0, 0)]
+    assert [(d.date.day, d.kwh, d.resets) for d in days] == [
+        (3, 120.0, 0),
+        (4, 0.0, 1),
+        (5, 130.0, 0),
+    ]
 
 
 def test_daily_energy_refuses_unsorted_or_mismatched_input():

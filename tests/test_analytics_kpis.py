@@ -78,8 +78,9 @@ def store(tmp_path):
     db.close()
 
 
-def every_15_minutes(batch: ReadingBatch, sensor: str, quantity: str, start: datetime,
-                     end: datetime, value: float) -> None:
+def every_15_minutes(
+    batch: ReadingBatch, sensor: str, quantity: str, start: datetime, end: datetime, value: float
+) -> None:
     moment = start.astimezone(UTC)  # step in UTC: aware local arithmetic is wall-clock
     while moment < end:
         batch.append(to_epoch_us(moment), "lab", sensor, quantity, value)
@@ -98,15 +99,26 @@ def friday(store):
     """
     batch = ReadingBatch()
     next_day = local(2026, 3, 28)
+
     def fill(sensor: str, quantity: str, from_hour: int, to_hour: int, value: float) -> None:
         until = local(2026, 3, 27, to_hour) if to_hour < 24 else next_day
         every_15_minutes(batch, sensor, quantity, local(2026, 3, 27, from_hour), until, value)
 
-    for (from_hour, to_hour), people in (((0, 8), 0), ((8, 12), 20), ((12, 18), 0),
-                                         ((18, 19), 30), ((19, 24), 0)):
+    for (from_hour, to_hour), people in (
+        ((0, 8), 0),
+        ((8, 12), 20),
+        ((12, 18), 0),
+        ((18, 19), 30),
+        ((19, 24), 0),
+    ):
         fill("room-40", "occupancy", from_hour, to_hour, people)
-    for (from_hour, to_hour), ppm in (((0, 8), 600), ((8, 12), 1300), ((12, 18), 600),
-                                      ((18, 19), 1900), ((19, 24), 600)):
+    for (from_hour, to_hour), ppm in (
+        ((0, 8), 600),
+        ((8, 12), 1300),
+        ((12, 18), 600),
+        ((18, 19), 1900),
+        ((19, 24), 600),
+    ):
         fill("room-40", "co2", from_hour, to_hour, ppm)
     fill("room-10", "occupancy", 10, 11, 5)
     fill("room-10", "occupancy", 11, 24, 0)
@@ -137,8 +149,9 @@ def test_hourly_peak_rule_reads_the_hour_maximum(store):
     people (O = 0.5), the peak rule 30 (O = 0.75). Monday 2 March 2026, 09:00 local."""
     batch = ReadingBatch()
     for minute, people in zip((0, 15, 30, 45), (10, 20, 30, 20), strict=True):
-        batch.append(to_epoch_us(local(2026, 3, 2, 9, minute)), "lab", "room-40", "occupancy",
-                     people)
+        batch.append(
+            to_epoch_us(local(2026, 3, 2, 9, minute)), "lab", "room-40", "occupancy", people
+        )
     store.write(batch)
     period = (local(2026, 3, 2, 9), local(2026, 3, 2, 10))
     mean = space_utilisation(store, campus("mean"), "room-40", *period)

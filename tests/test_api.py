@@ -60,8 +60,9 @@ def seed(store: DuckDBStore) -> None:
     # 08:00 to 12:00 local, nobody from 12:00 to 16:00 -> in use 4 of 8 core hours.
     for quarter in range(32):
         moment = datetime(2026, 11, 26, 7, tzinfo=UTC) + timedelta(minutes=15 * quarter)
-        batch.append(to_epoch_us(moment), "rfb", "rfb-106", "occupancy",
-                     20.0 if quarter < 16 else 0.0)
+        batch.append(
+            to_epoch_us(moment), "rfb", "rfb-106", "occupancy", 20.0 if quarter < 16 else 0.0
+        )
     # Outside core hours: an evening class and a Saturday, neither counts.
     batch.append(to_epoch_us(ts("2026-11-26T17:00:00Z")), "rfb", "rfb-106", "occupancy", 35.0)
     batch.append(to_epoch_us(ts("2026-11-28T10:00:00Z")), "rfb", "rfb-106", "occupancy", 40.0)
@@ -78,8 +79,7 @@ def store(tmp_path: Path) -> Iterator[DuckDBStore]:
 @pytest.fixture
 def ingest_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
-    received = Counter("campuslab_ingest_received_total", "messages received",
-                       registry=registry)
+    received = Counter("campuslab_ingest_received_total", "messages received", registry=registry)
     received.inc(7)
     return registry
 
@@ -93,8 +93,12 @@ def make_client(store, campus: Campus, **kwargs) -> TestClient:
 @pytest.fixture
 def client(store: DuckDBStore, campus: Campus, ingest_registry: CollectorRegistry) -> TestClient:
     seed(store)
-    return make_client(store, campus, metrics_registry=ingest_registry,
-                       status=lambda: {"connected": True, "backlog": 0})
+    return make_client(
+        store,
+        campus,
+        metrics_registry=ingest_registry,
+        status=lambda: {"connected": True, "backlog": 0},
+    )
 
 
 def readings(client: TestClient, space: str = "rfb-101", **params: str):
@@ -117,11 +121,15 @@ def assert_problem(response, status: int, *words: str, parameter: str | None = N
 
 # -- health, spaces -------------------------------------------------------------------
 
+
 def test_health_reports_store_and_ingest(client: TestClient, store: DuckDBStore):
     body = client.get("/api/v1/health").json()
-    assert body == {"status": "ok", "version": "0.1.0",
-                    "store": {"backend": "DuckDBStore", "readings": store.count()},
-                    "ingest": {"connected": True, "backlog": 0}}
+    assert body == {
+        "status": "ok",
+        "version": "0.1.0",
+        "store": {"backend": "DuckDBStore", "readings": store.count()},
+        "ingest": {"connected": True, "backlog": 0},
+    }
     assert store.count() == len(CO2) + 2 + 32 + 2
 
 
@@ -143,8 +151,15 @@ def test_spaces_list_the_registry(client: TestClient, campus: Campus):
     spaces = client.get("/api/v1/spaces").json()
     assert len(spaces) == sum(1 for _ in campus.spaces())
     first = next(s for s in spaces if s["id"] == "rfb-101")
-    assert first == {"id": "rfb-101", "name": "Auditorium R1", "building": "rfb", "floor": 1,
-                     "type": "lecture_hall", "capacity": 280, "area_m2": 310.7}
+    assert first == {
+        "id": "rfb-101",
+        "name": "Auditorium R1",
+        "building": "rfb",
+        "floor": 1,
+        "type": "lecture_hall",
+        "capacity": 280,
+        "area_m2": 310.7,
+    }
 
 
 def test_spaces_filter_by_building_and_type(client: TestClient):
@@ -153,10 +168,13 @@ def test_spaces_filter_by_building_and_type(client: TestClient):
     assert all(s["building"] == "rfb" and s["type"] == "lab" for s in labs)
 
 
-@pytest.mark.parametrize(("params", "parameter", "words"), [
-    ({"building": "nowhere"}, "building", ["'nowhere'", "rfb", "hb"]),
-    ({"type": "kitchen"}, "type", ["'kitchen'", "lecture_hall", "seminar_room"]),
-])
+@pytest.mark.parametrize(
+    ("params", "parameter", "words"),
+    [
+        ({"building": "nowhere"}, "building", ["'nowhere'", "rfb", "hb"]),
+        ({"type": "kitchen"}, "type", ["'kitchen'", "lecture_hall", "seminar_room"]),
+    ],
+)
 def test_spaces_bad_filters(client: TestClient, params, parameter, words):
     assert_problem(client.get("/api/v1/spaces", params=params), 422, *words, parameter=parameter)
 
@@ -168,13 +186,19 @@ def test_one_space(client: TestClient):
 
 # -- readings ---------------------------------------------------------------------------
 
+
 def test_readings_come_back_exactly_as_published(client: TestClient):
-    body = readings(client, quantity="co2", start="2026-11-26T10:00:00Z",
-                    end="2026-11-26T11:00:00Z").json()
+    body = readings(
+        client, quantity="co2", start="2026-11-26T10:00:00Z", end="2026-11-26T11:00:00Z"
+    ).json()
     assert body == {
-        "space_id": "rfb-101", "quantity": "co2", "unit": "ppm",
-        "start": "2026-11-26T10:00:00Z", "end": "2026-11-26T11:00:00Z",
-        "every": None, "agg": None,
+        "space_id": "rfb-101",
+        "quantity": "co2",
+        "unit": "ppm",
+        "start": "2026-11-26T10:00:00Z",
+        "end": "2026-11-26T11:00:00Z",
+        "every": None,
+        "agg": None,
         "points": [[stamp, value] for stamp, value in CO2],
     }
     # and they are what the core's formatter writes for the stored instants
@@ -182,18 +206,24 @@ def test_readings_come_back_exactly_as_published(client: TestClient):
 
 
 def test_range_is_half_open(client: TestClient):
-    body = readings(client, quantity="co2", start="2026-11-26T10:05:00.5Z",
-                    end="2026-11-26T10:15:00Z").json()
-    assert [p[0] for p in body["points"]] == ["2026-11-26T10:05:00.5Z",
-                                              "2026-11-26T10:10:00.000123Z"]
+    body = readings(
+        client, quantity="co2", start="2026-11-26T10:05:00.5Z", end="2026-11-26T10:15:00Z"
+    ).json()
+    assert [p[0] for p in body["points"]] == [
+        "2026-11-26T10:05:00.5Z",
+        "2026-11-26T10:10:00.000123Z",
+    ]
 
 
-@pytest.mark.parametrize(("start", "end"), [
-    ("2026-11-26T11:00:00+01:00", "2026-11-26T12:00:00+01:00"),  # offsets
-    ("2026-11-26T10:00:00", "2026-11-26T11:00:00"),  # no offset: UTC
-    ("2026-11-26t10:00:00z", "2026-11-26 11:00:00Z"),  # RFC 3339 allows t, z and a space
-    ("2026-11-26T11:00:00 01:00", "2026-11-26T12:00:00 01:00"),  # an unencoded + became a space
-])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2026-11-26T11:00:00+01:00", "2026-11-26T12:00:00+01:00"),  # offsets
+        ("2026-11-26T10:00:00", "2026-11-26T11:00:00"),  # no offset: UTC
+        ("2026-11-26t10:00:00z", "2026-11-26 11:00:00Z"),  # RFC 3339 allows t, z and a space
+        ("2026-11-26T11:00:00 01:00", "2026-11-26T12:00:00 01:00"),  # an unencoded + became a space
+    ],
+)
 def test_timestamps_in_parameters(client: TestClient, start: str, end: str):
     body = readings(client, quantity="co2", start=start, end=end).json()
     assert body["start"] == "2026-11-26T10:00:00Z"
@@ -211,15 +241,22 @@ def test_default_range_is_the_last_24_hours(client: TestClient):
     assert len(only_end["points"]) == 2
 
 
-@pytest.mark.parametrize(("agg", "expected"), [
-    (None, [600 + 630 + 660, 700 + 800, 1300]),  # default mean; sums divided below
-    ("mean", [600 + 630 + 660, 700 + 800, 1300]),
-    ("max", [660.0, 800.0, 1300.0]),
-    ("min", [600.0, 700.0, 1300.0]),
-])
+@pytest.mark.parametrize(
+    ("agg", "expected"),
+    [
+        (None, [600 + 630 + 660, 700 + 800, 1300]),  # default mean; sums divided below
+        ("mean", [600 + 630 + 660, 700 + 800, 1300]),
+        ("max", [660.0, 800.0, 1300.0]),
+        ("min", [600.0, 700.0, 1300.0]),
+    ],
+)
 def test_resampling(client: TestClient, agg, expected):
-    params = {"quantity": "co2", "start": "2026-11-26T10:00:00Z", "end": "2026-11-26T11:00:00Z",
-              "every": "15m"}
+    params = {
+        "quantity": "co2",
+        "start": "2026-11-26T10:00:00Z",
+        "end": "2026-11-26T11:00:00Z",
+        "every": "15m",
+    }
     if agg:
         params["agg"] = agg
     body = readings(client, **params).json()
@@ -227,60 +264,113 @@ def test_resampling(client: TestClient, agg, expected):
         expected = [expected[0] / 3, expected[1] / 2, expected[2]]
     assert body["every"] == "15m"
     assert body["agg"] == (agg or "mean")
-    assert body["points"] == [["2026-11-26T10:00:00Z", pytest.approx(expected[0])],
-                              ["2026-11-26T10:15:00Z", pytest.approx(expected[1])],
-                              ["2026-11-26T10:30:00Z", pytest.approx(expected[2])]]
+    assert body["points"] == [
+        ["2026-11-26T10:00:00Z", pytest.approx(expected[0])],
+        ["2026-11-26T10:15:00Z", pytest.approx(expected[1])],
+        ["2026-11-26T10:30:00Z", pytest.approx(expected[2])],
+    ]
 
 
 def test_resampling_buckets_align_to_the_epoch_not_to_start(client: TestClient):
-    body = readings(client, quantity="co2", start="2026-11-26T09:50:00Z",
-                    end="2026-11-26T11:00:00Z", every="1h", agg="max").json()
+    body = readings(
+        client,
+        quantity="co2",
+        start="2026-11-26T09:50:00Z",
+        end="2026-11-26T11:00:00Z",
+        every="1h",
+        agg="max",
+    ).json()
     assert body["points"] == [["2026-11-26T10:00:00Z", 1300.0]]
 
 
 # -- bad parameters: the right 4xx, naming the parameter --------------------------------
 
+
 def test_unknown_space(client: TestClient):
-    body = assert_problem(readings(client, "nope", quantity="co2"), 404,
-                          "no space 'nope'", "GET /api/v1/spaces", parameter="space_id")
+    body = assert_problem(
+        readings(client, "nope", quantity="co2"),
+        404,
+        "no space 'nope'",
+        "GET /api/v1/spaces",
+        parameter="space_id",
+    )
     assert body["type"] == "/api/v1/problems/unknown-space"
     assert_problem(readings(client, "rfb-el", quantity="energy"), 404, "meter", "not a space")
     assert_problem(client.get("/api/v1/spaces/nope/utilisation"), 404, "no space 'nope'")
 
 
-@pytest.mark.parametrize(("params", "status", "parameter", "words"), [
-    ({}, 422, "quantity", ["'quantity' is required"]),
-    ({"quantity": "co3"}, 422, "quantity",
-     ["'co3'", "occupancy, co2, temperature, humidity"]),
-    ({"quantity": "energy"}, 422, "quantity", ["building meters", "occupancy, co2"]),
-    ({"quantity": "co2", "start": "2026-11-26T11:00:00Z", "end": "2026-11-26T10:00:00Z"},
-     422, "end", ["must be after start"]),
-    ({"quantity": "co2", "start": "2026-11-26T10:00:00Z", "end": "2026-11-26T10:00:00Z"},
-     422, "end", ["must be after start"]),
-    ({"quantity": "co2", "start": "2026-11-27T00:00:00Z"}, 422, "end",
-     ["end defaults to now", "must be after start"]),
-    ({"quantity": "co2", "start": "2026-10-01T00:00:00Z", "end": "2026-11-26T00:00:00Z"},
-     422, "start", ["56 days", "raw readings", "31 days", "every="]),
-    ({"quantity": "co2", "start": "2025-01-01T00:00:00Z", "end": "2026-11-26T00:00:00Z",
-      "every": "1d"}, 422, "start", ["694 days", "366 days"]),
-    ({"quantity": "co2", "every": "fast"}, 422, "every",
-     ["'fast'", "not a positive duration", "15m"]),
-    ({"quantity": "co2", "every": "15"}, 422, "every", ["not a positive duration"]),
-    ({"quantity": "co2", "every": "-5m"}, 422, "every", ["not a positive duration"]),
-    ({"quantity": "co2", "every": "0s"}, 422, "every", ["not a positive duration"]),
-    ({"quantity": "co2", "every": "500ms"}, 422, "every", ["finer than 1s"]),
-    ({"quantity": "co2", "every": "99999999999999999999d"}, 422, "every", ["longer than"]),
-    ({"quantity": "co2", "every": "15m", "agg": "median"}, 422, "agg",
-     ["'median'", "mean, max, min"]),
-    ({"quantity": "co2", "agg": "max"}, 422, "agg", ["only when resampling", "every="]),
-    ({"quantity": "co2", "start": "yesterday"}, 422, "start",
-     ["'yesterday'", "RFC 3339", "2026-11-26T10:00:00Z"]),
-    ({"quantity": "co2", "end": "2026-13-01T00:00:00Z"}, 422, "end", ["RFC 3339"]),
-    ({"quantity": "co2", "end": "2026-11-26T25:00:00Z"}, 422, "end", ["RFC 3339"]),
-    ({"quantity": "co2", "start": "1e99"}, 422, "start", ["RFC 3339"]),
-    ({"quantity": "co2", "start": "0001-01-01T00:00:00Z"}, 422, "start", ["1970"]),
-    ({"quantity": "co2", "end": "9999-12-31T23:59:59-05:00"}, 422, "end", ["1970–2199"]),
-])
+@pytest.mark.parametrize(
+    ("params", "status", "parameter", "words"),
+    [
+        ({}, 422, "quantity", ["'quantity' is required"]),
+        ({"quantity": "co3"}, 422, "quantity", ["'co3'", "occupancy, co2, temperature, humidity"]),
+        ({"quantity": "energy"}, 422, "quantity", ["building meters", "occupancy, co2"]),
+        (
+            {"quantity": "co2", "start": "2026-11-26T11:00:00Z", "end": "2026-11-26T10:00:00Z"},
+            422,
+            "end",
+            ["must be after start"],
+        ),
+        (
+            {"quantity": "co2", "start": "2026-11-26T10:00:00Z", "end": "2026-11-26T10:00:00Z"},
+            422,
+            "end",
+            ["must be after start"],
+        ),
+        (
+            {"quantity": "co2", "start": "2026-11-27T00:00:00Z"},
+            422,
+            "end",
+            ["end defaults to now", "must be after start"],
+        ),
+        (
+            {"quantity": "co2", "start": "2026-10-01T00:00:00Z", "end": "2026-11-26T00:00:00Z"},
+            422,
+            "start",
+            ["56 days", "raw readings", "31 days", "every="],
+        ),
+        (
+            {
+                "quantity": "co2",
+                "start": "2025-01-01T00:00:00Z",
+                "end": "2026-11-26T00:00:00Z",
+                "every": "1d",
+            },
+            422,
+            "start",
+            ["694 days", "366 days"],
+        ),
+        (
+            {"quantity": "co2", "every": "fast"},
+            422,
+            "every",
+            ["'fast'", "not a positive duration", "15m"],
+        ),
+        ({"quantity": "co2", "every": "15"}, 422, "every", ["not a positive duration"]),
+        ({"quantity": "co2", "every": "-5m"}, 422, "every", ["not a positive duration"]),
+        ({"quantity": "co2", "every": "0s"}, 422, "every", ["not a positive duration"]),
+        ({"quantity": "co2", "every": "500ms"}, 422, "every", ["finer than 1s"]),
+        ({"quantity": "co2", "every": "99999999999999999999d"}, 422, "every", ["longer than"]),
+        (
+            {"quantity": "co2", "every": "15m", "agg": "median"},
+            422,
+            "agg",
+            ["'median'", "mean, max, min"],
+        ),
+        ({"quantity": "co2", "agg": "max"}, 422, "agg", ["only when resampling", "every="]),
+        (
+            {"quantity": "co2", "start": "yesterday"},
+            422,
+            "start",
+            ["'yesterday'", "RFC 3339", "2026-11-26T10:00:00Z"],
+        ),
+        ({"quantity": "co2", "end": "2026-13-01T00:00:00Z"}, 422, "end", ["RFC 3339"]),
+        ({"quantity": "co2", "end": "2026-11-26T25:00:00Z"}, 422, "end", ["RFC 3339"]),
+        ({"quantity": "co2", "start": "1e99"}, 422, "start", ["RFC 3339"]),
+        ({"quantity": "co2", "start": "0001-01-01T00:00:00Z"}, 422, "start", ["1970"]),
+        ({"quantity": "co2", "end": "9999-12-31T23:59:59-05:00"}, 422, "end", ["1970–2199"]),
+    ],
+)
 def test_bad_reading_parameters(client: TestClient, params, status, parameter, words):
     assert_problem(readings(client, **params), status, *words, parameter=parameter)
 
@@ -288,12 +378,14 @@ def test_bad_reading_parameters(client: TestClient, params, status, parameter, w
 def test_too_many_points(client: TestClient):
     client.app.dependency_overrides[get_read_limits] = lambda: ReadLimits(max_points=3)
     window = {"quantity": "co2", "start": "2026-11-26T10:00:00Z", "end": "2026-11-26T11:00:00Z"}
-    body = assert_problem(readings(client, **window), 422, "more than 3 points",
-                          "add every=15m", parameter="every")
+    body = assert_problem(
+        readings(client, **window), 422, "more than 3 points", "add every=15m", parameter="every"
+    )
     assert body["type"] == "/api/v1/problems/too-many-points"
     assert len(readings(client, **window, every="15m").json()["points"]) == 3
-    assert_problem(readings(client, **window, every="1m"), 422, "more than 3 points",
-                   "coarser than 1m")
+    assert_problem(
+        readings(client, **window, every="1m"), 422, "more than 3 points", "coarser than 1m"
+    )
 
 
 def test_problem_types_resolve_to_a_description(client: TestClient):
@@ -310,7 +402,8 @@ def test_http_errors_are_problems_too(client: TestClient):
 
 
 def test_unexpected_errors_are_500_problems_without_a_trace(
-        client: TestClient, caplog: pytest.LogCaptureFixture):
+    client: TestClient, caplog: pytest.LogCaptureFixture
+):
     class BrokenStore:
         def read_series(self, *args, **kwargs):
             raise RuntimeError("secret connection string postgres://admin:hunter2@db")
@@ -325,46 +418,81 @@ def test_unexpected_errors_are_500_problems_without_a_trace(
 
 
 GARBAGE = [
-    "", " ", "x'; DROP TABLE readings;--", "' OR '1'='1", "1; DELETE FROM readings",
-    "9" * 400, "-1", "1e308", "NaN", "inf", "-inf", "0", "null", "[]", "{}", "%00", "\\",
-    "../../etc/passwd", "<script>alert(1)</script>", "ÅØÆ∂ƒ😀", "\u202e",
-    "2026-11-26T10:00:00Z" * 5, "P1D", "15m15m", "1h" + "0" * 300, "٣m",
+    "",
+    " ",
+    "x'; DROP TABLE readings;--",
+    "' OR '1'='1",
+    "1; DELETE FROM readings",
+    "9" * 400,
+    "-1",
+    "1e308",
+    "NaN",
+    "inf",
+    "-inf",
+    "0",
+    "null",
+    "[]",
+    "{}",
+    "%00",
+    "\\",
+    "../../etc/passwd",
+    "<script>alert(1)</script>",
+    "ÅØÆ∂ƒ😀",
+    "\u202e",
+    "2026-11-26T10:00:00Z" * 5,
+    "P1D",
+    "15m15m",
+    "1h" + "0" * 300,
+    "٣m",
 ]
 
 
 def _random_strings(count: int) -> list[str]:
     rng = random.Random(20261126)
     alphabet = string.printable + "æøåÅ€😀\u0301"
-    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
-            for _ in range(count)]
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(count)]
 
 
 @pytest.mark.parametrize("parameter", ["quantity", "start", "end", "every", "agg"])
 def test_garbage_in_reading_parameters_is_never_a_server_error(
-        client: TestClient, store: DuckDBStore, parameter: str):
+    client: TestClient, store: DuckDBStore, parameter: str
+):
     before = store.count()
-    valid = {"quantity": "co2", "start": "2026-11-26T10:00:00Z", "end": "2026-11-26T11:00:00Z",
-             "every": "15m", "agg": "max"}
+    valid = {
+        "quantity": "co2",
+        "start": "2026-11-26T10:00:00Z",
+        "end": "2026-11-26T11:00:00Z",
+        "every": "15m",
+        "agg": "max",
+    }
     for junk in GARBAGE + _random_strings(40):
         response = readings(client, **{**valid, parameter: junk})
         assert response.status_code < 500, (parameter, junk, response.text)
         if response.status_code >= 400:
             assert response.headers["content-type"] == PROBLEM
     assert store.count() == before
-    assert len(readings(client, quantity="co2", start="2026-11-26T10:00:00Z",
-                        end="2026-11-26T11:00:00Z").json()["points"]) == len(CO2)
+    assert len(
+        readings(
+            client, quantity="co2", start="2026-11-26T10:00:00Z", end="2026-11-26T11:00:00Z"
+        ).json()["points"]
+    ) == len(CO2)
 
 
 def test_garbage_in_paths_and_filters_is_never_a_server_error(
-        client: TestClient, store: DuckDBStore):
+    client: TestClient, store: DuckDBStore
+):
     before = store.count()
     for junk in GARBAGE + _random_strings(40):
-        for url in (f"/api/v1/spaces/{quote(junk, safe='')}/readings?quantity=co2",
-                    f"/api/v1/spaces/{quote(junk, safe='')}/utilisation",
-                    f"/api/v1/spaces/{quote(junk, safe='')}"):
+        for url in (
+            f"/api/v1/spaces/{quote(junk, safe='')}/readings?quantity=co2",
+            f"/api/v1/spaces/{quote(junk, safe='')}/utilisation",
+            f"/api/v1/spaces/{quote(junk, safe='')}",
+        ):
             response = client.get(url)
-            assert response.status_code in (404, 405, 422) or response.status_code < 300, \
-                (url, response.text)
+            assert response.status_code in (404, 405, 422) or response.status_code < 300, (
+                url,
+                response.text,
+            )
         for name in ("building", "type"):
             assert client.get("/api/v1/spaces", params={name: junk}).status_code < 500
         for name in ("start", "end"):
@@ -375,14 +503,23 @@ def test_garbage_in_paths_and_filters_is_never_a_server_error(
 
 # -- utilisation -----------------------------------------------------------------------
 
-WORKED_EXAMPLE = {"frequency_rate": 0.5, "occupancy_rate": 0.5, "utilisation": 0.25,
-                  "peak_occupancy": 0.5, "used_seat_hours": 80.0, "available_hours": 8,
-                  "in_use_hours": 4, "hours_without_data": 0, "capacity": 40}
+WORKED_EXAMPLE = {
+    "frequency_rate": 0.5,
+    "occupancy_rate": 0.5,
+    "utilisation": 0.25,
+    "peak_occupancy": 0.5,
+    "used_seat_hours": 80.0,
+    "available_hours": 8,
+    "in_use_hours": 4,
+    "hours_without_data": 0,
+    "capacity": 40,
+}
 
 
 def test_utilisation_worked_example(client: TestClient):
-    body = client.get("/api/v1/spaces/rfb-106/utilisation",
-                      params={"start": DAY_START, "end": DAY_END}).json()
+    body = client.get(
+        "/api/v1/spaces/rfb-106/utilisation", params={"start": DAY_START, "end": DAY_END}
+    ).json()
     assert {k: body[k] for k in WORKED_EXAMPLE} == pytest.approx(WORKED_EXAMPLE)
     assert body["p95_occupancy"] == pytest.approx(0.5)
     assert body["available_seat_hours"] == pytest.approx(320.0)
@@ -399,26 +536,38 @@ def test_utilisation_defaults_to_today_in_the_site_time_zone(client: TestClient)
 
 
 def test_utilisation_of_a_day_without_core_hours_is_null_not_zero(client: TestClient):
-    body = client.get("/api/v1/spaces/rfb-106/utilisation",
-                      params={"start": "2026-11-28T00:00:00+01:00",
-                              "end": "2026-11-29T00:00:00+01:00"}).json()
+    body = client.get(
+        "/api/v1/spaces/rfb-106/utilisation",
+        params={"start": "2026-11-28T00:00:00+01:00", "end": "2026-11-29T00:00:00+01:00"},
+    ).json()
     assert body["available_hours"] == 0
     assert body["utilisation"] is None and body["frequency_rate"] is None
 
 
-@pytest.mark.parametrize(("params", "parameter", "words"), [
-    ({"start": DAY_END, "end": DAY_START}, "end", ["must be after start"]),
-    ({"start": "2024-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "start",
-     ["731 days", "366 days"]),
-    ({"start": "monday"}, "start", ["RFC 3339"]),
-    ({"end": "1e99"}, "end", ["RFC 3339"]),
-])
+@pytest.mark.parametrize(
+    ("params", "parameter", "words"),
+    [
+        ({"start": DAY_END, "end": DAY_START}, "end", ["must be after start"]),
+        (
+            {"start": "2024-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+            "start",
+            ["731 days", "366 days"],
+        ),
+        ({"start": "monday"}, "start", ["RFC 3339"]),
+        ({"end": "1e99"}, "end", ["RFC 3339"]),
+    ],
+)
 def test_bad_utilisation_parameters(client: TestClient, params, parameter, words):
-    assert_problem(client.get("/api/v1/spaces/rfb-106/utilisation", params=params), 422,
-                   *words, parameter=parameter)
+    assert_problem(
+        client.get("/api/v1/spaces/rfb-106/utilisation", params=params),
+        422,
+        *words,
+        parameter=parameter,
+    )
 
 
 # -- metrics, overview, docs -----------------------------------------------------------
+
 
 def test_metrics_render_the_ingest_registry_and_request_counts(client: TestClient):
     client.get("/api/v1/spaces/rfb-101/readings", params={"quantity": "co2"})
@@ -429,10 +578,8 @@ def test_metrics_render_the_ingest_registry_and_request_counts(client: TestClien
     lines = response.text.splitlines()
     assert "campuslab_ingest_received_total 7.0" in lines
     route = "/api/v1/spaces/{space_id}/readings"
-    assert f'campuslab_api_requests_total{{method="GET",route="{route}",status="200"}} 1.0' \
-        in lines
-    assert f'campuslab_api_requests_total{{method="GET",route="{route}",status="404"}} 1.0' \
-        in lines
+    assert f'campuslab_api_requests_total{{method="GET",route="{route}",status="200"}} 1.0' in lines
+    assert f'campuslab_api_requests_total{{method="GET",route="{route}",status="404"}} 1.0' in lines
 
 
 def test_two_apps_on_one_ingest_registry(store, campus, ingest_registry):
@@ -449,13 +596,13 @@ def test_overview_page(client: TestClient):
     assert "<title>CampusLab — Nordfjell University, Campus Elvebakken</title>" in page
     assert "Realfagbygget (Science)" in page and "Hovedbygget (Main building)" in page
     assert "<caption>" in page and '<th scope="col">People</th>' in page
-    row = page[page.index('id="space-rfb-101"'):page.index('id="space-rfb-102"')]
+    row = page[page.index('id="space-rfb-101"') : page.index('id="space-rfb-102"')]
     assert "Auditorium R1" in row
     assert "120 / 280" in row
     assert "1300 ppm" in row and "Cat. III" in row  # ΔCO2 880 ppm: category III, as text
     assert "21.3 °C" in row
     assert "11:44" in row  # the newest reading, local time
-    worked = page[page.index('id="space-rfb-106"'):page.index('id="space-rfb-107"')]
+    worked = page[page.index('id="space-rfb-106"') : page.index('id="space-rfb-107"')]
     assert "25 %" in worked and "in use 4 of 8 h" in worked
     assert 'href="/docs"' in page and 'href="/api/v1/spaces"' in page
     assert "No readings yet" not in page
@@ -468,7 +615,8 @@ def test_overview_without_readings(store: DuckDBStore, campus: Campus):
 
 
 def test_overview_reads_the_store_in_a_fixed_number_of_calls(
-        client: TestClient, store: DuckDBStore):
+    client: TestClient, store: DuckDBStore
+):
     calls: list[str] = []
 
     class CountingStore:
@@ -487,6 +635,5 @@ def test_openapi_and_docs(client: TestClient):
     readings_op = spec["paths"]["/api/v1/spaces/{space_id}/readings"]["get"]
     assert readings_op["summary"] and readings_op["tags"] == ["readings"]
     assert {"200", "404", "422"} <= readings_op["responses"].keys()
-    assert spec["paths"]["/api/v1/spaces/{space_id}/utilisation"]["get"]["tags"] == \
-        ["utilisation"]
+    assert spec["paths"]["/api/v1/spaces/{space_id}/utilisation"]["get"]["tags"] == ["utilisation"]
     assert "/" not in spec["paths"]

@@ -1,4 +1,4 @@
-"""End to end on real parts: publish to the real Mosquitto, ingest in `campuslab serve`, read the API.
+"""End to end on real parts: real Mosquitto, `campuslab serve`, the API.
 
 Includes the no-loss guarantees: kill -9 of the ingesting process and a
 graceful broker restart in the middle of a QoS 1 stream store every reading
@@ -14,7 +14,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from servers.publisher import MqttTestPublisher
 
 pytestmark = pytest.mark.servers
@@ -47,8 +46,9 @@ def stream(campus, n: int) -> list[tuple[str, str]]:
 
 def metric(serve, name: str, **labels: str) -> float:
     text = serve.get("/metrics").text
-    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
-                     if labels else "")
+    wanted = name + (
+        "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+    )
     for line in text.splitlines():
         if line.startswith(wanted + " "):
             return float(line.split()[-1])
@@ -66,11 +66,16 @@ def test_published_readings_come_back_exactly(mosquitto, serve_factory, publishe
     serve = serve_factory(mosquitto.url)
     values = [612.0, 640.5, 701.25, 689.0, 655.0]
     for i, value in enumerate(values):
-        publisher.publish("campus/rfb/rfb-101/co2",
-                          json_reading(T0 + timedelta(minutes=i), value, "ppm"))
+        publisher.publish(
+            "campus/rfb/rfb-101/co2", json_reading(T0 + timedelta(minutes=i), value, "ppm")
+        )
     assert serve.wait_stored(len(values)) == len(values)
-    answer = serve.get("/api/v1/spaces/rfb-101/readings", quantity="co2", start=iso(T0),
-                       end=iso(T0 + timedelta(hours=1))).json()
+    answer = serve.get(
+        "/api/v1/spaces/rfb-101/readings",
+        quantity="co2",
+        start=iso(T0),
+        end=iso(T0 + timedelta(hours=1)),
+    ).json()
     assert answer["space_id"] == "rfb-101"
     assert answer["quantity"] == "co2"
     assert answer["unit"] == "ppm"
@@ -81,24 +86,35 @@ def test_each_payload_format(mosquitto, serve_factory, publisher):
     serve = serve_factory(mosquitto.url)
     before = time.time()
     publisher.publish("campus/hb/hb-101/occupancy", "42")  # bare: receive time
-    publisher.publish("campus/hb/hb-101/temperature",
-                      json.dumps({"value": 71.6, "ts": int(T0.timestamp()), "unit": "°F"}))
-    pack = [{"bn": "urn:campuslab:hb:hb-101:", "bt": T0.timestamp(), "bu": "%RH", "bv": 30,
-             "n": "humidity", "v": 1.5},
-            {"n": "humidity", "t": 60, "v": 2.5},
-            {"n": "co2", "u": "ppm", "bv": 0, "t": 120, "v": 777}]
+    publisher.publish(
+        "campus/hb/hb-101/temperature",
+        json.dumps({"value": 71.6, "ts": int(T0.timestamp()), "unit": "°F"}),
+    )
+    pack = [
+        {
+            "bn": "urn:campuslab:hb:hb-101:",
+            "bt": T0.timestamp(),
+            "bu": "%RH",
+            "bv": 30,
+            "n": "humidity",
+            "v": 1.5,
+        },
+        {"n": "humidity", "t": 60, "v": 2.5},
+        {"n": "co2", "u": "ppm", "bv": 0, "t": 120, "v": 777},
+    ]
     publisher.publish("campus/hb/hb-101/senml", json.dumps(pack))
-    publisher.publish("campus/hb/hb-el/energy",
-                      json.dumps({"value": 1_250_000, "unit": "Wh", "ts": iso(T0)}))
+    publisher.publish(
+        "campus/hb/hb-el/energy", json.dumps({"value": 1_250_000, "unit": "Wh", "ts": iso(T0)})
+    )
     assert serve.wait_stored(6) == 6
 
     def points(sensor, quantity, start=T0, end=T0 + timedelta(hours=1)):
-        return serve.get(f"/api/v1/spaces/{sensor}/readings", quantity=quantity,
-                         start=iso(start), end=iso(end)).json()["points"]
+        return serve.get(
+            f"/api/v1/spaces/{sensor}/readings", quantity=quantity, start=iso(start), end=iso(end)
+        ).json()["points"]
 
     assert points("hb-101", "temperature") == [[iso(T0), 22.0]]  # 71.6 °F
-    assert points("hb-101", "humidity") == [[iso(T0), 31.5],
-                                            [iso(T0 + timedelta(minutes=1)), 32.5]]
+    assert points("hb-101", "humidity") == [[iso(T0), 31.5], [iso(T0 + timedelta(minutes=1)), 32.5]]
     assert points("hb-101", "co2") == [[iso(T0 + timedelta(minutes=2)), 777.0]]
     now = datetime.now(UTC)
     bare = points("hb-101", "occupancy", now - timedelta(minutes=5), now + timedelta(minutes=1))
@@ -115,16 +131,18 @@ GARBAGE = [
     ("bad_unit", "campus/rfb/rfb-101/co2", json.dumps({"value": 1, "unit": "mg/m3"})),
     ("not_finite", "campus/rfb/rfb-101/co2", "NaN"),
     ("out_of_range", "campus/rfb/rfb-101/humidity", "250"),
-    ("future_timestamp", "campus/rfb/rfb-101/co2",
-     json.dumps({"value": 500, "ts": "2099-01-01T00:00:00Z"})),
+    (
+        "future_timestamp",
+        "campus/rfb/rfb-101/co2",
+        json.dumps({"value": 500, "ts": "2099-01-01T00:00:00Z"}),
+    ),
     ("bad_timestamp", "campus/rfb/rfb-101/co2", json.dumps({"value": 500, "ts": "noon"})),
     ("too_large", "campus/rfb/rfb-101/co2", "9" * 100_000),
     ("bad_topic", "campus/rfb/rfb-101", "500"),
 ]
 
 
-def test_bad_input_is_rejected_counted_and_ingestion_goes_on(mosquitto, serve_factory,
-                                                             publisher):
+def test_bad_input_is_rejected_counted_and_ingestion_goes_on(mosquitto, serve_factory, publisher):
     serve = serve_factory(mosquitto.url)
     for _, topic, payload in GARBAGE:
         publisher.publish(topic, payload)
@@ -143,15 +161,20 @@ def test_bad_input_is_rejected_counted_and_ingestion_goes_on(mosquitto, serve_fa
 
 
 def _stream_in_background(publisher, messages) -> threading.Thread:
-    thread = threading.Thread(target=publisher.publish_all, args=(messages,),
-                              kwargs={"pause_every": 500, "pause": 0.02}, daemon=True)
+    thread = threading.Thread(
+        target=publisher.publish_all,
+        args=(messages,),
+        kwargs={"pause_every": 500, "pause": 0.02},
+        daemon=True,
+    )
     thread.start()
     return thread
 
 
 @pytest.mark.slow
 def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
-        mosquitto, serve_factory, publisher, campus, tmp_path):
+    mosquitto, serve_factory, publisher, campus, tmp_path
+):
     n = 20_000
     messages = stream(campus, n)
     serve = serve_factory(mosquitto.url, data_dir=tmp_path / "killed", client_id="kill-test")
@@ -189,3 +212,43 @@ def test_broker_restart_mid_stream_loses_nothing(fresh_mosquitto, serve_factory,
         assert serve.stored() == n
     finally:
         publisher.close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "senml"])
+def test_simulated_campus_arrives_exactly_as_published(mosquitto, serve_factory, campus, fmt):
+    """simulate -> broker -> serve -> API: every value and timestamp as the simulator made it."""
+    from campuslab.core.config import parse_mqtt_url
+    from campuslab.simulators.campus import CampusSimulator, SimulationConfig
+    from campuslab.simulators.publisher import MqttPublisher, backfill
+
+    serve = serve_factory(mosquitto.url)
+    simulator = CampusSimulator(campus, SimulationConfig(seed=7, interval=timedelta(minutes=5)))
+    start, end = T0, T0 + timedelta(hours=2)
+    expected = [
+        reading
+        for batch in CampusSimulator(
+            campus, SimulationConfig(seed=7, interval=timedelta(minutes=5))
+        ).batches(start, end)
+        for reading in batch
+    ]
+    with MqttPublisher(parse_mqtt_url(mosquitto.url), client_id=f"sim-{fmt}") as publisher:
+        report = backfill(simulator, publisher, start, end, fmt)
+    assert report.readings == len(expected)
+    assert serve.wait_stored(len(expected)) == len(expected)
+
+    for sensor, quantity in [
+        ("rfb-101", "occupancy"),
+        ("rfb-101", "co2"),
+        ("lsb-101", "temperature"),
+        ("hb-201", "humidity"),
+    ]:
+        published = [
+            [iso(r.timestamp), r.value]
+            for r in expected
+            if r.sensor == sensor and r.quantity == quantity
+        ]
+        answer = serve.get(
+            f"/api/v1/spaces/{sensor}/readings", quantity=quantity, start=iso(start), end=iso(end)
+        ).json()
+        assert answer["points"] == published, (sensor, quantity)
+        assert len(published) == 24

@@ -71,8 +71,18 @@ class TestSingleReading:
 
     @pytest.mark.parametrize(
         "payload",
-        [b"", b"{", b"hello", b'"612"', b"[1, 2]", b"true", b'{"val": 1}', b'{"value": "612"}',
-         b"\xff\xfe", b"null"],
+        [
+            b"",
+            b"{",
+            b"hello",
+            b'"612"',
+            b"[1, 2]",
+            b"true",
+            b'{"val": 1}',
+            b'{"value": "612"}',
+            b"\xff\xfe",
+            b"null",
+        ],
     )
     def test_garbage_is_unparseable(self, payload):
         with pytest.raises(Rejected) as caught:
@@ -83,8 +93,14 @@ class TestSingleReading:
 class TestSenML:
     def test_rfc8428_base_fields_resolve(self):
         pack = [
-            {"bn": "urn:campuslab:rfb:rfb-101:", "bt": T_10, "bu": "Cel", "bv": 20,
-             "n": "temperature", "v": 1.5},
+            {
+                "bn": "urn:campuslab:rfb:rfb-101:",
+                "bt": T_10,
+                "bu": "Cel",
+                "bv": 20,
+                "n": "temperature",
+                "v": 1.5,
+            },
             {"n": "co2", "u": "ppm", "v": 580, "t": 60},
             {"n": "humidity", "u": "%RH", "v": 10, "t": 120},
         ]
@@ -104,16 +120,22 @@ class TestSenML:
         assert [r[1] for r in readings] == [NOW - 30_000_000, NOW]
 
     def test_base_fields_change_midway(self):
-        pack = [{"bn": "a:", "bt": T_10, "n": "co2", "v": 1},
-                {"bn": "b:", "bt": T_10 + 10, "n": "co2", "v": 2, "t": 1}]
+        pack = [
+            {"bn": "a:", "bt": T_10, "n": "co2", "v": 1},
+            {"bn": "b:", "bt": T_10 + 10, "n": "co2", "v": 2, "t": 1},
+        ]
         readings, _ = decode_senml(json.dumps(pack).encode(), NOW)
         assert [(r[0], r[1]) for r in readings] == [
-            ("a:co2", T_10 * 1_000_000), ("b:co2", (T_10 + 11) * 1_000_000)]
+            ("a:co2", T_10 * 1_000_000),
+            ("b:co2", (T_10 + 11) * 1_000_000),
+        ]
 
     def test_a_bad_record_is_rejected_alone(self):
-        pack = [{"bn": "x:", "bt": T_10, "n": "co2", "v": 500},
-                {"n": "co2", "vs": "high"},
-                {"n": "co2", "v": 510, "t": 60}]
+        pack = [
+            {"bn": "x:", "bt": T_10, "n": "co2", "v": 500},
+            {"n": "co2", "vs": "high"},
+            {"n": "co2", "v": 510, "t": 60},
+        ]
         readings, rejected = decode_senml(json.dumps(pack).encode(), NOW)
         assert [r[2] for r in readings] == [500.0, 510.0]
         assert len(rejected) == 1 and rejected[0].detail.startswith("record 1:")
@@ -130,11 +152,15 @@ class TestSenML:
 
 class TestProcessor:
     def test_json_reading_is_mapped_to_the_registry(self, processor):
-        readings, dead = run(processor, "campus/rfb/rfb-101/co2",
-                             '{"value": 612, "ts": "2026-11-26T10:00:00Z", "unit": "ppm"}')
+        readings, dead = run(
+            processor,
+            "campus/rfb/rfb-101/co2",
+            '{"value": 612, "ts": "2026-11-26T10:00:00Z", "unit": "ppm"}',
+        )
         assert dead == []
         assert [(r.ts_us, r.building, r.sensor, r.quantity, r.value) for r in readings] == [
-            (T_10 * 1_000_000, "rfb", "rfb-101", "co2", 612.0)]
+            (T_10 * 1_000_000, "rfb", "rfb-101", "co2", 612.0)
+        ]
 
     def test_bare_number_gets_the_receive_time(self, processor):
         readings, _ = run(processor, "campus/rfb/rfb-101/occupancy", "12")
@@ -144,12 +170,15 @@ class TestProcessor:
         ("topic", "payload", "quantity", "expected"),
         [
             ("campus/rfb/rfb-101/temperature", '{"value": 68, "unit": "°F"}', "temperature", 20.0),
-            ("campus/rfb/rfb-101/temperature", '{"value": 294.15, "unit": "K"}', "temperature",
-             21.0),
+            (
+                "campus/rfb/rfb-101/temperature",
+                '{"value": 294.15, "unit": "K"}',
+                "temperature",
+                21.0,
+            ),
             ("campus/rfb/rfb-el/energy", '{"value": 1500, "unit": "Wh"}', "energy", 1.5),
             ("campus/rfb/rfb-el/energy", '{"value": 2.5, "unit": "MWh"}', "energy", 2500.0),
-            ("campus/rfb/rfb-heat/heat_energy", '{"value": 3.6, "unit": "MJ"}', "heat_energy",
-             1.0),
+            ("campus/rfb/rfb-heat/heat_energy", '{"value": 3.6, "unit": "MJ"}', "heat_energy", 1.0),
             ("campus/rfb/rfb-101/humidity", '{"value": 35, "unit": "%"}', "humidity", 35.0),
         ],
     )
@@ -160,14 +189,18 @@ class TestProcessor:
         assert math.isclose(readings[0].value, expected, rel_tol=1e-12)
 
     def test_senml_pack_through_the_processor(self, processor):
-        pack = [{"bn": "urn:campuslab:rfb:rfb-101:", "bt": T_10, "n": "co2", "u": "ppm",
-                 "v": 700},
-                {"n": "temperature", "u": "Cel", "v": 21.25},
-                {"n": "occupancy", "u": "count", "v": 14, "t": 60}]
+        pack = [
+            {"bn": "urn:campuslab:rfb:rfb-101:", "bt": T_10, "n": "co2", "u": "ppm", "v": 700},
+            {"n": "temperature", "u": "Cel", "v": 21.25},
+            {"n": "occupancy", "u": "count", "v": 14, "t": 60},
+        ]
         readings, dead = run(processor, "campus/rfb/rfb-101/senml", json.dumps(pack))
         assert dead == []
         assert [(r.quantity, r.value, r.ts_us // 1_000_000) for r in readings] == [
-            ("co2", 700.0, T_10), ("temperature", 21.25, T_10), ("occupancy", 14.0, T_10 + 60)]
+            ("co2", 700.0, T_10),
+            ("temperature", 21.25, T_10),
+            ("occupancy", 14.0, T_10 + 60),
+        ]
 
     @pytest.mark.parametrize(
         ("topic", "payload", "reason", "words"),
@@ -183,10 +216,18 @@ class TestProcessor:
             ("campus/rfb/rfb-101/co2", "Infinity", Reason.NOT_FINITE, "not finite"),
             ("campus/rfb/rfb-101/co2", "-3", Reason.OUT_OF_RANGE, "physical range"),
             ("campus/rfb/rfb-101/humidity", "140", Reason.OUT_OF_RANGE, "physical range"),
-            ("campus/rfb/rfb-101/co2", '{"value": 500, "ts": 4102444800}',
-             Reason.FUTURE_TIMESTAMP, "ahead of the receive time"),
-            ("campus/rfb/rfb-101/co2", '{"value": 500, "ts": "soon"}', Reason.BAD_TIMESTAMP,
-             "RFC 3339"),
+            (
+                "campus/rfb/rfb-101/co2",
+                '{"value": 500, "ts": 4102444800}',
+                Reason.FUTURE_TIMESTAMP,
+                "ahead of the receive time",
+            ),
+            (
+                "campus/rfb/rfb-101/co2",
+                '{"value": 500, "ts": "soon"}',
+                Reason.BAD_TIMESTAMP,
+                "RFC 3339",
+            ),
             ("campus/rfb/rfb-101/co2", "1" * 70_000, Reason.TOO_LARGE, "limit is 65536"),
             ("campus/rfb", "1", Reason.BAD_TOPIC, "campus/<building>"),
             ("other/rfb/rfb-101/co2", "1", Reason.BAD_TOPIC, "campus/<building>"),
@@ -209,8 +250,9 @@ class TestProcessor:
         assert [r.value for r in batch] == [655.0] and len(dead) == 1
 
     def test_future_limit_is_configurable(self, campus):
-        lenient = MessageProcessor(campus, limits=IngestLimits(
-            max_future=__import__("datetime").timedelta(days=36500)))
+        lenient = MessageProcessor(
+            campus, limits=IngestLimits(max_future=__import__("datetime").timedelta(days=36500))
+        )
         readings, dead = run(lenient, "campus/rfb/rfb-101/co2", '{"value": 1, "ts": 4102444800}')
         assert len(readings) == 1 and dead == []
 

@@ -1,4 +1,4 @@
-"""The campus registry: the sample campus, and garbage files that must fail with a path and reason."""
+"""The campus registry: the sample campus, and garbage files that fail with a path and reason."""
 
 from __future__ import annotations
 
@@ -19,13 +19,38 @@ from campuslab.core.registry import (
 MINIMAL = {
     "site": {"id": "demo", "name": "Demo", "timezone": "Europe/Oslo"},
     "buildings": [
-        {"id": "a", "name": "A", "heated_area_m2": 1000,
-         "meters": [{"id": "a-el", "quantity": "energy"}],
-         "spaces": [{"id": "a-101", "name": "Room", "floor": 1, "type": "office",
-                     "capacity": 2, "area_m2": 20}]},
-        {"id": "b", "name": "B", "heated_area_m2": 500,
-         "spaces": [{"id": f"b-{i}", "name": f"R{i}", "floor": 1, "type": "seminar_room",
-                     "capacity": 20, "area_m2": 40} for i in range(5)]},
+        {
+            "id": "a",
+            "name": "A",
+            "heated_area_m2": 1000,
+            "meters": [{"id": "a-el", "quantity": "energy"}],
+            "spaces": [
+                {
+                    "id": "a-101",
+                    "name": "Room",
+                    "floor": 1,
+                    "type": "office",
+                    "capacity": 2,
+                    "area_m2": 20,
+                }
+            ],
+        },
+        {
+            "id": "b",
+            "name": "B",
+            "heated_area_m2": 500,
+            "spaces": [
+                {
+                    "id": f"b-{i}",
+                    "name": f"R{i}",
+                    "floor": 1,
+                    "type": "seminar_room",
+                    "capacity": 20,
+                    "area_m2": 40,
+                }
+                for i in range(5)
+            ],
+        },
     ],
 }
 
@@ -72,17 +97,41 @@ def test_lookups(campus):
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        (["buildings", 1, "spaces", 3, "capacity"], 0, "buildings[1].spaces[3].capacity: must be > 0"),
-        (["buildings", 0, "spaces", 0, "type"], "ballroom",
-         "buildings[0].spaces[0].type: must be one of"),
-        (["buildings", 0, "spaces", 0, "area_m2"], -5, "buildings[0].spaces[0].area_m2: must be > 0"),
-        (["buildings", 0, "spaces", 0, "capacity"], "many",
-         "buildings[0].spaces[0].capacity: must be a whole number"),
-        (["buildings", 0, "spaces", 0, "id"], "Room 101!",
-         "buildings[0].spaces[0].id: must be lower-case"),
-        (["buildings", 0, "spaces", 0, "name"], KeyError, "buildings[0].spaces[0].name: is required"),
-        (["buildings", 0, "meters", 0, "quantity"], "water",
-         "buildings[0].meters[0].quantity: must be one of"),
+        (
+            ["buildings", 1, "spaces", 3, "capacity"],
+            0,
+            "buildings[1].spaces[3].capacity: must be > 0",
+        ),
+        (
+            ["buildings", 0, "spaces", 0, "type"],
+            "ballroom",
+            "buildings[0].spaces[0].type: must be one of",
+        ),
+        (
+            ["buildings", 0, "spaces", 0, "area_m2"],
+            -5,
+            "buildings[0].spaces[0].area_m2: must be > 0",
+        ),
+        (
+            ["buildings", 0, "spaces", 0, "capacity"],
+            "many",
+            "buildings[0].spaces[0].capacity: must be a whole number",
+        ),
+        (
+            ["buildings", 0, "spaces", 0, "id"],
+            "Room 101!",
+            "buildings[0].spaces[0].id: must be lower-case",
+        ),
+        (
+            ["buildings", 0, "spaces", 0, "name"],
+            KeyError,
+            "buildings[0].spaces[0].name: is required",
+        ),
+        (
+            ["buildings", 0, "meters", 0, "quantity"],
+            "water",
+            "buildings[0].meters[0].quantity: must be one of",
+        ),
         (["buildings", 0, "heated_area_m2"], 0, "buildings[0].heated_area_m2: must be > 0"),
         (["buildings", 0, "colour"], "red", "buildings[0].colour: unknown field"),
         (["site", "timezone"], "Mars/Olympus", "site.timezone: 'Mars/Olympus' is not an IANA"),
@@ -105,8 +154,10 @@ def test_every_problem_is_listed_not_just_the_first():
 def test_ids_are_unique_campus_wide():
     document = mutated(["buildings", 1, "spaces", 2, "id"], "a-101")
     problems = problems_of(document)
-    assert problems == ["buildings[1].spaces[2].id: id 'a-101' is already used at "
-                        "buildings[0].spaces[0].id; ids must be unique campus-wide"]
+    assert problems == [
+        "buildings[1].spaces[2].id: id 'a-101' is already used at "
+        "buildings[0].spaces[0].id; ids must be unique campus-wide"
+    ]
 
 
 def test_core_hours_must_make_sense():

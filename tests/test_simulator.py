@@ -53,8 +53,11 @@ class Week:
 
     def share_of_capacity(self, space_type: SpaceType) -> np.ndarray:
         """Mean occupancy / capacity over the spaces of a type, per step."""
-        shares = [self.of(s.id, "occupancy") / s.capacity for s in self.spaces.values()
-                  if s.type is space_type]
+        shares = [
+            self.of(s.id, "occupancy") / s.capacity
+            for s in self.spaces.values()
+            if s.type is space_type
+        ]
         return np.mean(shares, axis=0)
 
 
@@ -65,19 +68,22 @@ def week(campus: Campus) -> Week:
 
 
 def readings(sim: CampusSimulator, start: datetime, end: datetime) -> list[tuple]:
-    return [(r.ts_us, r.sensor, r.quantity, r.value)
-            for batch in sim.batches(start, end) for r in batch]
+    return [
+        (r.ts_us, r.sensor, r.quantity, r.value) for batch in sim.batches(start, end) for r in batch
+    ]
 
 
 # -- determinism and the time grid ------------------------------------------------------
+
 
 def test_same_seed_gives_the_same_readings_and_another_seed_does_not(campus: Campus) -> None:
     end = MONDAY + timedelta(hours=12)
     config = SimulationConfig(seed=3, interval=FIVE_MINUTES)
     first = readings(CampusSimulator(campus, config), MONDAY, end)
     again = readings(CampusSimulator(campus, config), MONDAY, end)
-    other = readings(CampusSimulator(campus, SimulationConfig(seed=4, interval=FIVE_MINUTES)),
-                     MONDAY, end)
+    other = readings(
+        CampusSimulator(campus, SimulationConfig(seed=4, interval=FIVE_MINUTES)), MONDAY, end
+    )
     assert first == again
     assert [r[:3] for r in first] == [r[:3] for r in other]
     changed = sum(a[3] != b[3] for a, b in zip(first, other, strict=True))
@@ -107,28 +113,44 @@ def test_a_run_continued_in_two_calls_equals_one_run(campus: Campus) -> None:
     sim = CampusSimulator(campus, config)
     in_parts = readings(sim, MONDAY, middle)
     assert sim.next_timestamp == middle
-    in_parts += [(r.ts_us, r.sensor, r.quantity, r.value)
-                 for _, batch in sim.steps(middle, end) for r in batch]
+    in_parts += [
+        (r.ts_us, r.sensor, r.quantity, r.value)
+        for _, batch in sim.steps(middle, end)
+        for r in batch
+    ]
     assert in_parts == whole
 
 
 def test_runs_started_at_different_times_agree_where_they_overlap(campus: Campus) -> None:
     config = SimulationConfig(seed=2, interval=FIVE_MINUTES)
     tuesday = MONDAY + timedelta(days=1)
-    early = Week(campus, list(CampusSimulator(campus, config).batches(MONDAY, tuesday
-                                                                      + timedelta(days=1))))
-    late = Week(campus, list(CampusSimulator(campus, config).batches(
-        MONDAY + timedelta(hours=13, minutes=35), tuesday + timedelta(days=1))))
+    early = Week(
+        campus, list(CampusSimulator(campus, config).batches(MONDAY, tuesday + timedelta(days=1)))
+    )
+    late = Week(
+        campus,
+        list(
+            CampusSimulator(campus, config).batches(
+                MONDAY + timedelta(hours=13, minutes=35), tuesday + timedelta(days=1)
+            )
+        ),
+    )
     for space_id in early.spaces:
         steps = len(late.of(space_id, "occupancy"))
         tail = slice(-288, None)  # Tuesday
         assert len(early.of(space_id, "co2")) > steps
-        assert np.array_equal(early.of(space_id, "occupancy")[tail],
-                              late.of(space_id, "occupancy")[tail])
-        assert np.max(np.abs(early.of(space_id, "co2")[tail] - late.of(space_id, "co2")[tail])) \
-            <= 2
-        assert np.max(np.abs(early.of(space_id, "temperature")[tail]
-                             - late.of(space_id, "temperature")[tail])) <= 0.11
+        assert np.array_equal(
+            early.of(space_id, "occupancy")[tail], late.of(space_id, "occupancy")[tail]
+        )
+        assert np.max(np.abs(early.of(space_id, "co2")[tail] - late.of(space_id, "co2")[tail])) <= 2
+        assert (
+            np.max(
+                np.abs(
+                    early.of(space_id, "temperature")[tail] - late.of(space_id, "temperature")[tail]
+                )
+            )
+            <= 0.11
+        )
 
 
 def test_generating_a_week_of_the_sample_campus_is_fast(campus: Campus) -> None:
@@ -151,6 +173,7 @@ def test_configuration_is_validated() -> None:
 
 # -- occupancy -----------------------------------------------------------------------------
 
+
 def test_headcounts_are_whole_and_within_capacity(week: Week) -> None:
     for space in week.spaces.values():
         counts = week.of(space.id, "occupancy")
@@ -161,7 +184,8 @@ def test_headcounts_are_whole_and_within_capacity(week: Week) -> None:
 
 
 def test_lecture_halls_are_busy_on_weekday_mornings_and_empty_at_night_and_weekends(
-        week: Week) -> None:
+    week: Week,
+) -> None:
     halls = week.share_of_capacity(SpaceType.LECTURE_HALL)
     weekday = week.weekday < 5
     assert halls[weekday & (week.hour >= 9.25) & (week.hour < 12)].mean() > 0.15
@@ -195,8 +219,11 @@ def test_offices_follow_the_working_day(week: Week) -> None:
 
 def test_timetable_books_weekdays_between_08_and_18_busiest_mid_day(campus: Campus) -> None:
     slots = CampusSimulator(campus).timetable
-    teaching = {s.id for _, s in campus.spaces()
-                if s.type in (SpaceType.LECTURE_HALL, SpaceType.SEMINAR_ROOM, SpaceType.LAB)}
+    teaching = {
+        s.id
+        for _, s in campus.spaces()
+        if s.type in (SpaceType.LECTURE_HALL, SpaceType.SEMINAR_ROOM, SpaceType.LAB)
+    }
     assert {s.space_id for s in slots} <= teaching
     assert len({s.space_id for s in slots}) > 0.8 * len(teaching)
     assert {s.weekday for s in slots} == set(range(5))
@@ -207,8 +234,7 @@ def test_timetable_books_weekdays_between_08_and_18_busiest_mid_day(campus: Camp
     assert all(0 < s.expected_attendance <= s.class_size for s in slots)
 
 
-def test_booked_classes_are_attended_except_for_some_no_shows(campus: Campus,
-                                                               week: Week) -> None:
+def test_booked_classes_are_attended_except_for_some_no_shows(campus: Campus, week: Week) -> None:
     slots = CampusSimulator(campus, SimulationConfig(interval=FIVE_MINUTES)).timetable
     attended = absent = 0
     for day in range(5):
@@ -223,8 +249,9 @@ def test_booked_classes_are_attended_except_for_some_no_shows(campus: Campus,
 
 def test_meeting_bookings_include_ghost_meetings(campus: Campus, week: Week) -> None:
     sim = CampusSimulator(campus, SimulationConfig(interval=FIVE_MINUTES))
-    bookings = [b for day in range(5)
-                for b in sim.meeting_bookings((MONDAY + timedelta(days=day)).date())]
+    bookings = [
+        b for day in range(5) for b in sim.meeting_bookings((MONDAY + timedelta(days=day)).date())
+    ]
     assert bookings and all(b.start.minute == 0 and b.start.tzinfo for b in bookings)
     empty = 0
     for booking in bookings:
@@ -236,11 +263,13 @@ def test_meeting_bookings_include_ghost_meetings(campus: Campus, week: Week) -> 
 
 # -- indoor climate ------------------------------------------------------------------------
 
+
 def test_co2_follows_occupancy_and_exceeds_1000_ppm_only_sometimes(week: Week) -> None:
     co2 = np.concatenate([week.of(s, "co2") for s in week.spaces])
     occupied = np.concatenate([week.of(s, "occupancy") for s in week.spaces]) > 0
-    occupants = np.concatenate([week.of(s, "occupancy") / week.spaces[s].capacity
-                                for s in week.spaces])
+    occupants = np.concatenate(
+        [week.of(s, "occupancy") / week.spaces[s].capacity for s in week.spaces]
+    )
     assert co2.min() >= 390 and co2.max() < 2500
     assert np.median(co2[~occupied]) < 470
     assert np.corrcoef(occupants, co2)[0, 1] > 0.4
@@ -278,13 +307,20 @@ def test_outdoor_weather_is_norwegian_and_a_pure_function_of_time(campus: Campus
     sim = CampusSimulator(campus, SimulationConfig(seed=5))
     moment = datetime(2027, 1, 20, 12, tzinfo=UTC)
     assert sim.outdoor_temperature(moment) == CampusSimulator(
-        campus, SimulationConfig(seed=5)).outdoor_temperature(moment)
-    januaries = [sim.outdoor_temperatures(datetime(y, 1, 1, tzinfo=UTC),
-                                          datetime(y, 2, 1, tzinfo=UTC)).values
-                 for y in range(2020, 2030)]
-    julies = [sim.outdoor_temperatures(datetime(y, 7, 1, tzinfo=UTC),
-                                       datetime(y, 8, 1, tzinfo=UTC)).values
-              for y in range(2020, 2030)]
+        campus, SimulationConfig(seed=5)
+    ).outdoor_temperature(moment)
+    januaries = [
+        sim.outdoor_temperatures(
+            datetime(y, 1, 1, tzinfo=UTC), datetime(y, 2, 1, tzinfo=UTC)
+        ).values
+        for y in range(2020, 2030)
+    ]
+    julies = [
+        sim.outdoor_temperatures(
+            datetime(y, 7, 1, tzinfo=UTC), datetime(y, 8, 1, tzinfo=UTC)
+        ).values
+        for y in range(2020, 2030)
+    ]
     assert np.mean(januaries) == pytest.approx(-3, abs=1.5)
     assert np.mean(julies) == pytest.approx(15, abs=1.5)
     humidity = sim.outdoor_relative_humidity(moment)
@@ -292,6 +328,7 @@ def test_outdoor_weather_is_norwegian_and_a_pure_function_of_time(campus: Campus
 
 
 # -- energy --------------------------------------------------------------------------------
+
 
 def test_energy_registers_count_up_at_plausible_rates(campus: Campus, week: Week) -> None:
     for building in campus.buildings:
@@ -337,8 +374,7 @@ def test_faults_change_nothing_unless_enabled(campus: Campus, clean: list[tuple]
         assert faulted(campus, fault) != clean, fault
 
 
-def test_spikes_are_rare_absurd_and_physically_possible(campus: Campus,
-                                                         clean: list[tuple]) -> None:
+def test_spikes_are_rare_absurd_and_physically_possible(campus: Campus, clean: list[tuple]) -> None:
     spiked = faulted(campus, "spike")
     changed = [(a, b) for a, b in zip(clean, spiked, strict=True) if a != b]
     assert 0 < len(changed) < 0.002 * len(clean)
@@ -351,16 +387,14 @@ def test_spikes_are_rare_absurd_and_physically_possible(campus: Campus,
             assert abs(value - before[3]) >= 12
 
 
-def test_dropouts_leave_gaps_and_keep_everything_else(campus: Campus,
-                                                       clean: list[tuple]) -> None:
+def test_dropouts_leave_gaps_and_keep_everything_else(campus: Campus, clean: list[tuple]) -> None:
     dropped = faulted(campus, "dropout")
     assert set(dropped) < set(clean)
     missing = {(sensor) for _, sensor, _, _ in set(clean) - set(dropped)}
     assert 1 <= len(missing) <= 10
 
 
-def test_stuck_sensors_repeat_their_value_for_hours(campus: Campus,
-                                                     clean: list[tuple]) -> None:
+def test_stuck_sensors_repeat_their_value_for_hours(campus: Campus, clean: list[tuple]) -> None:
     stuck = faulted(campus, "stuck")
     series: dict[tuple[str, str], list[float]] = defaultdict(list)
     for _, sensor, quantity, value in stuck:

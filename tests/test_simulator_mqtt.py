@@ -89,15 +89,13 @@ class Subscriber:
         self.messages: list[tuple[str, bytes]] = []
         self._arrived = threading.Condition()
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                   client_id=f"test-sub-{prefix}")
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{prefix}")
         self._client.on_message = self._on_message
         self._client.on_subscribe = lambda *args: self._subscribed.set()
         self._client.on_connect = lambda client, *args: client.subscribe(f"{prefix}/#", qos=1)
         self._endpoint = endpoint
 
-    def _on_message(self, client: mqtt.Client, userdata: object,
-                    message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         with self._arrived:
             self.messages.append((message.topic, message.payload))
             self._arrived.notify_all()
@@ -128,19 +126,30 @@ def campus() -> Campus:
 
 @pytest.mark.servers
 @pytest.mark.parametrize("fmt", ["json", "senml"])
-def test_backfill_of_an_hour_arrives_complete(broker: MqttEndpoint, campus: Campus,
-                                              fmt: str) -> None:
+def test_backfill_of_an_hour_arrives_complete(
+    broker: MqttEndpoint, campus: Campus, fmt: str
+) -> None:
     prefix = f"backfill-{fmt}"
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
     end = start + timedelta(hours=1)
     config = SimulationConfig(seed=9, interval=FIVE_MINUTES)
-    expected = [m for b in CampusSimulator(campus, config).batches(start, end)
-                for m in encode(b, fmt, prefix)]
+    expected = [
+        m
+        for b in CampusSimulator(campus, config).batches(start, end)
+        for m in encode(b, fmt, prefix)
+    ]
     progress: list[tuple[int, int]] = []
     with Subscriber(broker, prefix) as subscriber:
         with MqttPublisher(broker) as publisher:
-            report = backfill(CampusSimulator(campus, config), publisher, start, end, fmt,
-                              prefix, progress=lambda done, total: progress.append((done, total)))
+            report = backfill(
+                CampusSimulator(campus, config),
+                publisher,
+                start,
+                end,
+                fmt,
+                prefix,
+                progress=lambda done, total: progress.append((done, total)),
+            )
             assert publisher.outstanding == 0
         received = subscriber.wait_for(len(expected))
     assert report.readings == 12 * 332 and report.messages == len(expected)
@@ -149,15 +158,22 @@ def test_backfill_of_an_hour_arrives_complete(broker: MqttEndpoint, campus: Camp
 
 
 @pytest.mark.servers
-def test_garbage_fault_publishes_every_kind_of_bad_message(broker: MqttEndpoint,
-                                                           campus: Campus) -> None:
+def test_garbage_fault_publishes_every_kind_of_bad_message(
+    broker: MqttEndpoint, campus: Campus
+) -> None:
     prefix = "garbage"
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     config = SimulationConfig(interval=timedelta(minutes=30), faults=frozenset({"garbage"}))
     with Subscriber(broker, prefix) as subscriber:
         with MqttPublisher(broker) as publisher:
-            report = backfill(CampusSimulator(campus, config), publisher, start,
-                              start + timedelta(hours=3), "json", prefix)
+            report = backfill(
+                CampusSimulator(campus, config),
+                publisher,
+                start,
+                start + timedelta(hours=3),
+                "json",
+                prefix,
+            )
         received = subscriber.wait_for(report.messages + report.garbage)
     assert report.garbage == 10 + 2  # every kind at the start, then one per simulated hour
     assert len(received) == report.messages + report.garbage
@@ -188,8 +204,10 @@ def test_live_mode_continues_the_backfill(broker: MqttEndpoint, campus: Campus) 
     one_run = CampusSimulator(campus, config)
     for batch in one_run.batches(start, datetime.fromtimestamp(last + 1, UTC)):
         for reading in batch:
-            key = (f"{prefix}/{reading.building}/{reading.sensor}/{reading.quantity}",
-                   reading.ts_us // 10**6)
+            key = (
+                f"{prefix}/{reading.building}/{reading.sensor}/{reading.quantity}",
+                reading.ts_us // 10**6,
+            )
             assert published[key] == reading.value, key
 
 
@@ -203,13 +221,16 @@ def test_backfill_refuses_bare_payloads(broker: MqttEndpoint, campus: Campus) ->
 
 def test_unreachable_broker_is_reported_clearly() -> None:
     port = _free_port()  # nothing listens there
-    with pytest.raises(BrokerUnreachable,
-                       match=rf"cannot reach MQTT broker at mqtt://127\.0\.0\.1:{port}: .*"
-                             r"Is it running\?"):
+    with pytest.raises(
+        BrokerUnreachable,
+        match=rf"cannot reach MQTT broker at mqtt://127\.0\.0\.1:{port}: .*"
+        r"Is it running\?",
+    ):
         MqttPublisher(MqttEndpoint("127.0.0.1", port)).connect()
 
 
 # -- the CLI -------------------------------------------------------------------------------
+
 
 def _cli() -> typer.Typer:
     app = typer.Typer()
@@ -220,8 +241,9 @@ def _cli() -> typer.Typer:
 
 def _run(*args: str) -> tuple[int, str]:
     """Exit code and output as plain text, without rich's boxes and line wrapping."""
-    result = CliRunner().invoke(_cli(), ["simulate", *args],
-                                env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    result = CliRunner().invoke(
+        _cli(), ["simulate", *args], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}
+    )
     plain = " ".join(line.strip(" │╭╮╰╯─") for line in result.output.splitlines())
     return result.exit_code, re.sub(r"\s+", " ", plain)
 
@@ -229,21 +251,34 @@ def _run(*args: str) -> tuple[int, str]:
 @pytest.mark.servers
 def test_cli_backfills_and_exits(broker: MqttEndpoint) -> None:
     with Subscriber(broker, "cli") as subscriber:
-        code, output = _run("--mqtt-url", f"mqtt://127.0.0.1:{broker.port}", "--backfill",
-                            "1h", "--interval", "5m", "--format", "senml", "--prefix", "cli")
+        code, output = _run(
+            "--mqtt-url",
+            f"mqtt://127.0.0.1:{broker.port}",
+            "--backfill",
+            "1h",
+            "--interval",
+            "5m",
+            "--format",
+            "senml",
+            "--prefix",
+            "cli",
+        )
         received = subscriber.wait_for(89)  # a pack per sensor
     assert code == 0, output
     assert "backfilled 1h" in output and "readings" in output
     assert all(topic.endswith("/senml") for topic, _ in received) and len(received) >= 89
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--faults", "stuck,gremlins"], "valid faults: stuck, dropout, spike, reset, garbage"),
-    (["--backfill", "7d", "--format", "bare"], "cannot backfill"),
-    (["--interval", "soon"], "is not a duration"),
-    (["--registry", "/no/such/campus.yaml"], "file not found"),
-    (["--mqtt-url", "http://localhost"], "must start with mqtt://"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--faults", "stuck,gremlins"], "valid faults: stuck, dropout, spike, reset, garbage"),
+        (["--backfill", "7d", "--format", "bare"], "cannot backfill"),
+        (["--interval", "soon"], "is not a duration"),
+        (["--registry", "/no/such/campus.yaml"], "file not found"),
+        (["--mqtt-url", "http://localhost"], "must start with mqtt://"),
+    ],
+)
 def test_cli_rejects_bad_options_with_a_clear_message(args: list[str], message: str) -> None:
     code, output = _run(*args)
     assert code == 2

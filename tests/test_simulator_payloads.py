@@ -23,8 +23,23 @@ from campuslab.simulators.payloads import (
 
 START = datetime(2026, 11, 26, 9, tzinfo=UTC)
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-RFC8428_FIELDS = {"bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s",
-                  "t", "ut"}
+RFC8428_FIELDS = {
+    "bn",
+    "bt",
+    "bu",
+    "bv",
+    "bs",
+    "bver",
+    "n",
+    "u",
+    "v",
+    "vs",
+    "vb",
+    "vd",
+    "s",
+    "t",
+    "ut",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +54,14 @@ def batch(campus: Campus) -> ReadingBatch:
 
 
 def rows(batch: ReadingBatch) -> list[tuple]:
-    return sorted(zip(batch.ts_us, batch.building, batch.sensor, batch.quantity, batch.value,
-                      strict=True))
+    return sorted(
+        zip(batch.ts_us, batch.building, batch.sensor, batch.quantity, batch.value, strict=True)
+    )
 
 
 def test_json_is_one_reading_per_message_with_rfc3339_time_and_canonical_unit(
-        batch: ReadingBatch) -> None:
+    batch: ReadingBatch,
+) -> None:
     messages = list(encode(batch, "json", prefix="site1"))
     assert len(messages) == len(batch)
     decoded = []
@@ -58,8 +75,9 @@ def test_json_is_one_reading_per_message_with_rfc3339_time_and_canonical_unit(
         if quantity == "occupancy":
             assert isinstance(body["value"], int)  # "12", not "12.0"
         moment = datetime.fromisoformat(body["ts"])
-        decoded.append((int(moment.timestamp() * 1e6), building, sensor, quantity,
-                        float(body["value"])))
+        decoded.append(
+            (int(moment.timestamp() * 1e6), building, sensor, quantity, float(body["value"]))
+        )
     assert sorted(decoded) == rows(batch)
 
 
@@ -90,11 +108,9 @@ def resolve_senml(pack: list[dict]) -> list[tuple[str, float, float, str | None]
     return resolved
 
 
-def test_senml_packs_are_valid_rfc8428_and_resolve_to_the_readings(
-        batch: ReadingBatch) -> None:
+def test_senml_packs_are_valid_rfc8428_and_resolve_to_the_readings(batch: ReadingBatch) -> None:
     messages = list(encode(batch, "senml"))
-    assert len(messages) == len({(b, s) for b, s in zip(batch.building, batch.sensor,
-                                                        strict=True)})
+    assert len(messages) == len({(b, s) for b, s in zip(batch.building, batch.sensor, strict=True)})
     decoded = []
     for topic, payload in messages:
         _, building, sensor, last = topic.split("/")
@@ -135,7 +151,8 @@ def test_garbage_covers_every_reject_reason_deterministically(campus: Campus) ->
 
 
 def test_ingest_accepts_every_simulated_reading_and_rejects_garbage_for_the_stated_reason(
-        campus: Campus, batch: ReadingBatch) -> None:
+    campus: Campus, batch: ReadingBatch
+) -> None:
     processor = pytest.importorskip("campuslab.ingest.processor")
     ingest = processor.MessageProcessor(campus)
     received_us = int((START + timedelta(hours=1)).timestamp() * 1e6)

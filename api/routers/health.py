@@ -20,9 +20,9 @@ log = logging.getLogger("campuslab.api")
     response_model=Health,
     summary="Health of the API, its store and its ingestor",
     description="`status` is `ok` when the API answers and the store can count its "
-                "readings; a store that does not answer gives a 503 problem. `ingest` is the "
-                "state of the MQTT ingestor running in this process (connected, backlog, "
-                "...), or null when the API runs without one.",
+    "readings; a store that does not answer gives a 503 problem. `ingest` is the "
+    "state of the MQTT ingestor running in this process (connected, backlog, "
+    "...), or null when the API runs without one.",
     responses=problem_responses(500, 503),
 )
 def health(store: StoreDep, ingest_status: IngestStatusDep) -> Health:
@@ -30,8 +30,10 @@ def health(store: StoreDep, ingest_status: IngestStatusDep) -> Health:
         readings = store.count()
     except Exception:
         log.exception("health check: the store did not answer")
-        raise ApiProblem("store-unavailable", f"the {type(store).__name__} store did not "
-                         "answer; see the server log") from None
+        raise ApiProblem(
+            "store-unavailable",
+            f"the {type(store).__name__} store did not answer; see the server log",
+        ) from None
     ingest = None
     if ingest_status is not None:
         try:
@@ -39,6 +41,8 @@ def health(store: StoreDep, ingest_status: IngestStatusDep) -> Health:
         except Exception:
             log.exception("the ingest status callback failed")
             ingest = {"error": "the ingest status could not be read; see the server log"}
-    return Health(version=__version__,
-                  store=StoreHealth(backend=type(store).__name__, readings=readings),
-                  ingest=ingest)
+    return Health(
+        version=__version__,
+        store=StoreHealth(backend=type(store).__name__, readings=readings),
+        ingest=ingest,
+    )

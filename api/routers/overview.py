@@ -68,15 +68,24 @@ def _utilisation_cells(row: SpaceRow, result: UtilisationResult | None) -> None:
     if result is None:
         row.utilisation_note = "not computed"
     elif result.available_hours == 0 or not math.isfinite(result.utilisation):
-        row.utilisation_note = ("no core hours with data yet today" if not result.hours_without_data
-                                else f"no data for {result.hours_without_data} core h")
+        row.utilisation_note = (
+            "no core hours with data yet today"
+            if not result.hours_without_data
+            else f"no data for {result.hours_without_data} core h"
+        )
     else:
         row.utilisation = f"{result.utilisation * 100:.0f} %"
         row.utilisation_note = f"in use {result.in_use_hours} of {result.available_hours} h"
 
 
-def _row(space: Space, latest: dict[str, LatestReading], category: int | None,
-         result: UtilisationResult | None, now: datetime, campus: Campus) -> SpaceRow:
+def _row(
+    space: Space,
+    latest: dict[str, LatestReading],
+    category: int | None,
+    result: UtilisationResult | None,
+    now: datetime,
+    campus: Campus,
+) -> SpaceRow:
     row = SpaceRow(space.id, space.name, space.type.value.replace("_", " "), space.capacity)
     if (occupancy := latest.get("occupancy")) is not None:
         row.people = f"{occupancy.value:g} / {space.capacity}"
@@ -93,18 +102,19 @@ def _row(space: Space, latest: dict[str, LatestReading], category: int | None,
     return row
 
 
-def _co2_categories(by_space: dict[str, dict[str, LatestReading]], campus: Campus
-                    ) -> dict[str, int]:
+def _co2_categories(
+    by_space: dict[str, dict[str, LatestReading]], campus: Campus
+) -> dict[str, int]:
     with_co2 = [(sid, q["co2"].value) for sid, q in by_space.items() if "co2" in q]
     if not with_co2:
         return {}
-    categories = co2_category(np.array([v for _, v in with_co2]),
-                              campus.analytics.outdoor_co2_ppm)
+    categories = co2_category(np.array([v for _, v in with_co2]), campus.analytics.outdoor_co2_ppm)
     return {sid: int(c) for (sid, _), c in zip(with_co2, categories.tolist(), strict=True)}
 
 
-def _today(store: ReadingStore, campus: Campus,
-           now: datetime) -> dict[str, UtilisationResult] | None:
+def _today(
+    store: ReadingStore, campus: Campus, now: datetime
+) -> dict[str, UtilisationResult] | None:
     try:
         return campus_utilisation_today(store, campus, now)
     except Exception:
@@ -114,10 +124,16 @@ def _today(store: ReadingStore, campus: Campus,
 
 def _co2_legend(outdoor: float) -> list[tuple[str, str]]:
     limits = DELTA_CO2_LIMITS_PPM
-    legend = [(name, f"up to {outdoor + limit:g} ppm (ΔCO₂ ≤ {limit:g} ppm)")
-              for name, limit in zip(CATEGORY_NAMES, limits, strict=False)]
-    legend.append((CATEGORY_NAMES[len(limits)],
-                   f"above {outdoor + limits[-1]:g} ppm (ΔCO₂ > {limits[-1]:g} ppm)"))
+    legend = [
+        (name, f"up to {outdoor + limit:g} ppm (ΔCO₂ ≤ {limit:g} ppm)")
+        for name, limit in zip(CATEGORY_NAMES, limits, strict=False)
+    ]
+    legend.append(
+        (
+            CATEGORY_NAMES[len(limits)],
+            f"above {outdoor + limits[-1]:g} ppm (ΔCO₂ > {limits[-1]:g} ppm)",
+        )
+    )
     return legend
 
 
@@ -132,9 +148,16 @@ def overview_context(store: ReadingStore, campus: Campus, now: datetime) -> dict
     for building in campus.buildings:
         section = BuildingSection(building.id, building.name)
         for space in building.spaces:
-            section.rows.append(_row(space, by_space.get(space.id, {}), categories.get(space.id),
-                                     None if today is None else today.get(space.id), now,
-                                     campus))
+            section.rows.append(
+                _row(
+                    space,
+                    by_space.get(space.id, {}),
+                    categories.get(space.id),
+                    None if today is None else today.get(space.id),
+                    now,
+                    campus,
+                )
+            )
         sections.append(section)
     newest = max((r.ts for r in readings), default=None)
     outdoor = campus.analytics.outdoor_co2_ppm
@@ -154,7 +177,9 @@ def overview_context(store: ReadingStore, campus: Campus, now: datetime) -> dict
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def overview_page(request: Request, store: StoreDep, campus: CampusDep,
-                  clock: ClockDep) -> HTMLResponse:
-    return templates.TemplateResponse(request, "overview.html",
-                                      overview_context(store, campus, clock()))
+def overview_page(
+    request: Request, store: StoreDep, campus: CampusDep, clock: ClockDep
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "overview.html", overview_context(store, campus, clock())
+    )

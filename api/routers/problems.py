@@ -19,24 +19,32 @@ class ProblemTypeDescription(BaseModel):
 
 def _described(name: str) -> ProblemTypeDescription:
     kind = PROBLEM_TYPES[name]
-    return ProblemTypeDescription(type=kind.uri, title=kind.title, status=kind.status,
-                                  description=kind.description)
+    return ProblemTypeDescription(
+        type=kind.uri, title=kind.title, status=kind.status, description=kind.description
+    )
 
 
-@router.get("", response_model=list[ProblemTypeDescription],
-            summary="List the problem types",
-            description="Every `type` a CampusLab problem-details answer can carry, besides "
-                        "`about:blank` for plain HTTP errors.")
+@router.get(
+    "",
+    response_model=list[ProblemTypeDescription],
+    summary="List the problem types",
+    description="Every `type` a CampusLab problem-details answer can carry, besides "
+    "`about:blank` for plain HTTP errors.",
+)
 def list_problem_types() -> list[ProblemTypeDescription]:
     return [_described(name) for name in PROBLEM_TYPES]
 
 
-@router.get("/{name}", response_model=ProblemTypeDescription,
-            summary="Describe one problem type",
-            description="The page a problem's `type` URI resolves to.",
-            responses=problem_responses(422))
+@router.get(
+    "/{name}",
+    response_model=ProblemTypeDescription,
+    summary="Describe one problem type",
+    description="The page a problem's `type` URI resolves to.",
+    responses=problem_responses(422),
+)
 def describe_problem_type(name: str) -> ProblemTypeDescription:
     if name not in PROBLEM_TYPES:
-        raise invalid_parameter("name", f"no problem type {shown(name)}; use one of: "
-                                        f"{', '.join(PROBLEM_TYPES)}")
+        raise invalid_parameter(
+            "name", f"no problem type {shown(name)}; use one of: {', '.join(PROBLEM_TYPES)}"
+        )
     return _described(name)

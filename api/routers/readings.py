@@ -27,24 +27,48 @@ from campuslab.core.store.port import TooManyPoints
 
 router = APIRouter(prefix="/api/v1/spaces", tags=["readings"])
 
-QuantityQuery = Annotated[str, Query(
-    description="what to read: " + ", ".join(
-        f"`{q}` ({QUANTITIES[q].unit})" for q in SPACE_QUANTITIES),
-    json_schema_extra={"enum": list(SPACE_QUANTITIES)}, examples=["co2"])]
-StartQuery = Annotated[str | None, Query(
-    description="start of the range, inclusive; RFC 3339 (with Z or an offset; a time "
-                "without an offset is taken as UTC). Default: 24 h before end.",
-    json_schema_extra={"format": "date-time"}, examples=["2026-11-25T10:00:00Z"])]
-EndQuery = Annotated[str | None, Query(
-    description="end of the range, exclusive; RFC 3339 as for start. Default: now.",
-    json_schema_extra={"format": "date-time"}, examples=[TIMESTAMP_EXAMPLE])]
-EveryQuery = Annotated[str | None, Query(
-    description="resample into buckets of this length (at least 1s; e.g. 15m, 1h, 1d), "
-                "aligned to the Unix epoch. Leave out for raw readings.",
-    examples=["15m"])]
-AggQuery = Annotated[str | None, Query(
-    description="aggregate of each bucket when resampling (default mean)",
-    json_schema_extra={"enum": ["mean", "max", "min"]}, examples=["mean"])]
+QuantityQuery = Annotated[
+    str,
+    Query(
+        description="what to read: "
+        + ", ".join(f"`{q}` ({QUANTITIES[q].unit})" for q in SPACE_QUANTITIES),
+        json_schema_extra={"enum": list(SPACE_QUANTITIES)},
+        examples=["co2"],
+    ),
+]
+StartQuery = Annotated[
+    str | None,
+    Query(
+        description="start of the range, inclusive; RFC 3339 (with Z or an offset; a time "
+        "without an offset is taken as UTC). Default: 24 h before end.",
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-11-25T10:00:00Z"],
+    ),
+]
+EndQuery = Annotated[
+    str | None,
+    Query(
+        description="end of the range, exclusive; RFC 3339 as for start. Default: now.",
+        json_schema_extra={"format": "date-time"},
+        examples=[TIMESTAMP_EXAMPLE],
+    ),
+]
+EveryQuery = Annotated[
+    str | None,
+    Query(
+        description="resample into buckets of this length (at least 1s; e.g. 15m, 1h, 1d), "
+        "aligned to the Unix epoch. Leave out for raw readings.",
+        examples=["15m"],
+    ),
+]
+AggQuery = Annotated[
+    str | None,
+    Query(
+        description="aggregate of each bucket when resampling (default mean)",
+        json_schema_extra={"enum": ["mean", "max", "min"]},
+        examples=["mean"],
+    ),
+]
 
 
 def rfc3339_points(series: Series) -> list[tuple[str, float | None]]:
@@ -65,12 +89,12 @@ def rfc3339_points(series: Series) -> list[tuple[str, float | None]]:
     response_model=Readings,
     summary="Readings of one space",
     description="Readings of one quantity in one space over `start <= t < end`, in the "
-                "quantity's canonical unit. Without `every` the raw readings come back with "
-                "exactly the timestamps they were published with (at most 31 days per "
-                "request). With `every` (and `agg`) they are resampled into epoch-aligned "
-                "buckets; empty buckets are left out (at most 366 days per request). An "
-                "answer holds at most 100 000 points; ask for a coarser `every` or a shorter "
-                "range beyond that.",
+    "quantity's canonical unit. Without `every` the raw readings come back with "
+    "exactly the timestamps they were published with (at most 31 days per "
+    "request). With `every` (and `agg`) they are resampled into epoch-aligned "
+    "buckets; empty buckets are left out (at most 366 days per request). An "
+    "answer holds at most 100 000 points; ask for a coarser `every` or a shorter "
+    "range beyond that.",
     responses=problem_responses(404, 422, 500),
 )
 def read_readings(
@@ -89,26 +113,45 @@ def read_readings(
     interval = parse_every(every, limits) if every is not None else None
     aggregate = parse_aggregate(agg, resampling=interval is not None)
     if interval is None:
-        check_span(period, limits.max_raw_span, what="raw readings",
-                   advice="add every= (e.g. every=15m or every=1h) to resample, or narrow "
-                          "the range")
+        check_span(
+            period,
+            limits.max_raw_span,
+            what="raw readings",
+            advice="add every= (e.g. every=15m or every=1h) to resample, or narrow the range",
+        )
     else:
-        check_span(period, limits.max_resampled_span, what="resampled series",
-                   advice="use a shorter range and split longer periods into several requests")
+        check_span(
+            period,
+            limits.max_resampled_span,
+            what="resampled series",
+            advice="use a shorter range and split longer periods into several requests",
+        )
     try:
-        series = store.read_series(space.space.id, name, period.start, period.end,
-                                   every=interval, aggregate=aggregate, limit=limits.max_points)
+        series = store.read_series(
+            space.space.id,
+            name,
+            period.start,
+            period.end,
+            every=interval,
+            aggregate=aggregate,
+            limit=limits.max_points,
+        )
     except TooManyPoints as exc:
-        advice = ("add every=15m (or coarser) or narrow the range" if interval is None
-                  else f"use an every coarser than {format_duration(interval)} or narrow the "
-                       "range")
-        raise ApiProblem("too-many-points", f"more than {exc.limit} points; {advice}",
-                         parameter="every") from None
+        advice = (
+            "add every=15m (or coarser) or narrow the range"
+            if interval is None
+            else f"use an every coarser than {format_duration(interval)} or narrow the range"
+        )
+        raise ApiProblem(
+            "too-many-points", f"more than {exc.limit} points; {advice}", parameter="every"
+        ) from None
     return Readings(
-        space_id=space.space.id, quantity=name, unit=QUANTITIES[name].unit,
-        start=isoformat_utc(period.start), end=isoformat_utc(period.end),
+        space_id=space.space.id,
+        quantity=name,
+        unit=QUANTITIES[name].unit,
+        start=isoformat_utc(period.start),
+        end=isoformat_utc(period.end),
         every=format_duration(interval) if interval is not None else None,
         agg=aggregate.value if interval is not None else None,
         points=rfc3339_points(series),
     )
-

@@ -17,15 +17,24 @@ _TYPES = [t.value for t in SpaceType]
 
 
 def space_summary(building: Building, space: Space) -> SpaceSummary:
-    return SpaceSummary(id=space.id, name=space.name, building=building.id, floor=space.floor,
-                        type=space.type, capacity=space.capacity, area_m2=space.area_m2)
+    return SpaceSummary(
+        id=space.id,
+        name=space.name,
+        building=building.id,
+        floor=space.floor,
+        type=space.type,
+        capacity=space.capacity,
+        area_m2=space.area_m2,
+    )
 
 
 def _building_filter(campus: Campus, building: str | None) -> str | None:
     if building is not None and campus.building(building) is None:
         known = ", ".join(b.id for b in campus.buildings)
-        raise invalid_parameter("building", f"building {shown(building)} is not in the campus "
-                                            f"registry; use one of: {known}")
+        raise invalid_parameter(
+            "building",
+            f"building {shown(building)} is not in the campus registry; use one of: {known}",
+        )
     return building
 
 
@@ -35,8 +44,9 @@ def _type_filter(space_type: str | None) -> SpaceType | None:
     try:
         return SpaceType(space_type)
     except ValueError:
-        raise invalid_parameter("type", f"type {shown(space_type)} is not a space type; use one "
-                                        f"of: {', '.join(_TYPES)}") from None
+        raise invalid_parameter(
+            "type", f"type {shown(space_type)} is not a space type; use one of: {', '.join(_TYPES)}"
+        ) from None
 
 
 @router.get(
@@ -44,21 +54,29 @@ def _type_filter(space_type: str | None) -> SpaceType | None:
     response_model=list[SpaceSummary],
     summary="List the spaces",
     description="Every space in the campus registry, in registry order (by building), "
-                "optionally only those of one building and/or one type.",
+    "optionally only those of one building and/or one type.",
     responses=problem_responses(422, 500),
 )
 def list_spaces(
     campus: CampusDep,
-    building: Annotated[str | None, Query(description="only spaces in this building (id)",
-                                          examples=["rfb"])] = None,
-    space_type: Annotated[str | None, Query(
-        alias="type", description="only spaces of this type",
-        json_schema_extra={"enum": _TYPES}, examples=["seminar_room"])] = None,
+    building: Annotated[
+        str | None, Query(description="only spaces in this building (id)", examples=["rfb"])
+    ] = None,
+    space_type: Annotated[
+        str | None,
+        Query(
+            alias="type",
+            description="only spaces of this type",
+            json_schema_extra={"enum": _TYPES},
+            examples=["seminar_room"],
+        ),
+    ] = None,
 ) -> list[SpaceSummary]:
     building_id = _building_filter(campus, building)
     wanted_type = _type_filter(space_type)
     return [
-        space_summary(b, s) for b, s in campus.spaces()
+        space_summary(b, s)
+        for b, s in campus.spaces()
         if (building_id is None or b.id == building_id)
         and (wanted_type is None or s.type is wanted_type)
     ]

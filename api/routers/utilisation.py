@@ -19,22 +19,31 @@ from campuslab.core.registry import Campus
 
 router = APIRouter(prefix="/api/v1/spaces", tags=["utilisation"])
 
-StartQuery = Annotated[str | None, Query(
-    description="start of the period, inclusive; RFC 3339 (a time without an offset is "
-                "taken as UTC). Default: local midnight today (site time zone).",
-    json_schema_extra={"format": "date-time"}, examples=["2026-11-23T00:00:00+01:00"])]
-EndQuery = Annotated[str | None, Query(
-    description="end of the period, exclusive; RFC 3339. Default: now; when only end is "
-                "given, start defaults to local midnight of end's day.",
-    json_schema_extra={"format": "date-time"}, examples=["2026-11-28T00:00:00+01:00"])]
+StartQuery = Annotated[
+    str | None,
+    Query(
+        description="start of the period, inclusive; RFC 3339 (a time without an offset is "
+        "taken as UTC). Default: local midnight today (site time zone).",
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-11-23T00:00:00+01:00"],
+    ),
+]
+EndQuery = Annotated[
+    str | None,
+    Query(
+        description="end of the period, exclusive; RFC 3339. Default: now; when only end is "
+        "given, start defaults to local midnight of end's day.",
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-11-28T00:00:00+01:00"],
+    ),
+]
 
 
 def _local_midnight(moment: datetime, campus: Campus) -> datetime:
     return datetime.combine(moment.astimezone(campus.tz).date(), time(0), campus.tz)
 
 
-def utilisation_period(start: str | None, end: str | None, now: datetime,
-                       campus: Campus) -> Period:
+def utilisation_period(start: str | None, end: str | None, now: datetime, campus: Campus) -> Period:
     """The period asked for; by default today so far, in the site's time zone."""
     if start is None and end is None:
         midnight = _local_midnight(now, campus)
@@ -50,12 +59,15 @@ def _rate(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def utilisation_model(space_id: str, capacity: int, period: Period, campus: Campus,
-                      result: UtilisationResult) -> Utilisation:
+def utilisation_model(
+    space_id: str, capacity: int, period: Period, campus: Campus, result: UtilisationResult
+) -> Utilisation:
     settings = campus.analytics
     return Utilisation(
-        space_id=space_id, capacity=capacity,
-        start=isoformat_utc(period.start), end=isoformat_utc(period.end),
+        space_id=space_id,
+        capacity=capacity,
+        start=isoformat_utc(period.start),
+        end=isoformat_utc(period.end),
         core_hours=core_hours_description(campus),
         in_use_threshold=settings.in_use_threshold,
         hourly_observation=settings.hourly_observation,
@@ -80,13 +92,13 @@ def utilisation_model(space_id: str, capacity: int, period: Period, campus: Camp
     response_model=Utilisation,
     summary="Utilisation of one space",
     description="Frequency rate F, occupancy rate O and utilisation U of a space over the "
-                "core hours of `start <= t < end` (UK Space Management Group 2006; HESA "
-                "Estates Management Record). An hour's count n_h is the hour's mean (or "
-                "peak) occupancy; an hour is in use when n_h reaches the in-use threshold; "
-                "core hours without any reading are left out and counted in "
-                "`hours_without_data`. The period is widened to whole UTC hours. Rates are "
-                "fractions 0..1 (peak occupancy can exceed 1). Default period: today so far "
-                "in the site's time zone. At most 366 days per request.",
+    "core hours of `start <= t < end` (UK Space Management Group 2006; HESA "
+    "Estates Management Record). An hour's count n_h is the hour's mean (or "
+    "peak) occupancy; an hour is in use when n_h reaches the in-use threshold; "
+    "core hours without any reading are left out and counted in "
+    "`hours_without_data`. The period is widened to whole UTC hours. Rates are "
+    "fractions 0..1 (peak occupancy can exceed 1). Default period: today so far "
+    "in the site's time zone. At most 366 days per request.",
     responses=problem_responses(404, 422, 500),
 )
 def read_utilisation(
@@ -99,7 +111,11 @@ def read_utilisation(
     end: EndQuery = None,
 ) -> Utilisation:
     period = utilisation_period(start, end, clock(), campus)
-    check_span(period, limits.max_resampled_span, what="utilisation periods",
-               advice="split the period into several requests")
+    check_span(
+        period,
+        limits.max_resampled_span,
+        what="utilisation periods",
+        advice="split the period into several requests",
+    )
     result = space_utilisation(store, campus, space.space.id, period.start, period.end)
     return utilisation_model(space.space.id, space.space.capacity, period, campus, result)

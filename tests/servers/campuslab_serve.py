@@ -14,8 +14,14 @@ from servers.mosquitto import free_port
 
 
 class ServeProcess:
-    def __init__(self, mqtt_url: str, data_dir: Path, client_id: str,
-                 registry: Path | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        mqtt_url: str,
+        data_dir: Path,
+        client_id: str,
+        registry: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.mqtt_url = mqtt_url
         self.data_dir = data_dir
         self.client_id = client_id
@@ -31,9 +37,23 @@ class ServeProcess:
 
     def start(self, timeout: float = 30.0) -> ServeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "campuslab", "serve", "--mqtt-url", self.mqtt_url,
-                "--data-dir", str(self.data_dir), "--port", str(self.port),
-                "--client-id", self.client_id, "--log-level", "warning", *self.extra_args]
+        args = [
+            sys.executable,
+            "-m",
+            "campuslab",
+            "serve",
+            "--mqtt-url",
+            self.mqtt_url,
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--client-id",
+            self.client_id,
+            "--log-level",
+            "warning",
+            *self.extra_args,
+        ]
         if self.registry:
             args += ["--registry", str(self.registry)]
         log = self.log_path.open("ab")
@@ -45,8 +65,10 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"campuslab serve exited ({self.process.returncode}):\n"
-                                   + self.log_path.read_text()[-3000:])
+                raise RuntimeError(
+                    f"campuslab serve exited ({self.process.returncode}):\n"
+                    + self.log_path.read_text()[-3000:]
+                )
             try:
                 health = httpx.get(f"{self.base_url}/api/v1/health", timeout=1).json()
                 if (health.get("ingest") or {}).get("connected"):
@@ -54,8 +76,9 @@ class ServeProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"campuslab serve not ready after {timeout} s:\n"
-                           + self.log_path.read_text()[-3000:])
+        raise TimeoutError(
+            f"campuslab serve not ready after {timeout} s:\n" + self.log_path.read_text()[-3000:]
+        )
 
     def get(self, path: str, **params) -> httpx.Response:
         return httpx.get(f"{self.base_url}{path}", params=params, timeout=30)

@@ -53,7 +53,8 @@ class Mosquitto:
         run_as = "user root\n" if os.geteuid() == 0 else ""
         self.config_path.write_text(
             f"listener {self.port} 127.0.0.1\npersistence_location {workdir}/\n{run_as}"
-            + CONFIG.read_text() + extra_config
+            + CONFIG.read_text()
+            + extra_config
         )
         self.log_path = workdir / "mosquitto.log"
         self.process: subprocess.Popen | None = None
@@ -64,8 +65,9 @@ class Mosquitto:
 
     def start(self) -> Mosquitto:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([self.binary, "-c", str(self.config_path)],
-                                        stdout=log, stderr=log)
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.config_path)], stdout=log, stderr=log
+        )
         wait_for_port(self.port)
         return self
 

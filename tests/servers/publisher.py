@@ -17,8 +17,9 @@ class MqttTestPublisher:
         self.published = 0
         self.max_outstanding = 20_000
         self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  clean_session=False)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
         self.client.max_inflight_messages_set(200)
         self.client.reconnect_delay_set(0.2, 2)
         self.client.on_publish = self._on_publish
@@ -38,8 +39,9 @@ class MqttTestPublisher:
         self.client.publish(topic, payload, qos=1)
         self.published += 1
 
-    def publish_all(self, messages: Iterable[tuple[str, bytes | str]],
-                    pause_every: int = 0, pause: float = 0.0) -> int:
+    def publish_all(
+        self, messages: Iterable[tuple[str, bytes | str]], pause_every: int = 0, pause: float = 0.0
+    ) -> int:
         count = 0
         for topic, payload in messages:
             self.publish(topic, payload)
