@@ -1,27 +1,21 @@
 """The simulator against a real Mosquitto: backfill, live hand-over, the CLI, broker errors.
 
-Mosquitto is started per module on a free port with its own config file. It
-is skipped when Mosquitto is not installed, except on CI (CI=true), where a
-missing broker is a failure.
+The broker is the session's real Mosquitto from tests/conftest.py, which fails
+on CI (CI=true) when Mosquitto is missing and skips elsewhere.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 import typer
+from servers.mosquitto import free_port
 from typer.testing import CliRunner
 
 from campuslab.cli.simulate_command import simulate
@@ -31,55 +25,13 @@ from campuslab.simulators.campus import CampusSimulator, SimulationConfig
 from campuslab.simulators.payloads import encode
 from campuslab.simulators.publisher import BrokerUnreachable, MqttPublisher, backfill, run_live
 
-MOSQUITTO_CONF = """\
-listener {port} 127.0.0.1
-allow_anonymous true
-max_queued_messages 0
-persistence false
-"""
 FIVE_MINUTES = timedelta(minutes=5)
 
 
-def _mosquitto() -> str | None:
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MqttEndpoint]:
-    binary = _mosquitto()
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("mosquitto is not installed; on CI the broker tests must run")
-        pytest.skip("mosquitto is not installed")
-    folder = tmp_path_factory.mktemp("mosquitto")
-    port = _free_port()
-    config = folder / "mosquitto.conf"
-    config.write_text(MOSQUITTO_CONF.format(port=port))
-    log = (folder / "mosquitto.log").open("w")
-    process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"mosquitto did not start: {(folder / 'mosquitto.log').read_text()}")
-            time.sleep(0.05)
-    yield MqttEndpoint("127.0.0.1", port)
-    process.terminate()
-    process.wait(timeout=5)
-    log.close()
+def broker(mosquitto) -> MqttEndpoint:
+    """The session's real Mosquitto (tests/conftest.py), as an endpoint."""
+    return MqttEndpoint("127.0.0.1", mosquitto.port)
 
 
 class Subscriber:
@@ -220,7 +172,7 @@ def test_backfill_refuses_bare_payloads(broker: MqttEndpoint, campus: Campus) ->
 
 
 def test_unreachable_broker_is_reported_clearly() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     with pytest.raises(
         BrokerUnreachable,
         match=rf"cannot reach MQTT broker at mqtt://127\.0\.0\.1:{port}: .*"
@@ -286,7 +238,7 @@ def test_cli_rejects_bad_options_with_a_clear_message(args: list[str], message: 
 
 
 def test_cli_reports_an_unreachable_broker() -> None:
-    port = _free_port()
+    port = free_port()
     code, output = _run("--mqtt-url", f"mqtt://127.0.0.1:{port}", "--backfill", "1h")
     assert code == 2
     assert f"cannot reach MQTT broker at mqtt://127.0.0.1:{port}" in output
