@@ -10,8 +10,9 @@ Then each consumer drains its backlog and is timed from connect to done:
 
 Both run in this process against the same broker and stream, so the ratio
 campuslab/ceiling is comparable across machines. Medians over --runs.
-Also: SenML packs of 100 readings, and peak RSS while a 1,000,000-message
-backlog drains (--backlog).
+Also: SenML packs of 100 readings, and the ingest process's peak RSS while
+backlogs of 100,000 and 1,000,000 messages drain (--backlog), each drain in a
+fresh process.
 
     .venv/bin/python bench/ingest.py [--readings 100000] [--runs 5] [--backlog 1000000]
 """
@@ -51,14 +52,6 @@ QUANTITIES = (
     ("humidity", 30.0, "%RH"),
     ("occupancy", 0.0, "count"),
 )
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def json_stream(n: int, start: datetime) -> list[tuple[str, bytes]]:
@@ -165,21 +158,63 @@ class CampusLabIngest:
         ingestor.stop()
         store.close()
 
-    def drain(self, readings: int, sample_rss: bool = False) -> tuple[float, float]:
+    def drain(self, readings: int) -> tuple[float, int]:
         ingestor, store = self._ingestor()
-        peak = [rss_mb()]
         started = time.perf_counter()
         ingestor.start()
-        while store.count() < readings:
+        while (stored := store.count()) < readings:
             if time.perf_counter() - started > 900:
-                raise RuntimeError(f"stored {store.count()} of {readings}")
-            if sample_rss:
-                peak.append(rss_mb())
+                raise RuntimeError(f"stored {stored} of {readings}")
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
         ingestor.stop()
         store.close()
-        return elapsed, max(peak)
+        return elapsed, stored
+
+
+def drain_in_subprocess(
+    url: str,
+    client_id: str,
+    workdir: Path,
+    readings: int,
+) -> tuple[float, float]:
+    """Run one drain in a new Python process; return (seconds, peak RSS in MB)."""
+    import subprocess
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--drain",
+            url,
+            "--client-id",
+            client_id,
+            "--workdir",
+            str(workdir),
+            "--readings",
+            str(readings),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    return answer["seconds"], answer["peak_rss_mb"]
+
+
+def drain_only(url: str, client_id: str, workdir: Path, readings: int) -> None:
+    import resource
+
+    ingest = CampusLabIngest(url, client_id, workdir)
+    ingest.run = time.monotonic_ns()  # a store file of its own
+    if readings == 0:
+        ingest.register()
+        print(json.dumps({"seconds": 0, "peak_rss_mb": 0}))
+        return
+    elapsed, _ = ingest.drain(readings)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak}))
 
 
 def publish(port: int, messages: list[tuple[str, bytes]]) -> None:
@@ -196,7 +231,13 @@ def main() -> None:
     parser.add_argument(
         "--backlog", type=int, default=1_000_000, help="messages in the memory test (0 to skip)"
     )
+    parser.add_argument("--drain", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--client-id", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.drain:
+        drain_only(args.drain, args.client_id, args.workdir, args.readings)
+        return
 
     workdir = Path(tempfile.mkdtemp(prefix="campuslab-bench-"))
     broker = Mosquitto(workdir / "mosquitto").start()
@@ -249,16 +290,17 @@ def main() -> None:
         )
 
         if args.backlog:
-            backlog = json_stream(args.backlog, start - timedelta(days=5))
-            before = rss_mb()
-            publish(broker.port, backlog)
-            del backlog
-            elapsed, peak = campuslab.drain(args.backlog + args.readings * 0, sample_rss=True)
-            print(
-                f"backlog of {args.backlog:,} messages drained in {elapsed:.1f} s "
-                f"({args.backlog / elapsed:,.0f}/s); RSS before publishing {before:.0f} MB, "
-                f"peak while draining {peak:.0f} MB"
-            )
+            # Each drain runs in a fresh process, so its peak RSS is the ingestor's alone.
+            # Bounded memory means the peak does not grow with the backlog.
+            for size in sorted({args.backlog // 10, args.backlog}):
+                client_id = f"bench-backlog-{size}"
+                drain_in_subprocess(broker.url, client_id, workdir, 0)  # register session
+                publish(broker.port, json_stream(size, start - timedelta(days=5)))
+                elapsed, peak = drain_in_subprocess(broker.url, client_id, workdir, size)
+                print(
+                    f"backlog of {size:>9,} messages: drained in {elapsed:5.1f} s "
+                    f"({size / elapsed:,.0f}/s), ingest process peak RSS {peak:.0f} MB"
+                )
     finally:
         broker.stop()
 
