@@ -203,9 +203,17 @@ def drain_in_subprocess(
     return answer["seconds"], answer["peak_rss_mb"]
 
 
-def drain_only(url: str, client_id: str, workdir: Path, readings: int) -> None:
-    import resource
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over from the
+    parent through fork and exec, so a child would report the benchmark's own peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
+
+def drain_only(url: str, client_id: str, workdir: Path, readings: int) -> None:
     ingest = CampusLabIngest(url, client_id, workdir)
     ingest.run = time.monotonic_ns()  # a store file of its own
     if readings == 0:
@@ -213,7 +221,7 @@ def drain_only(url: str, client_id: str, workdir: Path, readings: int) -> None:
         print(json.dumps({"seconds": 0, "peak_rss_mb": 0}))
         return
     elapsed, _ = ingest.drain(readings)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak}))
 
 
