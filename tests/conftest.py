@@ -72,3 +72,25 @@ def serve_factory(tmp_path: Path) -> Iterator:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb1(tmp_path_factory: pytest.TempPathFactory):
+    """Debian's InfluxDB 1.6.7: the InfluxQL read path and the dashboards' panel queries."""
+    from servers.influxdb import InfluxDB1, influxd_binary
+
+    require(influxd_binary() is not None, "InfluxDB 1.x (influxd)", "apt-get install influxdb")
+    server = InfluxDB1(tmp_path_factory.mktemp("influxdb")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def victoriametrics(tmp_path: Path):
+    """A fresh VictoriaMetrics per test: the /api/v2/write path, stopped and started at will."""
+    from servers.victoriametrics import VictoriaMetrics, victoria_binary
+
+    require(victoria_binary() is not None, "VictoriaMetrics", "apt-get install victoria-metrics")
+    server = VictoriaMetrics(tmp_path / "victoriametrics").start()
+    yield server
+    server.stop()

@@ -15,7 +15,8 @@ overlap the batch's time window, which for live data is the newest few.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +25,13 @@ import numpy as np
 import pyarrow as pa
 
 from campuslab.core.readings import DeadLetter, LatestReading, ReadingBatch, Series
-from campuslab.core.store.port import Aggregate, TooManyPoints, WriteResult
+from campuslab.core.store.port import (
+    Aggregate,
+    DurableCallback,
+    RollupRow,
+    TooManyPoints,
+    WriteResult,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -43,6 +50,15 @@ CREATE TABLE IF NOT EXISTS latest (
     ts        TIMESTAMP NOT NULL,
     value     DOUBLE    NOT NULL,
     PRIMARY KEY (sensor, quantity)
+);
+-- Derived measurements (space_hourly, space_daily, building_daily). Identity is
+-- (measurement, tag_key, ts); a recomputation replaces the row.
+CREATE TABLE IF NOT EXISTS rollups (
+    measurement VARCHAR   NOT NULL,
+    ts          TIMESTAMP NOT NULL,
+    tag_key     VARCHAR   NOT NULL,   -- canonical "k=v,k=v", sorted by key
+    tags        JSON      NOT NULL,
+    fields      JSON      NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     received_at TIMESTAMP NOT NULL,
@@ -137,6 +153,65 @@ class DuckDBStore:
             finally:
                 con.unregister("incoming")
         return WriteResult(stored=int(stored), duplicates=len(batch) - int(stored))
+
+    def submit(self, batch: ReadingBatch, dead_letters: Sequence[DeadLetter],
+               on_durable: DurableCallback) -> None:
+        """Synchronous: durable before it returns, then calls back on this thread."""
+        try:
+            result = self.write(batch)
+            self.write_dead_letters(dead_letters)
+        except Exception as exc:  # the caller decides: retry, and acknowledge nothing
+            on_durable(None, exc)
+            return
+        on_durable(result, None)
+
+    def healthy(self) -> bool:
+        return True
+
+    def write_rollups(self, measurement: str, rows: Sequence[RollupRow]) -> None:
+        if not rows:
+            return
+        table = pa.table({
+            "measurement": [measurement] * len(rows),
+            "ts": [_naive_utc(r.ts) for r in rows],
+            "tag_key": [tag_key(r.tags) for r in rows],
+            "tags": [json.dumps(dict(r.tags), sort_keys=True) for r in rows],
+            "fields": [json.dumps(dict(r.fields), sort_keys=True) for r in rows],
+        })
+        con = self._cursor()
+        with self._write_lock:
+            con.register("incoming_rollups", table)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                con.execute(
+                    "DELETE FROM rollups WHERE measurement = $m AND (tag_key, ts) IN "
+                    "(SELECT tag_key, ts FROM incoming_rollups)", {"m": measurement})
+                con.execute("INSERT INTO rollups SELECT measurement, ts, tag_key, tags::JSON, "
+                            "fields::JSON FROM incoming_rollups")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("incoming_rollups")
+
+    def read_rollups(self, measurement: str, start: datetime, end: datetime,
+                     tags: Mapping[str, str] | None = None) -> list[RollupRow]:
+        sql = ("SELECT ts, tags, fields FROM rollups WHERE measurement = $m "
+               "AND ts >= $start AND ts < $end")
+        params: dict[str, object] = {"m": measurement, "start": _naive_utc(start),
+                                     "end": _naive_utc(end)}
+        for i, (key, value) in enumerate(sorted((tags or {}).items())):
+            sql += f" AND json_extract_string(tags, $k{i}) = $v{i}"
+            params[f"k{i}"] = "$." + json.dumps(key)
+            params[f"v{i}"] = value
+        rows = self._cursor().execute(sql + " ORDER BY ts, tag_key", params).fetchall()
+        return [RollupRow(ts.replace(tzinfo=UTC), json.loads(t), json.loads(f))
+                for ts, t, f in rows]
+
+    def delete_readings_before(self, cutoff: datetime) -> None:
+        with self._write_lock:
+            self._cursor().execute("DELETE FROM readings WHERE ts < ?", [_naive_utc(cutoff)])
 
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
@@ -267,6 +342,11 @@ class StoreLockedError(RuntimeError):
             f"(DuckDB allows one process per file). Stop it, or pick another --data-dir. "
             f"DuckDB said: {cause}"
         )
+
+
+def tag_key(tags: Mapping[str, str]) -> str:
+    """Canonical identity of a tag set: sorted ``k=v`` pairs."""
+    return ",".join(f"{k}={tags[k]}" for k in sorted(tags))
 
 
 def _microseconds(every: timedelta) -> int:

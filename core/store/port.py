@@ -14,8 +14,8 @@ Semantics every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -43,14 +43,59 @@ class TooManyPoints(ValueError):
         super().__init__(f"more than {limit} points")
 
 
+@dataclass(frozen=True)
+class RollupRow:
+    """One row of a derived measurement (``space_hourly``, ``space_daily``, ``building_daily``).
+
+    Identity is (measurement, tags, ts): writing the same identity again overwrites
+    the fields, so rollups can be recomputed any number of times without doubling.
+    """
+
+    ts: datetime  # UTC start of the period (the hour, or local midnight of the day)
+    tags: Mapping[str, str]
+    fields: Mapping[str, float] = field(default_factory=dict)
+
+
+DurableCallback = Callable[[WriteResult | None, BaseException | None], None]
+"""Called once a submitted batch is durable (result) or cannot be made durable (error)."""
+
+
 @runtime_checkable
 class ReadingStore(Protocol):
     def write(self, batch: ReadingBatch) -> WriteResult:
         """Store a batch durably; duplicates are skipped and counted."""
         ...
 
+    def submit(self, batch: ReadingBatch, dead_letters: Sequence[DeadLetter],
+               on_durable: DurableCallback) -> None:
+        """Hand a batch (and its dead letters) over; ``on_durable`` says when it is safe.
+
+        A synchronous backend writes and calls back before returning. A batching backend
+        (InfluxDB) calls back from its own thread once every line is acknowledged by the
+        server or kept in its local spool; with ``error`` when neither is possible (spool
+        full), and the caller must not acknowledge the messages behind the batch.
+        """
+        ...
+
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         """Keep rejected messages, with their reasons, durably."""
+        ...
+
+    def write_rollups(self, measurement: str, rows: Sequence[RollupRow]) -> None:
+        """Upsert derived rows: the same (measurement, tags, ts) is overwritten, never doubled."""
+        ...
+
+    def read_rollups(self, measurement: str, start: datetime, end: datetime,
+                     tags: Mapping[str, str] | None = None) -> list[RollupRow]:
+        """Derived rows with start <= ts < end whose tags include ``tags``, by ts then tags."""
+        ...
+
+    def delete_readings_before(self, cutoff: datetime) -> None:
+        """Raw-data retention: drop raw readings older than ``cutoff`` (rollups are kept)."""
+        ...
+
+    def healthy(self) -> bool:
+        """Whether writes can be made durable now (a store server is up, or spool has room)."""
         ...
 
     def read_series(
