@@ -14,8 +14,8 @@ overlap the batch's time window, which for live data is the newest few.
 
 from __future__ import annotations
 
-import threading
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,8 +154,9 @@ class DuckDBStore:
                 con.unregister("incoming")
         return WriteResult(stored=int(stored), duplicates=len(batch) - int(stored))
 
-    def submit(self, batch: ReadingBatch, dead_letters: Sequence[DeadLetter],
-               on_durable: DurableCallback) -> None:
+    def submit(
+        self, batch: ReadingBatch, dead_letters: Sequence[DeadLetter], on_durable: DurableCallback
+    ) -> None:
         """Synchronous: durable before it returns, then calls back on this thread."""
         try:
             result = self.write(batch)
@@ -171,13 +172,15 @@ class DuckDBStore:
     def write_rollups(self, measurement: str, rows: Sequence[RollupRow]) -> None:
         if not rows:
             return
-        table = pa.table({
-            "measurement": [measurement] * len(rows),
-            "ts": [_naive_utc(r.ts) for r in rows],
-            "tag_key": [tag_key(r.tags) for r in rows],
-            "tags": [json.dumps(dict(r.tags), sort_keys=True) for r in rows],
-            "fields": [json.dumps(dict(r.fields), sort_keys=True) for r in rows],
-        })
+        table = pa.table(
+            {
+                "measurement": [measurement] * len(rows),
+                "ts": [_naive_utc(r.ts) for r in rows],
+                "tag_key": [tag_key(r.tags) for r in rows],
+                "tags": [json.dumps(dict(r.tags), sort_keys=True) for r in rows],
+                "fields": [json.dumps(dict(r.fields), sort_keys=True) for r in rows],
+            }
+        )
         con = self._cursor()
         with self._write_lock:
             con.register("incoming_rollups", table)
@@ -185,9 +188,13 @@ class DuckDBStore:
                 con.execute("BEGIN TRANSACTION")
                 con.execute(
                     "DELETE FROM rollups WHERE measurement = $m AND (tag_key, ts) IN "
-                    "(SELECT tag_key, ts FROM incoming_rollups)", {"m": measurement})
-                con.execute("INSERT INTO rollups SELECT measurement, ts, tag_key, tags::JSON, "
-                            "fields::JSON FROM incoming_rollups")
+                    "(SELECT tag_key, ts FROM incoming_rollups)",
+                    {"m": measurement},
+                )
+                con.execute(
+                    "INSERT INTO rollups SELECT measurement, ts, tag_key, tags::JSON, "
+                    "fields::JSON FROM incoming_rollups"
+                )
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -195,19 +202,30 @@ class DuckDBStore:
             finally:
                 con.unregister("incoming_rollups")
 
-    def read_rollups(self, measurement: str, start: datetime, end: datetime,
-                     tags: Mapping[str, str] | None = None) -> list[RollupRow]:
-        sql = ("SELECT ts, tags, fields FROM rollups WHERE measurement = $m "
-               "AND ts >= $start AND ts < $end")
-        params: dict[str, object] = {"m": measurement, "start": _naive_utc(start),
-                                     "end": _naive_utc(end)}
+    def read_rollups(
+        self,
+        measurement: str,
+        start: datetime,
+        end: datetime,
+        tags: Mapping[str, str] | None = None,
+    ) -> list[RollupRow]:
+        sql = (
+            "SELECT ts, tags, fields FROM rollups WHERE measurement = $m "
+            "AND ts >= $start AND ts < $end"
+        )
+        params: dict[str, object] = {
+            "m": measurement,
+            "start": _naive_utc(start),
+            "end": _naive_utc(end),
+        }
         for i, (key, value) in enumerate(sorted((tags or {}).items())):
             sql += f" AND json_extract_string(tags, $k{i}) = $v{i}"
             params[f"k{i}"] = "$." + json.dumps(key)
             params[f"v{i}"] = value
         rows = self._cursor().execute(sql + " ORDER BY ts, tag_key", params).fetchall()
-        return [RollupRow(ts.replace(tzinfo=UTC), json.loads(t), json.loads(f))
-                for ts, t, f in rows]
+        return [
+            RollupRow(ts.replace(tzinfo=UTC), json.loads(t), json.loads(f)) for ts, t, f in rows
+        ]
 
     def delete_readings_before(self, cutoff: datetime) -> None:
         with self._write_lock:

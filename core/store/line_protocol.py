@@ -27,8 +27,13 @@ DEAD_LETTER_MEASUREMENT = "dead_letters"
 
 def escape_key(text: str) -> str:
     """Measurement names, tag keys, tag values and field keys: escape , = and space."""
-    return (text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
-            .replace(" ", "\\ ").replace("\n", "\\n"))
+    return (
+        text.replace("\\", "\\\\")
+        .replace(",", "\\,")
+        .replace("=", "\\=")
+        .replace(" ", "\\ ")
+        .replace("\n", "\\n")
+    )
 
 
 def escape_measurement(text: str) -> str:
@@ -47,8 +52,9 @@ def float_field(value: float) -> str:
 
 def tag_string(tags: Mapping[str, str]) -> str:
     """``,k=v,k=v`` sorted by key (InfluxDB's preferred order); empty values are left out."""
-    return "".join(f",{escape_key(k)}={escape_key(str(tags[k]))}" for k in sorted(tags)
-                   if str(tags[k]) != "")
+    return "".join(
+        f",{escape_key(k)}={escape_key(str(tags[k]))}" for k in sorted(tags) if str(tags[k]) != ""
+    )
 
 
 class LineProtocolEncoder:
@@ -62,8 +68,13 @@ class LineProtocolEncoder:
         site = self.campus.site.id
         space = self.campus.space(sensor)
         if space is not None:
-            return {"site": site, "building": building, "floor": str(space.floor),
-                    "space": sensor, "space_type": space.type.value}
+            return {
+                "site": site,
+                "building": building,
+                "floor": str(space.floor),
+                "space": sensor,
+                "space_type": space.type.value,
+            }
         return {"site": site, "building": building, "meter": sensor}
 
     def _tag_string(self, building: str, sensor: str) -> str:
@@ -79,18 +90,28 @@ class LineProtocolEncoder:
         return [
             f"{escape_measurement(quantity)}{tags(building, sensor)} value={value!r} {ts_us}"
             for ts_us, building, sensor, quantity, value in zip(
-                batch.ts_us, batch.building, batch.sensor, batch.quantity,
-                map(float, batch.value), strict=True)
+                batch.ts_us,
+                batch.building,
+                batch.sensor,
+                batch.quantity,
+                map(float, batch.value),
+                strict=True,
+            )
         ]
 
     def rollups(self, measurement: str, rows: Iterable[RollupRow]) -> list[str]:
         lines = []
         for row in rows:
-            fields = ",".join(f"{escape_key(k)}={float_field(v)}"
-                              for k, v in sorted(row.fields.items()) if math.isfinite(v))
+            fields = ",".join(
+                f"{escape_key(k)}={float_field(v)}"
+                for k, v in sorted(row.fields.items())
+                if math.isfinite(v)
+            )
             if fields:  # a row with no finite field has nothing to say
-                lines.append(f"{escape_measurement(measurement)}{tag_string(row.tags)} "
-                             f"{fields} {to_epoch_us(row.ts)}")
+                lines.append(
+                    f"{escape_measurement(measurement)}{tag_string(row.tags)} "
+                    f"{fields} {to_epoch_us(row.ts)}"
+                )
         return lines
 
     def dead_letters(self, letters: Iterable[DeadLetter]) -> list[str]:

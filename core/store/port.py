@@ -66,8 +66,9 @@ class ReadingStore(Protocol):
         """Store a batch durably; duplicates are skipped and counted."""
         ...
 
-    def submit(self, batch: ReadingBatch, dead_letters: Sequence[DeadLetter],
-               on_durable: DurableCallback) -> None:
+    def submit(
+        self, batch: ReadingBatch, dead_letters: Sequence[DeadLetter], on_durable: DurableCallback
+    ) -> None:
         """Hand a batch (and its dead letters) over; ``on_durable`` says when it is safe.
 
         A synchronous backend writes and calls back before returning. A batching backend
@@ -85,8 +86,13 @@ class ReadingStore(Protocol):
         """Upsert derived rows: the same (measurement, tags, ts) is overwritten, never doubled."""
         ...
 
-    def read_rollups(self, measurement: str, start: datetime, end: datetime,
-                     tags: Mapping[str, str] | None = None) -> list[RollupRow]:
+    def read_rollups(
+        self,
+        measurement: str,
+        start: datetime,
+        end: datetime,
+        tags: Mapping[str, str] | None = None,
+    ) -> list[RollupRow]:
         """Derived rows with start <= ts < end whose tags include ``tags``, by ts then tags."""
         ...
 

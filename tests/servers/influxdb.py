@@ -20,8 +20,9 @@ CONFIG = Path(__file__).with_name("influxdb.conf")
 
 
 def influxd_binary() -> str | None:
-    return shutil.which("influxd") or ("/usr/bin/influxd" if Path("/usr/bin/influxd").exists()
-                                       else None)
+    return shutil.which("influxd") or (
+        "/usr/bin/influxd" if Path("/usr/bin/influxd").exists() else None
+    )
 
 
 class InfluxDB1:
@@ -33,8 +34,9 @@ class InfluxDB1:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.config_path = workdir / "influxdb.conf"
-        self.config_path.write_text(CONFIG.read_text().format(
-            root=workdir, http_port=self.port, rpc_port=free_port()))
+        self.config_path.write_text(
+            CONFIG.read_text().format(root=workdir, http_port=self.port, rpc_port=free_port())
+        )
         self.log_path = workdir / "influxd.log"
         self.process: subprocess.Popen | None = None
 
@@ -44,8 +46,9 @@ class InfluxDB1:
 
     def start(self, timeout: float = 30.0) -> InfluxDB1:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([self.binary, "-config", str(self.config_path)],
-                                        stdout=log, stderr=log)
+        self.process = subprocess.Popen(
+            [self.binary, "-config", str(self.config_path)], stdout=log, stderr=log
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -72,8 +75,12 @@ class InfluxDB1:
     def write_lines(self, db: str, lines: list[str], precision: str = "u") -> None:
         """v1 /write (1.x calls microseconds 'u'), in chunks the server takes comfortably."""
         for i in range(0, len(lines), 5000):
-            answer = httpx.post(f"{self.url}/write", params={"db": db, "precision": precision},
-                                content="\n".join(lines[i:i + 5000]).encode(), timeout=60)
+            answer = httpx.post(
+                f"{self.url}/write",
+                params={"db": db, "precision": precision},
+                content="\n".join(lines[i : i + 5000]).encode(),
+                timeout=60,
+            )
             if answer.status_code != 204:
                 raise RuntimeError(f"/write answered {answer.status_code}: {answer.text}")
 

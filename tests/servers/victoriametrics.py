@@ -22,15 +22,17 @@ from servers.mosquitto import free_port
 
 def victoria_binary() -> str | None:
     return shutil.which("victoria-metrics") or (
-        "/usr/bin/victoria-metrics" if Path("/usr/bin/victoria-metrics").exists() else None)
+        "/usr/bin/victoria-metrics" if Path("/usr/bin/victoria-metrics").exists() else None
+    )
 
 
 class VictoriaMetrics:
     def __init__(self, workdir: Path) -> None:
         self.binary = victoria_binary()
         if self.binary is None:
-            raise FileNotFoundError("victoria-metrics is not installed "
-                                    "(apt-get install victoria-metrics)")
+            raise FileNotFoundError(
+                "victoria-metrics is not installed (apt-get install victoria-metrics)"
+            )
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -44,10 +46,17 @@ class VictoriaMetrics:
     def start(self, timeout: float = 30.0) -> VictoriaMetrics:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [self.binary, f"-httpListenAddr=127.0.0.1:{self.port}",
-             f"-storageDataPath={self.workdir / 'data'}", "-retentionPeriod=1y",
-             "-loggerLevel=ERROR", "-search.disableCache"],
-            stdout=log, stderr=log)
+            [
+                self.binary,
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.workdir / 'data'}",
+                "-retentionPeriod=1y",
+                "-loggerLevel=ERROR",
+                "-search.disableCache",
+            ],
+            stdout=log,
+            stderr=log,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
