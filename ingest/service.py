@@ -25,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import paho.mqtt.client as mqtt
 
@@ -82,6 +83,13 @@ class Ingestor:
         self._last_message_us: int | None = None
         # running totals for status(); written only by the writer thread
         self._totals = {"received": 0, "stored": 0, "duplicates": 0, "rejected": 0}
+        self._totals_lock = threading.Lock()
+        self._pending = 0  # batches submitted to the store, not yet called back
+        self._pending_changed = threading.Condition()
+        self._store_down = threading.Event()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="campuslab-supervisor", daemon=True
+        )
         self._writer = threading.Thread(
             target=self._write_loop, name="campuslab-writer", daemon=True
         )
@@ -98,6 +106,7 @@ class Ingestor:
     def start(self) -> None:
         """Connect in the background (retrying while the broker is away) and start writing."""
         self._writer.start()
+        self._supervisor.start()
         self._client.connect_async(
             self.endpoint.host, self.endpoint.port, keepalive=self.settings.keepalive_s
         )
@@ -108,8 +117,13 @@ class Ingestor:
         self._stop.set()
         self._wake.set()
         self._writer.join(timeout)
+        deadline = time.monotonic() + timeout
+        with self._pending_changed:  # batches still on their way into the store
+            while self._pending and time.monotonic() < deadline:
+                self._pending_changed.wait(deadline - time.monotonic())
         self._client.disconnect()
         self._client.loop_stop()
+        self._supervisor.join(2)
 
     def status(self) -> dict[str, object]:
         return {
@@ -117,6 +131,7 @@ class Ingestor:
             "connected": self._connected,
             "subscription": self.topic_filter,
             "backlog": len(self._inbox),
+            "store_paused": self._store_down.is_set(),
             "last_message_at": (
                 from_epoch_us(self._last_message_us).isoformat() if self._last_message_us else None
             ),
@@ -196,6 +211,10 @@ class Ingestor:
     # -- writer thread ---------------------------------------------------
     def _write_loop(self) -> None:
         while True:
+            if self._store_down.is_set() and not self._stop.is_set():
+                self._inbox.clear()  # on an old connection: the broker redelivers them
+                self._stop.wait(0.1)
+                continue
             if not self._inbox:
                 if self._stop.is_set():
                     return
@@ -221,56 +240,90 @@ class Ingestor:
         process = self.processor.process
         for m in messages:
             process(m.topic, m.payload, m.received_us, batch, dead_letters)
+        with self._pending_changed:
+            self._pending += 1
         started = time.perf_counter()
-        result = self._store_durably(batch, dead_letters)
-        if result is None:
-            return  # stopping with the store failing: the broker redelivers these
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        self._acknowledge(messages)
-        self.metrics.received.inc(len(messages))
-        self.metrics.stored.inc(result.stored)
-        self.metrics.duplicates.inc(result.duplicates)
-        for letter in dead_letters:
-            self.metrics.rejected.labels(reason=letter.reason).inc()
-        totals = self._totals
-        totals["received"] += len(messages)
-        totals["stored"] += result.stored
-        totals["duplicates"] += result.duplicates
-        totals["rejected"] += len(dead_letters)
-        self.metrics.delivery_seconds.observe(time.time() - messages[0].received_us / 1e6)
+        self.store.submit(
+            batch, dead_letters, partial(self._on_durable, messages, dead_letters, started)
+        )
         self.metrics.backlog.set(len(self._inbox))
 
-    def _store_durably(
-        self, batch: ReadingBatch, dead_letters: list[DeadLetter]
-    ) -> WriteResult | None:
-        """Write until it works: an unacknowledged message is the broker's to keep.
+    def _on_durable(
+        self,
+        messages: list[_Inbound],
+        dead_letters: list[DeadLetter],
+        started: float,
+        result: WriteResult | None,
+        error: BaseException | None,
+    ) -> None:
+        """The store's word on one batch: acknowledge it, or keep it the broker's.
 
-        Returns None only when stopping with the store still failing.
+        Runs on the writer thread (DuckDB) or on the store's own thread (InfluxDB).
         """
+        try:
+            if error is not None or result is None:
+                self._store_failed(len(messages), error)
+                return
+            self.metrics.batch_seconds.observe(time.perf_counter() - started)
+            self._acknowledge(messages)
+            self.metrics.received.inc(len(messages))
+            self.metrics.stored.inc(result.stored)
+            self.metrics.duplicates.inc(result.duplicates)
+            for letter in dead_letters:
+                self.metrics.rejected.labels(reason=letter.reason).inc()
+            with self._totals_lock:
+                totals = self._totals
+                totals["received"] += len(messages)
+                totals["stored"] += result.stored
+                totals["duplicates"] += result.duplicates
+                totals["rejected"] += len(dead_letters)
+            self.metrics.delivery_seconds.observe(time.time() - messages[0].received_us / 1e6)
+        finally:
+            with self._pending_changed:
+                self._pending -= 1
+                self._pending_changed.notify_all()
+
+    def _store_failed(self, count: int, error: BaseException | None) -> None:
+        """Acknowledge nothing, and step away from the broker until the store recovers.
+
+        Disconnecting makes the broker keep the backlog and redeliver every message
+        not yet acknowledged, this batch's included; the store skips any it already has.
+        """
+        self.metrics.store_errors.inc()
+        log.error(
+            "the store could not make %d messages durable (%s); pausing ingest, the "
+            "broker keeps them",
+            count,
+            error,
+        )
+        self._store_down.set()
+
+    def _supervise(self) -> None:
+        """Pause (disconnect) while the store is down; reconnect when it is healthy again."""
         attempt = 0
-        while True:
-            try:
-                result = self.store.write(batch)
-                self.store.write_dead_letters(dead_letters)
-                return result
-            except Exception:
-                self.metrics.store_errors.inc()
-                if self._stop.is_set() and attempt >= 2:
-                    log.error(
-                        "stopping with %d readings unstored; the broker keeps them", len(batch)
-                    )
-                    return None
+        while not self._stop.is_set():
+            if not self._store_down.wait(0.5):
+                continue
+            self._client.disconnect()
+            self._client.loop_stop()
+            while not self._stop.is_set():
                 delay = self.settings.retry_backoff_s[
                     min(attempt, len(self.settings.retry_backoff_s) - 1)
                 ]
-                log.exception(
-                    "writing %d readings failed; retrying in %.1f s (nothing is "
-                    "acknowledged until it works)",
-                    len(batch),
-                    delay,
-                )
                 attempt += 1
-                time.sleep(delay)
+                if self._stop.wait(delay):
+                    return
+                if self.store.healthy():
+                    break
+            if self._stop.is_set():
+                return
+            log.info("the store is healthy again; reconnecting to %s", self.endpoint.url)
+            self._store_down.clear()
+            self._client.connect_async(
+                self.endpoint.host, self.endpoint.port, keepalive=self.settings.keepalive_s
+            )
+            self._client.loop_start()
+            attempt = 0
 
     def _acknowledge(self, messages: list[_Inbound]) -> None:
         generation = self._generation
