@@ -6,9 +6,11 @@ Nothing imports this package; it imports the parts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+from campuslab.cli import options as opt
 from campuslab.core.registry import RegistryError, load_campus, sample_campus_path
 
 app = typer.Typer(
@@ -18,6 +20,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+if TYPE_CHECKING:
+    from campuslab.cli.serve import ServeOptions
 
 REGISTRY_HELP = "Campus registry YAML (default: the sample campus shipped with CampusLab)."
 
@@ -33,44 +38,159 @@ def _registry_or_sample(registry: Path | None) -> Path:
     return path
 
 
-@app.command()
-def serve(
-    mqtt_url: str = typer.Option("mqtt://localhost:1883", help="Broker to ingest from."),
-    data_dir: Path = typer.Option(Path("data"), help="Folder for the DuckDB store."),
-    registry: Path | None = typer.Option(None, help=REGISTRY_HELP),
-    host: str = typer.Option("127.0.0.1", help="Interface for the API (0.0.0.0 for all)."),
-    port: int = typer.Option(8000, help="Port for the API and overview page."),
-    prefix: str = typer.Option("campus", help="Topic prefix: <prefix>/<building>/<sensor>/..."),
-    client_id: str | None = typer.Option(
-        None, help="MQTT client id; keep it fixed so the persistent session survives restarts."
-    ),
-    share_group: str | None = typer.Option(
-        None, help="Split the load with other ingestors via $share/<group>/<prefix>/#."
-    ),
-    log_level: str = typer.Option("info", help="debug, info, warning or error."),
-) -> None:
-    """Run ingest, the embedded DuckDB store, analytics and the API in one process.
-
-    Ingests campus/<building>/<space-or-meter>/<quantity> (JSON or bare number) and
-    .../senml (SenML packs) at QoS 1, acknowledging each message only once it is stored.
-    """
-    from campuslab.cli.serve import ServeOptions, run_serve
+def _serve_options(
+    mqtt_url: str,
+    registry: Path | None,
+    store: str,
+    data_dir: Path,
+    influx_url: str | None,
+    influx_token: str | None,
+    influx_org: str | None,
+    influx_bucket: str | None,
+    **rest,
+) -> ServeOptions:
+    """Check the options shared by serve/ingest/api and bundle them."""
+    from campuslab.cli.serve import ServeOptions
+    from campuslab.cli.stores import StoreOptions
     from campuslab.core.config import parse_mqtt_url
 
     try:
         parse_mqtt_url(mqtt_url)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--mqtt-url") from None
+    store_options = StoreOptions(
+        kind=store,
+        data_dir=data_dir,
+        influx_url=influx_url,
+        influx_token=influx_token,
+        influx_org=influx_org,
+        influx_bucket=influx_bucket,
+    )
+    try:
+        store_options.check()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--store") from None
+    return ServeOptions(
+        mqtt_url=mqtt_url, registry=_registry_or_sample(registry), store=store_options, **rest
+    )
+
+
+@app.command()
+def serve(
+    mqtt_url: opt.MqttUrl = "mqtt://localhost:1883",
+    data_dir: opt.DataDir = Path("data"),
+    registry: opt.Registry = None,
+    host: str = typer.Option("127.0.0.1", help="Interface for the API (0.0.0.0 for all)."),
+    port: int = typer.Option(8000, help="Port for the API and overview page."),
+    prefix: str = typer.Option("campus", help="Topic prefix: <prefix>/<building>/<sensor>/..."),
+    client_id: opt.ClientId = None,
+    share_group: opt.ShareGroup = None,
+    store: opt.Store = "duckdb",
+    influx_url: opt.InfluxUrl = None,
+    influx_token: opt.InfluxToken = None,
+    influx_org: opt.InfluxOrg = None,
+    influx_bucket: opt.InfluxBucket = None,
+    log_level: opt.LogLevel = "info",
+) -> None:
+    """Run ingest, the store, analytics and the API in one process (the embedded mode).
+
+    Ingests campus/<building>/<space-or-meter>/<quantity> (JSON or bare number) and
+    .../senml (SenML packs) at QoS 1, acknowledging each message only once it is stored.
+    """
+    from campuslab.cli.serve import run_serve
+
     run_serve(
-        ServeOptions(
-            mqtt_url=mqtt_url,
-            data_dir=data_dir,
-            registry=_registry_or_sample(registry),
+        _serve_options(
+            mqtt_url,
+            registry,
+            store,
+            data_dir,
+            influx_url,
+            influx_token,
+            influx_org,
+            influx_bucket,
             host=host,
             port=port,
             prefix=prefix,
             client_id=client_id,
             share_group=share_group,
+            log_level=log_level,
+        )
+    )
+
+
+@app.command()
+def ingest(
+    mqtt_url: opt.MqttUrl = "mqtt://localhost:1883",
+    data_dir: opt.DataDir = Path("data"),
+    registry: opt.Registry = None,
+    prefix: str = typer.Option("campus", help="Topic prefix: <prefix>/<building>/<sensor>/..."),
+    client_id: opt.ClientId = None,
+    share_group: opt.ShareGroup = None,
+    store: opt.Store = "duckdb",
+    influx_url: opt.InfluxUrl = None,
+    influx_token: opt.InfluxToken = None,
+    influx_org: opt.InfluxOrg = None,
+    influx_bucket: opt.InfluxBucket = None,
+    metrics_port: int | None = typer.Option(
+        None, envvar="CAMPUSLAB_METRICS_PORT", help="Serve /metrics on this port."
+    ),
+    log_level: opt.LogLevel = "info",
+) -> None:
+    """Run one ingestor (no API). Scale out with several sharing --share-group.
+
+    With --store influxdb, batches go through influxdb-client's batching writer and
+    each MQTT message is acknowledged once InfluxDB (or the local spool) has it.
+    """
+    from campuslab.cli.serve import run_ingest
+
+    run_ingest(
+        _serve_options(
+            mqtt_url,
+            registry,
+            store,
+            data_dir,
+            influx_url,
+            influx_token,
+            influx_org,
+            influx_bucket,
+            prefix=prefix,
+            client_id=client_id,
+            share_group=share_group,
+            log_level=log_level,
+            metrics_port=metrics_port,
+        )
+    )
+
+
+@app.command()
+def api(
+    data_dir: opt.DataDir = Path("data"),
+    registry: opt.Registry = None,
+    host: str = typer.Option("127.0.0.1", help="Interface (0.0.0.0 for all)."),
+    port: int = typer.Option(8000, help="Port for the API and overview page."),
+    store: opt.Store = "duckdb",
+    influx_url: opt.InfluxUrl = None,
+    influx_token: opt.InfluxToken = None,
+    influx_org: opt.InfluxOrg = None,
+    influx_bucket: opt.InfluxBucket = None,
+    log_level: opt.LogLevel = "info",
+) -> None:
+    """Run the API and overview page over the store, without ingest (the full stack)."""
+    from campuslab.cli.serve import run_api
+
+    run_api(
+        _serve_options(
+            "mqtt://unused",
+            registry,
+            store,
+            data_dir,
+            influx_url,
+            influx_token,
+            influx_org,
+            influx_bucket,
+            host=host,
+            port=port,
             log_level=log_level,
         )
     )

@@ -1,39 +1,45 @@
-"""``campuslab serve``: ingest, embedded store, analytics and API in one process.
+"""The long-running processes: ``serve`` (all in one), ``ingest`` and ``api``.
 
-One process because DuckDB lets only one process open the store file.
+Embedded mode runs ``serve``: one process, because DuckDB lets only one process
+open the store file. With InfluxDB the same parts run as separate processes,
+ingestors scaled out through a shared subscription.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import signal
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from prometheus_client import CollectorRegistry, start_http_server
 
 from campuslab.api.app import create_app
-from campuslab.core.config import DEFAULT_TOPIC_PREFIX, parse_mqtt_url
-from campuslab.core.registry import load_campus
-from campuslab.core.store.duckdb import DuckDBStore
+from campuslab.cli.stores import StoreOptions, mqtt_endpoint, open_store
+from campuslab.core.config import DEFAULT_TOPIC_PREFIX
+from campuslab.core.registry import Campus, load_campus
+from campuslab.core.store import ReadingStore
 from campuslab.ingest.metrics import IngestMetrics
 from campuslab.ingest.processor import MessageProcessor
 from campuslab.ingest.service import Ingestor, IngestSettings, default_client_id
 
-STORE_FILE = "campuslab.duckdb"
 log = logging.getLogger("campuslab.serve")
 
 
 @dataclass(frozen=True)
 class ServeOptions:
     mqtt_url: str
-    data_dir: Path
     registry: Path
+    store: StoreOptions = field(default_factory=StoreOptions)
     host: str = "127.0.0.1"
     port: int = 8000
     prefix: str = DEFAULT_TOPIC_PREFIX
     client_id: str | None = None
     share_group: str | None = None
     log_level: str = "info"
+    metrics_port: int | None = None  # ingest-only processes expose /metrics here
 
 
 def configure_logging(level: str) -> None:
@@ -42,15 +48,18 @@ def configure_logging(level: str) -> None:
     )
 
 
-def run_serve(options: ServeOptions) -> None:
-    """Run until SIGINT/SIGTERM, then store and acknowledge what was taken, and stop."""
-    configure_logging(options.log_level)
-    campus = load_campus(options.registry)
-    endpoint = parse_mqtt_url(options.mqtt_url)
-    store = DuckDBStore(options.data_dir / STORE_FILE)
-    metrics = IngestMetrics()
-    ingestor = Ingestor(
-        endpoint,
+def _store_metrics(store: ReadingStore, registry: CollectorRegistry) -> None:
+    """Export the store's own counters (the InfluxDB writer's) when it has any."""
+    register = getattr(store, "register_metrics", None)
+    if register is not None:
+        register(registry)
+
+
+def _ingestor(
+    options: ServeOptions, campus: Campus, store: ReadingStore, metrics: IngestMetrics
+) -> Ingestor:
+    return Ingestor(
+        mqtt_endpoint(options.mqtt_url),
         MessageProcessor(campus, prefix=options.prefix),
         store,
         metrics,
@@ -58,13 +67,22 @@ def run_serve(options: ServeOptions) -> None:
             client_id=options.client_id or default_client_id(), share_group=options.share_group
         ),
     )
+
+
+def run_serve(options: ServeOptions) -> None:
+    """Ingest, store, analytics and API in one process, until SIGINT/SIGTERM."""
+    configure_logging(options.log_level)
+    campus = load_campus(options.registry)
+    store = open_store(options.store, campus)
+    metrics = IngestMetrics()
+    _store_metrics(store, metrics.registry)
+    ingestor = _ingestor(options, campus, store, metrics)
     app = create_app(store, campus, metrics_registry=metrics.registry, status=ingestor.status)
     ingestor.start()
     log.info(
-        "serving %s (%d spaces) from %s on http://%s:%d/",
+        "serving %s (%d spaces) on http://%s:%d/",
         campus.site.name,
         sum(1 for _ in campus.spaces()),
-        store.path,
         options.host,
         options.port,
     )
@@ -76,3 +94,44 @@ def run_serve(options: ServeOptions) -> None:
         ingestor.stop()
         store.close()
         log.info("stopped")
+
+
+def run_ingest(options: ServeOptions) -> None:
+    """Ingest only (no API): one of possibly many ingestors sharing a subscription."""
+    configure_logging(options.log_level)
+    campus = load_campus(options.registry)
+    store = open_store(options.store, campus)
+    metrics = IngestMetrics()
+    _store_metrics(store, metrics.registry)
+    ingestor = _ingestor(options, campus, store, metrics)
+    if options.metrics_port:
+        start_http_server(options.metrics_port, registry=metrics.registry)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    ingestor.start()
+    log.info(
+        "ingesting %s/# into %s as %s",
+        options.prefix,
+        options.store.kind,
+        ingestor.settings.client_id,
+    )
+    stop.wait()
+    ingestor.stop()
+    store.close()
+    log.info("stopped")
+
+
+def run_api(options: ServeOptions) -> None:
+    """The API (and overview page) over the store, without ingest."""
+    configure_logging(options.log_level)
+    campus = load_campus(options.registry)
+    store = open_store(options.store, campus)
+    registry = CollectorRegistry()
+    app = create_app(store, campus, metrics_registry=registry)
+    try:
+        uvicorn.run(
+            app, host=options.host, port=options.port, log_level=options.log_level, access_log=False
+        )
+    finally:
+        store.close()

@@ -1,0 +1,273 @@
+"""``campuslab analytics``: the analytics scheduler, a process of its own.
+
+Registered in ``cli/main.py`` with ``app.add_typer(analytics_app, name="analytics")``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from campuslab.analytics.scheduler import (
+    MIN_RETENTION,
+    RunReport,
+    backfill,
+    run_forever,
+    run_once,
+)
+from campuslab.core.config import format_duration, parse_duration
+from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path
+from campuslab.core.store.duckdb import DuckDBStore, StoreLockedError
+from campuslab.core.store.port import ReadingStore
+
+STORE_FILE = "campuslab.duckdb"  # the file `campuslab serve` keeps under --data-dir
+EXIT_FAILURE, EXIT_USAGE = 1, 2
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+analytics_app = typer.Typer(
+    help="Rollups for dashboards and long ranges: space_hourly, space_daily, building_daily.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@analytics_app.callback()
+def analytics() -> None:
+    """Rollups for dashboards and long ranges: space_hourly, space_daily, building_daily.
+
+    Hourly per space: mean and max occupancy and CO2, mean temperature and humidity.
+    Daily per space: frequency, occupancy, utilisation, CO2 category hours.
+    Daily per building: electricity and heat, per m2, night base load.
+    """
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be opened; the message says why and what to do."""
+
+
+def open_store(data_dir: Path) -> ReadingStore:
+    """The store the scheduler reads raw readings from and writes rollups to.
+
+    For now the embedded DuckDB file under ``data_dir``; other backends plug in here.
+
+    Raises:
+        StoreUnavailable: no store there yet, or another process holds it.
+    """
+    path = data_dir / STORE_FILE
+    if not path.exists():
+        raise StoreUnavailable(
+            f"no store at {path}: nothing has been ingested there yet. Point --data-dir at "
+            "the folder `campuslab serve` uses (default: data)."
+        )
+    try:
+        return DuckDBStore(path)
+    except StoreLockedError as exc:
+        raise StoreUnavailable(
+            f"{exc}\nIn embedded mode `campuslab serve` holds the store; run the scheduler "
+            "where it can open the store alone, or use the InfluxDB backend."
+        ) from None
+
+
+@analytics_app.command("run")
+def run(
+    every: str | None = typer.Option(
+        None,
+        "--every",
+        metavar="SPAN",
+        help="Keep running: now, then at every wall-clock multiple of SPAN (15m runs at "
+        ":00, :15, :30, :45). Without it: run once and exit.",
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        metavar="DATE",
+        help="First backfill every local day from DATE (YYYY-MM-DD) to today.",
+    ),
+    days: int | None = typer.Option(
+        None,
+        "--days",
+        min=1,
+        metavar="N",
+        help="First backfill the last N local days, today included (7: today and 6 before).",
+    ),
+    retention: str | None = typer.Option(
+        None,
+        "--retention",
+        metavar="SPAN",
+        help="Delete raw readings older than SPAN (e.g. 90d) after each run, whole local days "
+        "at a time. Rollups are kept forever. Default: keep all raw readings.",
+    ),
+    registry: Path | None = typer.Option(
+        None,
+        "--registry",
+        metavar="FILE",
+        envvar="CAMPUSLAB_REGISTRY",
+        help="Campus registry YAML (default: the sample campus shipped with CampusLab).",
+    ),
+    data_dir: Path = typer.Option(
+        Path("data"),
+        "--data-dir",
+        metavar="DIR",
+        envvar="CAMPUSLAB_DATA_DIR",
+        help="Folder of the DuckDB store (campuslab.duckdb).",
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+) -> None:
+    """Compute rollups and write them back to the store.
+
+    Each run recomputes space_hourly since local midnight yesterday, and space_daily
+    and building_daily for yesterday and today (today so far; the next run
+    overwrites it). Rows are replaced, never doubled, so reruns are safe.
+
+    Examples:
+
+      campuslab analytics run                       # once, then exit
+
+      campuslab analytics run --every 15m --retention 90d
+
+      campuslab analytics run --since 2026-11-01    # backfill, then exit
+    """
+    period = _duration(every, "--every") if every else None
+    keep = _retention(retention)
+    campus = _campus(registry)
+    now = datetime.now(UTC)
+    first_day = _backfill_start(since, days, campus, now)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+    try:
+        store = open_store(data_dir)
+    except StoreUnavailable as exc:
+        _fail(str(exc), EXIT_FAILURE)
+    try:
+        if first_day is not None:
+            _show(_backfill(store, campus, first_day, now, keep if period is None else None))
+        if period is None:
+            if first_day is None:
+                _show(run_once(store, campus, now, retention=keep))
+            return
+        _forever(store, campus, period, keep)
+    finally:
+        store.close()
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _duration(text: str, option: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _retention(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    span = _duration(text, "--retention")
+    if span < MIN_RETENTION:
+        raise typer.BadParameter(
+            f"{text} is too short: keep at least {format_duration(MIN_RETENTION)} of raw "
+            "readings, since every run recomputes yesterday from them",
+            param_hint="--retention",
+        )
+    return span
+
+
+def _campus(path: Path | None) -> Campus:
+    try:
+        return load_campus(path or sample_campus_path())
+    except RegistryError as exc:
+        _fail(str(exc))
+
+
+def _backfill_start(
+    since: str | None, days: int | None, campus: Campus, now: datetime
+) -> date | None:
+    today = now.astimezone(campus.tz).date()
+    if since is not None and days is not None:
+        raise typer.BadParameter("give --since or --days, not both", param_hint="--since")
+    if days is not None:
+        return today - timedelta(days=days - 1)
+    if since is None:
+        return None
+    try:
+        first = date.fromisoformat(since)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{since!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01", param_hint="--since"
+        ) from None
+    if first > today:
+        raise typer.BadParameter(
+            f"{first} is in the future (today is {today} in {campus.site.timezone})",
+            param_hint="--since",
+        )
+    return first
+
+
+def _backfill(
+    store: ReadingStore,
+    campus: Campus,
+    first_day: date,
+    now: datetime,
+    retention: timedelta | None,
+) -> RunReport:
+    last_day = now.astimezone(campus.tz).date()
+    columns = (
+        TextColumn("[bold]backfill[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(f"{first_day}..{last_day}", total=(last_day - first_day).days + 1)
+
+        def show(day: date, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"{day}")
+
+        return backfill(store, campus, first_day, last_day, now, retention, progress=show)
+
+
+def _show(report: RunReport) -> None:
+    console.print(f"analytics: {report.summary()}")
+
+
+def _forever(
+    store: ReadingStore, campus: Campus, every: timedelta, retention: timedelta | None
+) -> None:
+    stop = threading.Event()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:  # `docker stop` sends SIGTERM: finish the run under way, then exit
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(
+        f"analytics: running every {format_duration(every)} (aligned to the clock); Ctrl-C stops"
+    )
+    try:
+        run_forever(store, campus, every, stop, retention=retention)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    console.print("analytics: stopped")
