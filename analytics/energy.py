@@ -143,3 +143,43 @@ def daily_consumption(ts: np.ndarray, values: np.ndarray, tz: ZoneInfo) -> list[
         DailyEnergy(day.item(), float(kwh[i]), int(reset_counts[i]))
         for i, day in enumerate(unique_days)
     ]
+
+
+def mean_demand_kw(ts: np.ndarray, values: np.ndarray) -> float:
+    """Mean power demand of a register over the span of its readings, kW.
+
+    Consumption (the sum of positive differences, resets booked as 0; see
+    ``register_consumption``) divided by the hours from the first reading to the
+    last. Load-shape figures are built from it: the night base load is the mean
+    kW from 00:00 to 05:00 local (METRICS.md, "Load shape", after Price 2010,
+    LBNL-3713E); pass the readings inside that window.
+
+    Args:
+        ts: UTC time of each reading, numpy datetime64, strictly increasing.
+        values: register readings, kWh.
+
+    Returns:
+        kW; NaN with fewer than two readings (no interval, no demand to speak of).
+
+    Example: a register read at 00:00, 02:30 and 05:00 reading 1000, 1030 and 1060 kWh
+    used 60 kWh in 5 h, 12 kW:
+
+        >>> import numpy as np
+        >>> ts = np.array(["2026-03-26T23:00", "2026-03-27T01:30", "2026-03-27T04:00"],
+        ...               dtype="datetime64[us]")
+        >>> mean_demand_kw(ts, [1000, 1030, 1060])
+        12.0
+    """
+    instants = as_utc_instants(ts, "ts")
+    register = _register_values(values)
+    if instants.shape != register.shape:
+        raise ValueError(
+            f"ts has {instants.size} timestamps but values has {register.size} readings; "
+            "give one timestamp per reading"
+        )
+    if instants.size < 2:
+        return float("nan")
+    if not (np.diff(instants) > np.timedelta64(0, "us")).all():
+        raise ValueError("ts must be strictly increasing (sort the readings, drop duplicates)")
+    hours = (instants[-1] - instants[0]) / np.timedelta64(1, "h")
+    return register_consumption(register).total_kwh / float(hours)

@@ -98,7 +98,7 @@ def _period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _hour_grid(start: datetime, end: datetime) -> tuple[datetime, datetime, np.ndarray]:
+def hour_grid(start: datetime, end: datetime) -> tuple[datetime, datetime, np.ndarray]:
     """The UTC hours overlapping [start, end): (first hour, end of last hour, hour starts)."""
     first = start.replace(minute=0, second=0, microsecond=0)
     last_end = end.replace(minute=0, second=0, microsecond=0)
@@ -109,7 +109,7 @@ def _hour_grid(start: datetime, end: datetime) -> tuple[datetime, datetime, np.n
     return first, last_end, np.arange(lo, hi, _HOUR64)
 
 
-def _on_grid(series: Series | None, grid: np.ndarray) -> np.ndarray:
+def on_grid(series: Series | None, grid: np.ndarray) -> np.ndarray:
     """Hourly values placed on the grid; NaN for hours the store returned nothing for."""
     values = np.full(grid.shape, np.nan)
     if series is None or len(series) == 0 or grid.size == 0:
@@ -120,7 +120,8 @@ def _on_grid(series: Series | None, grid: np.ndarray) -> np.ndarray:
     return values
 
 
-def _observation(campus: Campus) -> Aggregate:
+def observation_aggregate(campus: Campus) -> Aggregate:
+    """The 1 h aggregate that gives n_h: MEAN, or MAX when the site observes the hourly peak."""
     return Aggregate.MAX if campus.analytics.hourly_observation == "peak" else Aggregate.MEAN
 
 
@@ -182,9 +183,11 @@ def space_utilisation(
         ValueError: naive datetimes, or end not after start.
     """
     space = _space(campus, space_id)
-    first, last_end, grid = _hour_grid(*_period(start, end))
-    occupancy = _hourly(store, "occupancy", first, last_end, _observation(campus), [space_id])
-    return _space_core_utilisation(campus, space, grid, _on_grid(occupancy.get(space_id), grid))
+    first, last_end, grid = hour_grid(*_period(start, end))
+    occupancy = _hourly(
+        store, "occupancy", first, last_end, observation_aggregate(campus), [space_id]
+    )
+    return _space_core_utilisation(campus, space, grid, on_grid(occupancy.get(space_id), grid))
 
 
 def space_daily_kpis(
@@ -201,11 +204,35 @@ def space_daily_kpis(
     Args: as for ``space_utilisation``. Pass local midnights for whole days.
     """
     space = _space(campus, space_id)
-    first, last_end, grid = _hour_grid(*_period(start, end))
-    occupancy = _hourly(store, "occupancy", first, last_end, _observation(campus), [space_id])
+    first, last_end, grid = hour_grid(*_period(start, end))
+    occupancy = _hourly(
+        store, "occupancy", first, last_end, observation_aggregate(campus), [space_id]
+    )
     co2 = _hourly(store, "co2", first, last_end, Aggregate.MEAN, [space_id])
-    counts = _on_grid(occupancy.get(space_id), grid)
-    co2_ppm = _on_grid(co2.get(space_id), grid)
+    return space_days_from_hourly(
+        campus,
+        space,
+        grid,
+        on_grid(occupancy.get(space_id), grid),
+        on_grid(co2.get(space_id), grid),
+    )
+
+
+def space_days_from_hourly(
+    campus: Campus, space: Space, grid: np.ndarray, counts: np.ndarray, co2_ppm: np.ndarray
+) -> list[SpaceDayKpis]:
+    """``space_daily_kpis`` from hourly values already on a grid (pure; no store).
+
+    Args:
+        campus: the campus registry (time zone and analytics settings).
+        space: the space (its capacity).
+        grid: UTC hour starts, datetime64[us], as from ``hour_grid``.
+        counts: n_h per hour (the site's observation rule), people; NaN = no data.
+        co2_ppm: hourly mean CO₂ per hour, ppm; NaN = no data.
+
+    Returns:
+        One SpaceDayKpis per local date the grid touches, oldest first.
+    """
     # an hour's presence for IEQ: any occupancy in the hour; the hourly max is > 0 exactly
     # when the hourly mean is, so either observation rule gives the same occupied hours
     dates = local_wall_time(grid, campus.tz).astype("datetime64[D]")
@@ -246,14 +273,19 @@ def campus_utilisation_today(
     local_midnight = datetime.combine(now.astimezone(campus.tz).date(), time(0), campus.tz)
     if now <= local_midnight:
         now = local_midnight + timedelta(microseconds=1)  # the first instant of the day
-    first, last_end, grid = _hour_grid(*_period(local_midnight, now))
+    first, last_end, grid = hour_grid(*_period(local_midnight, now))
     spaces = [space for _, space in campus.spaces()]
     occupancy = _hourly(
-        store, "occupancy", first, last_end, _observation(campus), [space.id for space in spaces]
+        store,
+        "occupancy",
+        first,
+        last_end,
+        observation_aggregate(campus),
+        [space.id for space in spaces],
     )
     return {
         space.id: _space_core_utilisation(
-            campus, space, grid, _on_grid(occupancy.get(space.id), grid)
+            campus, space, grid, on_grid(occupancy.get(space.id), grid)
         )
         for space in spaces
     }

@@ -30,18 +30,19 @@ from campuslab.analytics.scheduler import (
     run_forever,
     run_once,
 )
+from campuslab.cli import options as opt
+from campuslab.cli.stores import STORE_FILE, StoreOptions
+from campuslab.cli.stores import open_store as open_any_store
 from campuslab.core.config import format_duration, parse_duration
 from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path
 from campuslab.core.store.duckdb import DuckDBStore, StoreLockedError
 from campuslab.core.store.port import ReadingStore
 
-STORE_FILE = "campuslab.duckdb"  # the file `campuslab serve` keeps under --data-dir
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
 analytics_app = typer.Typer(
-    help="Rollups for dashboards and long ranges: space_hourly, space_daily, building_daily.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -62,14 +63,15 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be opened; the message says why and what to do."""
 
 
-def open_store(data_dir: Path) -> ReadingStore:
+def open_store(options: StoreOptions, campus: Campus) -> ReadingStore:
     """The store the scheduler reads raw readings from and writes rollups to.
 
-    For now the embedded DuckDB file under ``data_dir``; other backends plug in here.
-
     Raises:
-        StoreUnavailable: no store there yet, or another process holds it.
+        StoreUnavailable: no DuckDB store there yet, or another process holds it.
     """
+    if options.kind != "duckdb":
+        return open_any_store(options, campus)
+    data_dir = options.data_dir
     path = data_dir / STORE_FILE
     if not path.exists():
         raise StoreUnavailable(
@@ -80,8 +82,8 @@ def open_store(data_dir: Path) -> ReadingStore:
         return DuckDBStore(path)
     except StoreLockedError as exc:
         raise StoreUnavailable(
-            f"{exc}\nIn embedded mode `campuslab serve` holds the store; run the scheduler "
-            "where it can open the store alone, or use the InfluxDB backend."
+            f"{exc}\nIn embedded mode `campuslab serve` runs the scheduler itself (see its "
+            "--analytics-every); a separate scheduler needs the InfluxDB backend."
         ) from None
 
 
@@ -128,6 +130,11 @@ def run(
         envvar="CAMPUSLAB_DATA_DIR",
         help="Folder of the DuckDB store (campuslab.duckdb).",
     ),
+    store: opt.Store = "duckdb",
+    influx_url: opt.InfluxUrl = None,
+    influx_token: opt.InfluxToken = None,
+    influx_org: opt.InfluxOrg = None,
+    influx_bucket: opt.InfluxBucket = None,
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
 ) -> None:
     """Compute rollups and write them back to the store.
@@ -152,8 +159,19 @@ def run(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
+    options = StoreOptions(
+        kind=store,
+        data_dir=data_dir,
+        influx_url=influx_url,
+        influx_token=influx_token,
+        influx_org=influx_org,
+        influx_bucket=influx_bucket,
+    )
     try:
-        store = open_store(data_dir)
+        options.check()
+        store = open_store(options, campus)
+    except ValueError as exc:
+        _fail(str(exc))
     except StoreUnavailable as exc:
         _fail(str(exc), EXIT_FAILURE)
     try:

@@ -90,6 +90,11 @@ def serve(
     influx_token: opt.InfluxToken = None,
     influx_org: opt.InfluxOrg = None,
     influx_bucket: opt.InfluxBucket = None,
+    analytics_every: str = typer.Option(
+        "15m",
+        help="Recompute rollups this often in this process; 'off' to leave it to a "
+        "separate `campuslab analytics run`.",
+    ),
     log_level: opt.LogLevel = "info",
 ) -> None:
     """Run ingest, the store, analytics and the API in one process (the embedded mode).
@@ -265,9 +270,11 @@ def demo(
 
 
 def _register_commands() -> None:
+    from campuslab.cli.analytics_command import analytics_app
     from campuslab.cli.simulate_command import simulate
 
     app.command("simulate")(simulate)
+    app.add_typer(analytics_app, name="analytics")
 
 
 _register_commands()

@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
@@ -40,6 +41,7 @@ class ServeOptions:
     share_group: str | None = None
     log_level: str = "info"
     metrics_port: int | None = None  # ingest-only processes expose /metrics here
+    analytics_every: timedelta | None = None  # serve runs the rollup scheduler in a thread
 
 
 def configure_logging(level: str) -> None:
@@ -79,6 +81,7 @@ def run_serve(options: ServeOptions) -> None:
     ingestor = _ingestor(options, campus, store, metrics)
     app = create_app(store, campus, metrics_registry=metrics.registry, status=ingestor.status)
     ingestor.start()
+    stop_analytics = _start_scheduler(options, campus, store)
     log.info(
         "serving %s (%d spaces) on http://%s:%d/",
         campus.site.name,
@@ -91,9 +94,25 @@ def run_serve(options: ServeOptions) -> None:
             app, host=options.host, port=options.port, log_level=options.log_level, access_log=False
         )
     finally:
+        stop_analytics.set()
         ingestor.stop()
         store.close()
         log.info("stopped")
+
+
+def _start_scheduler(options: ServeOptions, campus: Campus, store: ReadingStore) -> threading.Event:
+    """In embedded mode the rollup scheduler shares serve's store (DuckDB allows one process)."""
+    stop = threading.Event()
+    if options.analytics_every:
+        from campuslab.analytics.scheduler import run_forever
+
+        threading.Thread(
+            target=run_forever,
+            args=(store, campus, options.analytics_every, stop),
+            name="campuslab-analytics",
+            daemon=True,
+        ).start()
+    return stop
 
 
 def run_ingest(options: ServeOptions) -> None:

@@ -18,7 +18,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from campuslab.core.config import MqttEndpoint, format_duration, parse_duration, parse_mqtt_url
+from campuslab.cli.stores import mqtt_endpoint
+from campuslab.core.config import MqttEndpoint, format_duration, parse_duration
 from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path
 from campuslab.simulators.campus import CampusSimulator, SimulationConfig
 from campuslab.simulators.faults import FAULTS
@@ -46,12 +47,15 @@ def simulate(
         None,
         "--registry",
         metavar="FILE",
+        envvar="CAMPUSLAB_REGISTRY",
         help="Campus registry YAML (default: the sample campus).",
     ),
     mqtt_url: str = typer.Option(
         "mqtt://localhost:1883",
         "--mqtt-url",
-        help="Broker, mqtt://[user:password@]host[:port] or mqtts://.",
+        envvar="CAMPUSLAB_MQTT_URL",
+        help="Broker, mqtt://[user:password@]host[:port] or mqtts://; credentials may also "
+        "come from CAMPUSLAB_MQTT_USERNAME and CAMPUSLAB_MQTT_PASSWORD.",
     ),
     seed: int = typer.Option(
         0, "--seed", min=0, help="Same seed, same campus: runs are deterministic."
@@ -176,7 +180,7 @@ def _fault_set(text: str) -> frozenset[str]:
 
 def _endpoint(url: str) -> MqttEndpoint:
     try:
-        return parse_mqtt_url(url)
+        return mqtt_endpoint(url)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--mqtt-url") from None
 

@@ -1,0 +1,514 @@
+"""Rollups and the analytics scheduler against the real embedded store (DuckDB in tmp_path).
+
+Readings are written as ingest writes them; rollups are computed through the
+store port, written back, read with ``read_rollups`` and checked against
+numbers worked out by hand, and against the KPI layer they reuse. The campus
+is in Europe/Oslo, so local days differ from UTC days and DST is in play.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from campuslab.analytics.kpis import (
+    building_daily_energy,
+    space_daily_kpis,
+    space_utilisation,
+)
+from campuslab.analytics.rollups import (
+    BUILDING_DAILY,
+    HOURLY_FIELDS,
+    MEASUREMENTS,
+    SPACE_DAILY,
+    SPACE_HOURLY,
+    compute_rollups,
+    local_midnight,
+)
+from campuslab.analytics.scheduler import (
+    backfill,
+    next_tick,
+    retention_cutoff,
+    run_forever,
+    run_once,
+)
+from campuslab.core.readings import ReadingBatch, to_epoch_us
+from campuslab.core.registry import parse_campus
+from campuslab.core.store.duckdb import DuckDBStore
+from campuslab.core.store.line_protocol import LineProtocolEncoder
+from campuslab.simulators.campus import CampusSimulator, SimulationConfig
+
+OSLO = ZoneInfo("Europe/Oslo")
+LAB_YAML = """
+site: {id: testsite, name: Test campus, timezone: Europe/Oslo}
+analytics:
+  core_hours: {days: [mon, tue, wed, thu, fri], start: "08:00", end: "16:00"}
+  in_use_threshold: 1
+  hourly_observation: mean
+  outdoor_co2_ppm: 420
+buildings:
+  - id: lab
+    name: Lab building
+    heated_area_m2: 5000
+    meters:
+      - {id: lab-el, quantity: energy}
+      - {id: lab-heat, quantity: heat_energy}
+    spaces:
+      - {id: room-40, name: Seminar 40, floor: 1, type: seminar_room, capacity: 40, area_m2: 80}
+      - {id: room-10, name: Meeting 10, floor: 1, type: meeting_room, capacity: 10, area_m2: 25}
+"""
+LAB = parse_campus(LAB_YAML)
+FAR_PAST, FAR_FUTURE = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=OSLO)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path):
+    db = DuckDBStore(tmp_path / "campus.duckdb")
+    yield db
+    db.close()
+
+
+def add(batch: ReadingBatch, moment: datetime, sensor: str, quantity: str, value: float) -> None:
+    batch.append(to_epoch_us(moment), "lab", sensor, quantity, value)
+
+
+def every(
+    batch: ReadingBatch,
+    sensor: str,
+    quantity: str,
+    start: datetime,
+    end: datetime,
+    value: float,
+    step: timedelta = timedelta(minutes=15),
+) -> None:
+    moment = start.astimezone(UTC)  # step in UTC: aware local arithmetic is wall-clock
+    while moment < end:
+        add(batch, moment, sensor, quantity, value)
+        moment += step
+
+
+def rows_of(store: DuckDBStore, measurement: str, **tags: str) -> list:
+    return store.read_rollups(measurement, FAR_PAST, FAR_FUTURE, tags or None)
+
+
+def all_rollups(store: DuckDBStore) -> dict[str, list]:
+    return {m: rows_of(store, m) for m in MEASUREMENTS}
+
+
+def identities(rows: list) -> list[tuple]:
+    return [(row.ts, tuple(sorted(row.tags.items()))) for row in rows]
+
+
+def simulate(store: DuckDBStore, campus, start: datetime, end: datetime, minutes: int = 5) -> None:
+    config = SimulationConfig(seed=7, interval=timedelta(minutes=minutes))
+    for batch in CampusSimulator(campus, config).batches(start, end, per=timedelta(hours=12)):
+        store.write(batch)
+
+
+class CountingStore(DuckDBStore):
+    """The real store, counting the resampled reads the rollups make."""
+
+    resampled_calls = 0
+
+    def read_resampled(self, *args, **kwargs):
+        self.resampled_calls += 1
+        return super().read_resampled(*args, **kwargs)
+
+
+class FailsOnceStore(DuckDBStore):
+    """Fault injection: the real store, whose first resampled read raises."""
+
+    failed = False
+
+    def read_resampled(self, *args, **kwargs):
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("store went away for a moment")
+        return super().read_resampled(*args, **kwargs)
+
+
+# -- space_hourly -------------------------------------------------------------------
+
+
+def test_space_hourly_means_and_maxes_by_hand(tmp_path):
+    """Friday 27 March 2026, 09:00–10:00 UTC, room-40: occupancy 3, 6, 9 (mean 6, max 9),
+    CO₂ 600, 900 (mean 750, max 900), 21 and 22 °C (21.5), 40 and 50 %RH (45).
+    At 10:00–10:30 only a temperature of 20 °C: that hour has only temperature_mean.
+    room-10 has no readings: no rows. All spaces are read in one call per field."""
+    store = CountingStore(tmp_path / "campus.duckdb")
+    batch = ReadingBatch()
+    for minute, people in zip((0, 20, 40), (3, 6, 9), strict=True):
+        add(batch, utc(2026, 3, 27, 9, minute), "room-40", "occupancy", people)
+    for minute, ppm, celsius, rh in ((5, 600, 21, 40), (35, 900, 22, 50)):
+        add(batch, utc(2026, 3, 27, 9, minute), "room-40", "co2", ppm)
+        add(batch, utc(2026, 3, 27, 9, minute), "room-40", "temperature", celsius)
+        add(batch, utc(2026, 3, 27, 9, minute), "room-40", "humidity", rh)
+    add(batch, utc(2026, 3, 27, 10, 10), "room-40", "temperature", 20)
+    store.write(batch)
+
+    report = run_once(store, LAB, utc(2026, 3, 27, 10, 30))
+
+    assert store.resampled_calls == len(HOURLY_FIELDS) == 6
+    hourly = rows_of(store, SPACE_HOURLY)
+    assert [row.ts for row in hourly] == [utc(2026, 3, 27, 9), utc(2026, 3, 27, 10)]
+    assert dict(hourly[0].fields) == {
+        "occupancy_mean": 6.0,
+        "occupancy_max": 9.0,
+        "co2_mean": 750.0,
+        "co2_max": 900.0,
+        "temperature_mean": 21.5,
+        "humidity_mean": 45.0,
+    }
+    assert dict(hourly[1].fields) == {"temperature_mean": 20.0}
+    tags = LineProtocolEncoder(LAB).sensor_tags("lab", "room-40")
+    assert tags == {
+        "site": "testsite",
+        "building": "lab",
+        "floor": "1",
+        "space": "room-40",
+        "space_type": "seminar_room",
+    }
+    assert all(dict(row.tags) == tags for row in hourly)
+    assert report.rows[SPACE_HOURLY] == 2
+    store.close()
+
+
+# -- space_daily ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def friday(store):
+    """Friday 27 March 2026 (CET, UTC+1), readings every 15 minutes in room-40:
+    20 people 08:00–12:00 local and 30 people 18:00–19:00 (outside core hours),
+    0 otherwise; CO₂ 1300 ppm while 20 are in, 1900 in the evening, 600 otherwise."""
+    batch = ReadingBatch()
+    day = (2026, 3, 27)
+    for (a, b), people, ppm in (
+        ((0, 8), 0, 600),
+        ((8, 12), 20, 1300),
+        ((12, 18), 0, 600),
+        ((18, 19), 30, 1900),
+        ((19, 24), 0, 600),
+    ):
+        end = local(*day, b) if b < 24 else local(2026, 3, 28)
+        every(batch, "room-40", "occupancy", local(*day, a), end, people)
+        every(batch, "room-40", "co2", local(*day, a), end, ppm)
+    store.write(batch)
+    return store
+
+
+def test_space_daily_by_hand_and_as_the_kpi_layer_computes_it(friday):
+    """room-40, 40 seats, 20 people in 4 of the 8 core hours: F = 0.5, O = 0.5, U = 0.25,
+    80 used seat-hours, peak 0.5. CO₂ over the 5 occupied hours: 08–12 at 1300 ppm
+    (Δ 880, category III) and 18–19 at 1900 (Δ 1480, IV); all 5 above 1000 ppm.
+    The row sits at local midnight (23:00 UTC the day before)."""
+    backfill(friday, LAB, date(2026, 3, 27), date(2026, 3, 27), now=local(2026, 3, 30))
+
+    [row] = rows_of(friday, SPACE_DAILY)
+    assert row.ts == utc(2026, 3, 26, 23) == local_midnight(LAB, date(2026, 3, 27))
+    assert row.tags["space"] == "room-40"
+    assert dict(row.fields) == {
+        "frequency_rate": 0.5,
+        "occupancy_rate": 0.5,
+        "utilisation": 0.25,
+        "peak_occupancy": 0.5,
+        "p95_occupancy": 0.5,
+        "used_seat_hours": 80.0,
+        "available_hours": 8.0,
+        "in_use_hours": 4.0,
+        "hours_without_data": 0.0,
+        "co2_cat_i_hours": 0.0,
+        "co2_cat_ii_hours": 0.0,
+        "co2_cat_iii_hours": 4.0,
+        "co2_cat_iv_hours": 1.0,
+        "co2_above_1000_hours": 5.0,
+        "occupied_hours": 5.0,
+    }
+    kpis = space_utilisation(friday, LAB, "room-40", local(2026, 3, 27), local(2026, 3, 28))
+    assert row.fields["utilisation"] == kpis.utilisation
+
+
+def test_space_daily_matches_the_kpi_layer_for_every_sample_space(store, campus):
+    """Two simulated days of the sample campus (81 spaces, 5-minute readings): each
+    space_daily row equals kpis.space_utilisation and space_daily_kpis for its day;
+    on Saturday there are no core hours, so the rates are left out."""
+    simulate(store, campus, local(2026, 3, 26), local(2026, 3, 29))
+    backfill(store, campus, date(2026, 3, 26), date(2026, 3, 28), now=local(2026, 3, 30))
+    spaces = [space.id for _, space in campus.spaces()]
+    assert len(spaces) == 81
+    for day in (date(2026, 3, 27), date(2026, 3, 28)):
+        start = local_midnight(campus, day)
+        end = local_midnight(campus, day + timedelta(days=1))
+        rows = store.read_rollups(SPACE_DAILY, start, start + timedelta(hours=1))
+        assert sorted(row.tags["space"] for row in rows) == sorted(spaces)
+        for row in rows:
+            space_id = row.tags["space"]
+            kpis = space_utilisation(store, campus, space_id, start, end)
+            [day_kpis] = space_daily_kpis(store, campus, space_id, start, end)
+            if day.weekday() < 5:
+                assert row.fields["utilisation"] == pytest.approx(kpis.utilisation, abs=1e-12)
+                assert row.fields["frequency_rate"] == kpis.frequency_rate
+                assert row.fields["used_seat_hours"] == pytest.approx(kpis.used_seat_hours)
+            else:
+                assert "utilisation" not in row.fields and kpis.available_hours == 0
+            assert row.fields["available_hours"] == kpis.available_hours
+            assert row.fields["occupied_hours"] == day_kpis.co2.occupied_hours
+            assert row.fields["co2_cat_iii_hours"] == day_kpis.co2.category_hours["III"]
+            assert row.fields["co2_above_1000_hours"] == day_kpis.co2.hours_above_fhi_limit
+
+
+# -- building_daily ----------------------------------------------------------------------
+
+
+def test_building_daily_energy_by_hand_with_a_reset(store):
+    """Friday 27 March 2026 in Oslo. Electricity is read every 15 min, +2.5 kWh each
+    (a steady 10 kW): 240 kWh, night base load 10 kW. Heat is read hourly, +20 kWh
+    (20 kW), but the meter is replaced at 12:00 local and restarts from 0: the interval
+    across the replacement books 0, so 460 kWh and 1 reset. Heated area 5000 m²."""
+    batch = ReadingBatch()
+    moment, register = local(2026, 3, 27).astimezone(UTC), 1000.0
+    while moment <= local(2026, 3, 28):
+        add(batch, moment, "lab-el", "energy", register)
+        moment, register = moment + timedelta(minutes=15), register + 2.5
+    moment, register = local(2026, 3, 27).astimezone(UTC), 8000.0
+    while moment <= local(2026, 3, 28):
+        if moment == local(2026, 3, 27, 12):
+            register = 0.0
+        add(batch, moment, "lab-heat", "heat_energy", register)
+        moment, register = moment + timedelta(hours=1), register + 20
+    store.write(batch)
+
+    run_once(store, LAB, local(2026, 3, 28, 6))
+
+    # Saturday has no row: its midnight readings close Friday, so no interval ends on it,
+    # and its night window holds a single reading, no demand to speak of
+    [friday_row] = rows_of(store, BUILDING_DAILY)
+    assert friday_row.ts == local_midnight(LAB, date(2026, 3, 27))
+    assert dict(friday_row.tags) == {"site": "testsite", "building": "lab"}
+    assert dict(friday_row.fields) == pytest.approx(
+        {
+            "electricity_kwh": 240.0,
+            "heat_kwh": 460.0,
+            "electricity_kwh_per_m2": 240 / 5000,
+            "heat_kwh_per_m2": 460 / 5000,
+            "total_kwh_per_m2": 700 / 5000,
+            "night_base_kw": 10.0,
+            "electricity_resets": 0.0,
+            "heat_resets": 1.0,
+        }
+    )
+    [energy] = building_daily_energy(store, LAB, "lab", local(2026, 3, 27), local(2026, 3, 28))
+    assert friday_row.fields["electricity_kwh"] == energy.electricity_kwh
+    assert friday_row.fields["heat_kwh"] == energy.heat_kwh
+
+
+def test_building_daily_matches_the_kpi_layer_on_the_sample_campus(store, campus):
+    """Simulated registers of the sample campus: each building-day equals
+    kpis.building_daily_energy, and kWh per m² is kWh over the heated area."""
+    simulate(store, campus, local(2026, 3, 25), local(2026, 3, 28), minutes=15)
+    backfill(store, campus, date(2026, 3, 26), date(2026, 3, 27), now=local(2026, 3, 30))
+    rows = rows_of(store, BUILDING_DAILY)
+    assert len(rows) == 2 * len(campus.buildings)
+    for row in rows:
+        building = campus.building(row.tags["building"])
+        start = row.ts
+        [energy] = building_daily_energy(
+            store, campus, building.id, start, start + timedelta(days=1)
+        )
+        area = building.heated_area_m2
+        assert row.fields["electricity_kwh"] == energy.electricity_kwh > 0
+        assert row.fields["heat_kwh"] == energy.heat_kwh > 0
+        assert row.fields["electricity_kwh_per_m2"] == energy.electricity_kwh / area
+        assert row.fields["heat_kwh_per_m2"] == energy.heat_kwh / area
+        assert row.fields["total_kwh_per_m2"] == pytest.approx(
+            (energy.electricity_kwh + energy.heat_kwh) / area
+        )
+        assert 0 < row.fields["night_base_kw"] < energy.electricity_kwh / 24 * 2
+
+
+# -- idempotence and updates ------------------------------------------------------------
+
+
+def test_rerun_writes_the_same_rows_and_never_doubles(friday):
+    now = local(2026, 3, 28, 9)
+    first = run_once(friday, LAB, now)
+    before = all_rollups(friday)
+    second = run_once(friday, LAB, now)
+    after = all_rollups(friday)
+    assert first.rows == second.rows
+    assert after == before
+    for rows in after.values():
+        assert len(identities(rows)) == len(set(identities(rows)))
+    assert len(after[SPACE_HOURLY]) == 24  # Friday's hours; Saturday has no readings
+    assert len(after[SPACE_DAILY]) == 1  # only room-40 has data, only on Friday
+
+
+def test_a_partial_day_is_overwritten_as_readings_arrive(store):
+    """At 10:30 local Friday room-40 has had 20 people since 08:00 (3 core hours so far,
+    U = 0.5). Readings then arrive up to 12:30 with 0 people: the next run rewrites the
+    same row over 5 core hours, 08 and 09 at 20, 10 at 10 (20, 20, 0, 0), 11 and 12 at 0:
+    U = 50 / (40 × 5) = 0.25; and it adds the new hours."""
+    batch = ReadingBatch()
+    every(batch, "room-40", "occupancy", local(2026, 3, 27, 8), local(2026, 3, 27, 10, 30), 20)
+    store.write(batch)
+    run_once(store, LAB, local(2026, 3, 27, 10, 30))
+    [morning] = rows_of(store, SPACE_DAILY)
+    assert (morning.fields["available_hours"], morning.fields["utilisation"]) == (3.0, 0.5)
+    assert morning.fields["hours_without_data"] == 0.0  # hours still ahead are not missing
+
+    batch = ReadingBatch()
+    every(batch, "room-40", "occupancy", local(2026, 3, 27, 10, 30), local(2026, 3, 27, 12, 30), 0)
+    store.write(batch)
+    run_once(store, LAB, local(2026, 3, 27, 12, 30))
+    [noon] = rows_of(store, SPACE_DAILY)
+    assert noon.ts == morning.ts
+    assert (noon.fields["available_hours"], noon.fields["utilisation"]) == (5.0, 0.25)
+    hours = rows_of(store, SPACE_HOURLY)
+    assert [row.ts for row in hours] == [
+        local(2026, 3, 27, h).astimezone(UTC) for h in range(8, 13)
+    ]
+    assert hours[2].fields["occupancy_mean"] == 10.0  # 10:00–11:00: 20, 20, 0, 0
+
+
+def test_lookback_limits_the_hourly_rows_not_the_daily_ones(friday):
+    """At 12:30 local (11:30 UTC) with a 3 h lookback, space_hourly is recomputed from
+    the hour holding 08:30 UTC: 08, 09, 10 and 11 UTC. Friday's daily row still covers
+    the whole day so far."""
+    report = run_once(friday, LAB, local(2026, 3, 27, 12, 30), lookback=timedelta(hours=3))
+    hours = rows_of(friday, SPACE_HOURLY)
+    assert [row.ts for row in hours] == [utc(2026, 3, 27, h) for h in (8, 9, 10, 11)]
+    assert report.rows[SPACE_HOURLY] == 4
+    [day] = rows_of(friday, SPACE_DAILY)
+    assert day.fields["available_hours"] == 5.0 and day.fields["used_seat_hours"] == 80.0
+
+
+# -- retention ------------------------------------------------------------------------
+
+
+def test_retention_deletes_raw_readings_only(store):
+    """Five days of hourly temperature and occupancy; retention 2 days at 10:00 on
+    Friday 27 March deletes raw readings before local midnight of Wednesday 25th.
+    Every rollup stays, and recomputing the deleted days leaves them as they were."""
+    batch = ReadingBatch()
+    for quantity, value in (("temperature", 21.0), ("occupancy", 4.0)):
+        every(
+            batch,
+            "room-10",
+            quantity,
+            local(2026, 3, 23),
+            local(2026, 3, 27, 10),
+            value,
+            step=timedelta(hours=1),
+        )
+    store.write(batch)
+    now = local(2026, 3, 27, 10)
+    backfill(store, LAB, date(2026, 3, 23), date(2026, 3, 27), now)
+    before = all_rollups(store)
+    assert len(before[SPACE_DAILY]) == 5
+
+    report = run_once(store, LAB, now, retention=timedelta(days=2))
+
+    cutoff = local(2026, 3, 25).astimezone(UTC)
+    assert report.retention_cutoff == cutoff == retention_cutoff(LAB, now, timedelta(days=2))
+    oldest = store.read_series("room-10", "temperature", FAR_PAST, FAR_FUTURE).ts[0]
+    assert oldest.item() == cutoff.replace(tzinfo=None)
+    assert store.count() == 2 * (24 + 24 + 10)
+    backfill(store, LAB, date(2026, 3, 23), date(2026, 3, 27), now)  # raw data gone for 23, 24
+    assert all_rollups(store) == before
+
+
+def test_retention_under_a_day_is_refused(store):
+    with pytest.raises(ValueError, match="at least 1 day"):
+        run_once(store, LAB, local(2026, 3, 27, 10), retention=timedelta(hours=12))
+
+
+# -- DST -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "hours"), [(date(2026, 3, 29), 23), (date(2026, 10, 25), 25), (date(2026, 3, 30), 24)]
+)
+def test_dst_days_have_23_or_25_hourly_rows(store, day, hours):
+    start = local_midnight(LAB, day)
+    end = local_midnight(LAB, day + timedelta(days=1))
+    batch = ReadingBatch()
+    every(batch, "room-40", "temperature", start, end, 21.0, step=timedelta(minutes=30))
+    every(batch, "room-40", "occupancy", start, end, 2.0, step=timedelta(minutes=30))
+    store.write(batch)
+    backfill(store, LAB, day, day, now=end + timedelta(days=1))
+    assert len(rows_of(store, SPACE_HOURLY)) == hours
+    [daily] = rows_of(store, SPACE_DAILY)
+    assert daily.ts == start and daily.ts.astimezone(OSLO).hour == 0
+
+
+def test_night_base_load_on_the_spring_dst_day(store):
+    """Sunday 29 March 2026: 00:00–05:00 local is 4 real hours (02:00 does not exist).
+    A steady 10 kW register (+2.5 kWh per 15 min) gives 230 kWh for the 23-hour day,
+    and a night base load of 10 kW: 40 kWh over 4 h, not over 5."""
+    start, end = local_midnight(LAB, date(2026, 3, 29)), local_midnight(LAB, date(2026, 3, 30))
+    batch = ReadingBatch()
+    moment, register = start, 500.0
+    while moment <= end:
+        add(batch, moment, "lab-el", "energy", register)
+        moment, register = moment + timedelta(minutes=15), register + 2.5
+    store.write(batch)
+    backfill(store, LAB, date(2026, 3, 29), date(2026, 3, 29), now=end + timedelta(days=1))
+    [row] = rows_of(store, BUILDING_DAILY)
+    assert row.fields["electricity_kwh"] == 230.0
+    assert row.fields["night_base_kw"] == 10.0
+    assert "heat_kwh" not in row.fields and "total_kwh_per_m2" not in row.fields
+
+
+# -- scheduling ------------------------------------------------------------------------------
+
+
+def test_ticks_are_wall_clock_multiples():
+    quarter = timedelta(minutes=15)
+    assert next_tick(utc(2026, 3, 27, 10, 7, 30), quarter) == utc(2026, 3, 27, 10, 15)
+    assert next_tick(utc(2026, 3, 27, 10, 15), quarter) == utc(2026, 3, 27, 10, 30)
+    assert next_tick(utc(2026, 3, 27, 23, 59), timedelta(days=1)) == utc(2026, 3, 28)
+
+
+def test_the_scheduler_survives_a_failing_run(tmp_path, caplog):
+    """The first run's read fails; it is logged, and the next tick computes the rollups."""
+    store = FailsOnceStore(tmp_path / "campus.duckdb")
+    now = datetime.now(UTC)
+    batch = ReadingBatch()
+    every(batch, "room-40", "temperature", now - timedelta(hours=2), now, 21.0)
+    store.write(batch)
+    stop, outcomes = threading.Event(), []
+
+    def on_run(report, error) -> None:
+        outcomes.append((report, error))
+        if len(outcomes) == 2:
+            stop.set()
+
+    watchdog = threading.Timer(20, stop.set)
+    watchdog.start()
+    with caplog.at_level(logging.INFO, logger="campuslab.analytics"):
+        run_forever(store, LAB, timedelta(milliseconds=200), stop, on_run=on_run)
+    watchdog.cancel()
+    (no_report, error), (report, no_error) = outcomes
+    assert no_report is None and isinstance(error, ConnectionError)
+    assert no_error is None and report.rows[SPACE_HOURLY] >= 2
+    assert len(rows_of(store, SPACE_HOURLY)) == report.rows[SPACE_HOURLY]
+    assert "failed" in caplog.text and "store went away" in caplog.text
+    assert "space_hourly" in caplog.records[-1].getMessage()
+    store.close()
+
+
+def test_compute_rollups_before_any_data_is_empty(store):
+    rollups = compute_rollups(store, LAB, date(2026, 3, 27), date(2026, 3, 27), utc(2026, 4, 1))
+    assert rollups.by_measurement() == {m: [] for m in MEASUREMENTS}
