@@ -63,7 +63,9 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(TEST_STAMP) servers
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+	$(BIN)/python bench/shared.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-data .pytest_cache .ruff_cache

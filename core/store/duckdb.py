@@ -28,6 +28,7 @@ from campuslab.core.readings import DeadLetter, LatestReading, ReadingBatch, Ser
 from campuslab.core.store.port import (
     Aggregate,
     DurableCallback,
+    QualityFlag,
     RollupRow,
     TooManyPoints,
     WriteResult,
@@ -59,6 +60,12 @@ CREATE TABLE IF NOT EXISTS rollups (
     tag_key     VARCHAR   NOT NULL,   -- canonical "k=v,k=v", sorted by key
     tags        JSON      NOT NULL,
     fields      JSON      NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quality_flags (
+    sensor    VARCHAR   NOT NULL,
+    quantity  VARCHAR   NOT NULL,
+    ts        TIMESTAMP NOT NULL,
+    "check"   VARCHAR   NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     received_at TIMESTAMP NOT NULL,
@@ -226,6 +233,52 @@ class DuckDBStore:
         return [
             RollupRow(ts.replace(tzinfo=UTC), json.loads(t), json.loads(f)) for ts, t, f in rows
         ]
+
+    def write_quality_flags(
+        self, start: datetime, end: datetime, flags: Sequence[QualityFlag]
+    ) -> None:
+        table = pa.table(
+            {
+                "sensor": pa.array([f.sensor for f in flags], pa.string()),
+                "quantity": pa.array([f.quantity for f in flags], pa.string()),
+                "ts": pa.array([_naive_utc(f.ts) for f in flags], pa.timestamp("us")),
+                "check": pa.array([f.check for f in flags], pa.string()),
+            }
+        )
+        con = self._cursor()
+        with self._write_lock:
+            con.register("incoming_flags", table)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                con.execute(
+                    "DELETE FROM quality_flags WHERE ts >= ? AND ts < ?",
+                    [_naive_utc(start), _naive_utc(end)],
+                )
+                con.execute("INSERT INTO quality_flags SELECT * FROM incoming_flags")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("incoming_flags")
+
+    def read_quality_flags(
+        self, quantity: str, start: datetime, end: datetime, sensors: Sequence[str] | None = None
+    ) -> list[QualityFlag]:
+        sql = (
+            'SELECT sensor, quantity, ts, "check" FROM quality_flags WHERE quantity = $q '
+            "AND ts >= $start AND ts < $end"
+        )
+        params: dict[str, object] = {
+            "q": quantity,
+            "start": _naive_utc(start),
+            "end": _naive_utc(end),
+        }
+        if sensors is not None:
+            sql += " AND list_contains($sensors, sensor)"
+            params["sensors"] = list(sensors)
+        rows = self._cursor().execute(sql + " ORDER BY sensor, ts", params).fetchall()
+        return [QualityFlag(s, q, ts.replace(tzinfo=UTC), c) for s, q, ts, c in rows]
 
     def delete_readings_before(self, cutoff: datetime) -> None:
         with self._write_lock:

@@ -56,6 +56,16 @@ class RollupRow:
     fields: Mapping[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class QualityFlag:
+    """A raw reading a data-quality check flagged; KPIs leave it out and count it."""
+
+    sensor: str
+    quantity: str
+    ts: datetime  # UTC, the flagged reading's timestamp
+    check: str  # gap, duplicate, range, spike, stuck, over_capacity, negative, register_decrease
+
+
 DurableCallback = Callable[[WriteResult | None, BaseException | None], None]
 """Called once a submitted batch is durable (result) or cannot be made durable (error)."""
 
@@ -94,6 +104,18 @@ class ReadingStore(Protocol):
         tags: Mapping[str, str] | None = None,
     ) -> list[RollupRow]:
         """Derived rows with start <= ts < end whose tags include ``tags``, by ts then tags."""
+        ...
+
+    def write_quality_flags(
+        self, start: datetime, end: datetime, flags: Sequence[QualityFlag]
+    ) -> None:
+        """Replace the flags in [start, end) with ``flags`` (a rerun of the checks overwrites)."""
+        ...
+
+    def read_quality_flags(
+        self, quantity: str, start: datetime, end: datetime, sensors: Sequence[str] | None = None
+    ) -> list[QualityFlag]:
+        """Flags of one quantity in [start, end), optionally for some sensors, by sensor and ts."""
         ...
 
     def delete_readings_before(self, cutoff: datetime) -> None:
