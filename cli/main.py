@@ -271,10 +271,12 @@ def demo(
 
 def _register_commands() -> None:
     from campuslab.cli.analytics_command import analytics_app
+    from campuslab.cli.dashboards_command import dashboards_app
     from campuslab.cli.simulate_command import simulate
 
     app.command("simulate")(simulate)
     app.add_typer(analytics_app, name="analytics")
+    app.add_typer(dashboards_app, name="dashboards")
 
 
 _register_commands()
