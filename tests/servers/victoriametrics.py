@@ -53,6 +53,8 @@ class VictoriaMetrics:
                 "-retentionPeriod=1y",
                 "-loggerLevel=ERROR",
                 "-search.disableCache",
+                # without it, export() hides the newest 30 s of samples
+                "-search.latencyOffset=0s",
             ],
             stdout=log,
             stderr=log,
