@@ -18,25 +18,59 @@ Choices made here, where METRICS.md is silent:
   ``outdoor_co2_ppm`` (the registry has no outdoor sensor yet).
 - Daily energy books each register interval to the local day it ends in
   (a midnight reading closes the day before); see ``energy.daily_consumption``.
+
+Data quality (METRICS.md: flagged points are left out of KPIs, and each KPI
+reports how many points it left out). The checks run in ``quality_kpis.run_quality``
+(the scheduler runs them before each rollup) and their flags are kept in the
+store. Every KPI here reads them and leaves the flagged raw readings out:
+
+- Hourly values come from the store's ``read_resampled``, which aggregates
+  inside the store and cannot leave readings out. So the flags of the period
+  are read (one ``read_quality_flags`` call per quantity), and only the hours
+  that hold a flagged reading are read raw (``read_series``, one call per run
+  of consecutive flagged hours of a sensor) and aggregated again in numpy
+  without the flagged readings. The cost grows with the number of flagged
+  hours, not with the period: a clean semester costs what it did before.
+  An hour whose readings are all flagged has no data (it counts in
+  ``hours_without_data``, not as an empty room).
+- ``points_excluded`` counts the flagged readings left out of the hours a KPI
+  used: core hours for utilisation (``UtilisationResult.points_excluded``),
+  occupied hours for the CO₂ categories (``SpaceDayKpis.co2_points_excluded``),
+  register readings of the day for energy (``BuildingDayEnergy.points_excluded``).
+- A register reading flagged ``register_decrease`` is kept: energy books the
+  interval as a reset, 0 kWh (``energy.register_consumption``); leaving the
+  reading out would hide the reset. Other flags on a register leave the
+  reading out; consumption telescopes over the remaining readings.
+- A store without quality flags (a backend that does not implement
+  ``read_quality_flags`` yet) gives the KPIs with nothing left out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 
 from campuslab.analytics.energy import DailyEnergy, daily_consumption
 from campuslab.analytics.ieq import Co2CategoryHours, co2_category_hours
-from campuslab.analytics.local_time import local_wall_time
-from campuslab.analytics.utilisation import UtilisationResult, core_utilisation
-from campuslab.core.readings import Series
+from campuslab.analytics.local_time import local_dates, local_wall_time
+from campuslab.analytics.quality import REGISTER_DECREASE
+from campuslab.analytics.utilisation import (
+    UtilisationResult,
+    core_hours_mask,
+    core_utilisation,
+)
+from campuslab.core.readings import Series, to_epoch_us
 from campuslab.core.registry import Building, Campus, Space
 from campuslab.core.store.port import Aggregate, ReadingStore
 
 HOUR = timedelta(hours=1)
 _HOUR64 = np.timedelta64(1, "h").astype("timedelta64[us]")
+_HOUR_US = 3_600_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # How far before the period a register is read, to find the reading that opens its first interval.
 REGISTER_LOOKBACK = timedelta(days=1)
 ELECTRICITY, HEAT = "energy", "heat_energy"
@@ -48,11 +82,20 @@ class NotInRegistry(LookupError):
 
 @dataclass(frozen=True)
 class SpaceDayKpis:
-    """One local day of one space: utilisation of its core hours and CO₂ of its occupied hours."""
+    """One local day of one space: utilisation of its core hours and CO₂ of its occupied hours.
+
+    Attributes:
+        date: local calendar date.
+        utilisation: the day's core-hour KPIs; ``points_excluded`` counts the
+            flagged occupancy readings left out of its core hours.
+        co2: EN 16798-1 category hours of the day's occupied hours.
+        co2_points_excluded: flagged CO₂ readings left out of those occupied hours.
+    """
 
     date: date
     utilisation: UtilisationResult
     co2: Co2CategoryHours
+    co2_points_excluded: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +110,8 @@ class BuildingDayEnergy:
         electricity_resets, heat_resets: register decreases (resets, replacements).
         meters_without_data: meter ids with no register interval ending that day;
             when non-empty, the day's sum covers only the other meters.
+        points_excluded: flagged register readings left out (in the day's
+            intervals); a reading flagged as a decrease is kept, as a reset.
     """
 
     date: date
@@ -75,6 +120,7 @@ class BuildingDayEnergy:
     electricity_resets: int
     heat_resets: int
     meters_without_data: tuple[str, ...]
+    points_excluded: int = 0
 
 
 # -- periods and hourly grids -------------------------------------------------
@@ -139,24 +185,183 @@ def _building(campus: Campus, building_id: str) -> Building:
     return building
 
 
-def _hourly(
+# -- flagged readings left out ------------------------------------------------------
+
+
+def flagged_instants(
     store: ReadingStore,
     quantity: str,
-    first: datetime,
-    last_end: datetime,
-    aggregate: Aggregate,
-    sensors: list[str],
-) -> dict[str, Series]:
-    return store.read_resampled(quantity, first, last_end, HOUR, aggregate, sensors=sensors)
+    start: datetime,
+    end: datetime,
+    sensors: Sequence[str],
+    keep_checks: Collection[str] = (),
+) -> dict[str, np.ndarray]:
+    """The flagged readings of one quantity in [start, end): sensor -> sorted epoch µs.
+
+    One ``read_quality_flags`` call. A reading flagged by any check in
+    ``keep_checks`` is not returned, whatever else flagged it (registers keep
+    their decreases, see the module docstring). A store that does not implement
+    quality flags gives {}.
+    """
+    reader = getattr(store, "read_quality_flags", None)
+    if reader is None:
+        return {}
+    flagged: dict[str, set[int]] = {}
+    kept: dict[str, set[int]] = {}
+    for flag in reader(quantity, start, end, list(sensors)):
+        into = kept if flag.check in keep_checks else flagged
+        into.setdefault(flag.sensor, set()).add(to_epoch_us(flag.ts))
+    found = {}
+    for sensor, instants in flagged.items():
+        left_out = instants - kept.get(sensor, set())
+        if left_out:
+            found[sensor] = np.array(sorted(left_out), dtype=np.int64)
+    return found
+
+
+@dataclass(frozen=True)
+class ScreenedHours:
+    """Hourly aggregates of one quantity on a grid, flagged raw readings left out.
+
+    Attributes:
+        grid: UTC hour starts, datetime64[us].
+        sensors: the sensor of each row.
+        values: aggregate -> array (sensors × hours); NaN = no unflagged reading.
+        excluded: flagged readings left out per sensor and hour (int64).
+    """
+
+    grid: np.ndarray
+    sensors: tuple[str, ...]
+    values: Mapping[Aggregate, np.ndarray] = field(hash=False)
+    excluded: np.ndarray = field(hash=False)
+
+
+def _instant(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(us))
+
+
+def _aggregate_by_slot(
+    slots: np.ndarray, values: np.ndarray, size: int, aggregate: Aggregate
+) -> np.ndarray:
+    """Aggregate of the values in each slot 0..size-1 (slots sorted); NaN for empty slots."""
+    result = np.full(size, np.nan)
+    if slots.size == 0:
+        return result
+    if aggregate is Aggregate.MEAN:
+        count = np.bincount(slots, minlength=size)
+        total = np.bincount(slots, weights=values, minlength=size)
+        np.divide(total, count, out=result, where=count > 0)
+        return result
+    starts = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
+    reduce = np.maximum if aggregate is Aggregate.MAX else np.minimum
+    result[slots[starts]] = reduce.reduceat(values, starts)
+    return result
+
+
+def _screen_sensor(
+    store: ReadingStore,
+    quantity: str,
+    sensor: str,
+    flagged_us: np.ndarray,
+    grid0_us: int,
+    rows: Mapping[Aggregate, np.ndarray],
+    excluded: np.ndarray,
+) -> None:
+    """Aggregate again, from raw readings, the hours of one sensor that hold flagged ones."""
+    hours = excluded.size
+    slots = np.unique((flagged_us - grid0_us) // _HOUR_US)
+    slots = slots[(slots >= 0) & (slots < hours)]
+    if slots.size == 0:
+        return
+    breaks = np.flatnonzero(np.diff(slots) > 1) + 1
+    for run in np.split(slots, breaks):
+        first, stop = int(run[0]), int(run[-1]) + 1
+        raw = store.read_series(
+            sensor,
+            quantity,
+            _instant(grid0_us + first * _HOUR_US),
+            _instant(grid0_us + stop * _HOUR_US),
+        )
+        us = raw.ts.astype("datetime64[us]").astype(np.int64)
+        slot = (us - grid0_us) // _HOUR_US - first
+        left_out = np.isin(us, flagged_us)
+        excluded[first:stop] = np.bincount(slot[left_out], minlength=stop - first)
+        kept = ~left_out
+        for aggregate, row in rows.items():
+            row[first:stop] = _aggregate_by_slot(
+                slot[kept], raw.values[kept], stop - first, aggregate
+            )
+
+
+def read_hourly_screened(
+    store: ReadingStore,
+    quantity: str,
+    grid: np.ndarray,
+    sensors: Sequence[str],
+    aggregates: Sequence[Aggregate] = (Aggregate.MEAN,),
+) -> ScreenedHours:
+    """Hourly aggregates of one quantity for many sensors, with flagged readings left out.
+
+    One ``read_resampled`` per aggregate (all sensors at once) and one
+    ``read_quality_flags``; then, per sensor, one raw ``read_series`` per run
+    of consecutive hours holding flagged readings, whose aggregates are
+    recomputed in numpy without them (see the module docstring).
+
+    Args:
+        store: the reading store.
+        quantity: e.g. ``occupancy``.
+        grid: UTC hour starts, consecutive hours, as from ``hour_grid``.
+        sensors: sensor ids (the rows, in this order).
+        aggregates: the 1 h aggregates wanted.
+    """
+    sensors = tuple(sensors)
+    hours = int(grid.size)
+    shape = (len(sensors), hours)
+    excluded = np.zeros(shape, dtype=np.int64)
+    if hours == 0:
+        return ScreenedHours(
+            grid, sensors, {a: np.full(shape, np.nan) for a in aggregates}, excluded
+        )
+    grid0_us = int(grid[0].astype("datetime64[us]").astype(np.int64))
+    first, last_end = _instant(grid0_us), _instant(grid0_us + hours * _HOUR_US)
+    values = {}
+    for aggregate in aggregates:
+        series = store.read_resampled(
+            quantity, first, last_end, HOUR, aggregate, sensors=list(sensors)
+        )
+        values[aggregate] = np.array([on_grid(series.get(s), grid) for s in sensors]).reshape(shape)
+    for sensor, flagged_us in flagged_instants(store, quantity, first, last_end, sensors).items():
+        if sensor not in sensors:
+            continue
+        index = sensors.index(sensor)
+        rows = {aggregate: values[aggregate][index] for aggregate in aggregates}
+        _screen_sensor(store, quantity, sensor, flagged_us, grid0_us, rows, excluded[index])
+    return ScreenedHours(grid, sensors, values, excluded)
+
+
+def _hourly_one(
+    store: ReadingStore, quantity: str, grid: np.ndarray, sensor: str, aggregate: Aggregate
+) -> tuple[np.ndarray, np.ndarray]:
+    """(values, readings left out) per hour of one sensor's quantity on the grid."""
+    screened = read_hourly_screened(store, quantity, grid, [sensor], [aggregate])
+    return screened.values[aggregate][0], screened.excluded[0]
 
 
 def _space_core_utilisation(
-    campus: Campus, space: Space, grid: np.ndarray, counts: np.ndarray
+    campus: Campus,
+    space: Space,
+    grid: np.ndarray,
+    counts: np.ndarray,
+    excluded: np.ndarray | None = None,
 ) -> UtilisationResult:
     settings = campus.analytics
-    return core_utilisation(
+    result = core_utilisation(
         grid, counts, space.capacity, campus.tz, settings.core_hours, settings.in_use_threshold
     )
+    left_out = 0
+    if excluded is not None and grid.size:
+        left_out = int(excluded[core_hours_mask(grid, campus.tz, settings.core_hours)].sum())
+    return dataclasses.replace(result, points_excluded=left_out)
 
 
 # -- space KPIs ------------------------------------------------------------------
@@ -170,7 +375,9 @@ def space_utilisation(
     Reads occupancy resampled to 1 h (mean, or max when the site observes the
     hourly peak), keeps the site's core hours in local time, and computes F, O,
     U, peak, P95, seat-hours and the capacity bands. Core hours without any
-    reading are left out of H and counted in ``hours_without_data``.
+    reading are left out of H and counted in ``hours_without_data``. Readings
+    that data-quality checks flagged are left out and counted in
+    ``points_excluded`` (see the module docstring).
 
     Args:
         store: the reading store.
@@ -183,11 +390,11 @@ def space_utilisation(
         ValueError: naive datetimes, or end not after start.
     """
     space = _space(campus, space_id)
-    first, last_end, grid = hour_grid(*_period(start, end))
-    occupancy = _hourly(
-        store, "occupancy", first, last_end, observation_aggregate(campus), [space_id]
+    _, _, grid = hour_grid(*_period(start, end))
+    counts, excluded = _hourly_one(
+        store, "occupancy", grid, space_id, observation_aggregate(campus)
     )
-    return _space_core_utilisation(campus, space, grid, on_grid(occupancy.get(space_id), grid))
+    return _space_core_utilisation(campus, space, grid, counts, excluded)
 
 
 def space_daily_kpis(
@@ -199,27 +406,31 @@ def space_daily_kpis(
     core hours (a weekend) has ``utilisation.available_hours == 0`` and NaN rates.
     CO₂ is the hourly mean, categorised per EN 16798-1:2019 against the site's
     outdoor CO₂, and counted above FHI's 1000 ppm norm, over hours with
-    occupancy > 0 (see ``ieq.co2_category_hours``).
+    occupancy > 0 (see ``ieq.co2_category_hours``). Flagged readings of either
+    quantity are left out and counted (``utilisation.points_excluded``,
+    ``co2_points_excluded``).
 
     Args: as for ``space_utilisation``. Pass local midnights for whole days.
     """
     space = _space(campus, space_id)
-    first, last_end, grid = hour_grid(*_period(start, end))
-    occupancy = _hourly(
-        store, "occupancy", first, last_end, observation_aggregate(campus), [space_id]
+    _, _, grid = hour_grid(*_period(start, end))
+    counts, occupancy_excluded = _hourly_one(
+        store, "occupancy", grid, space_id, observation_aggregate(campus)
     )
-    co2 = _hourly(store, "co2", first, last_end, Aggregate.MEAN, [space_id])
+    co2, co2_excluded = _hourly_one(store, "co2", grid, space_id, Aggregate.MEAN)
     return space_days_from_hourly(
-        campus,
-        space,
-        grid,
-        on_grid(occupancy.get(space_id), grid),
-        on_grid(co2.get(space_id), grid),
+        campus, space, grid, counts, co2, occupancy_excluded, co2_excluded
     )
 
 
 def space_days_from_hourly(
-    campus: Campus, space: Space, grid: np.ndarray, counts: np.ndarray, co2_ppm: np.ndarray
+    campus: Campus,
+    space: Space,
+    grid: np.ndarray,
+    counts: np.ndarray,
+    co2_ppm: np.ndarray,
+    occupancy_excluded: np.ndarray | None = None,
+    co2_excluded: np.ndarray | None = None,
 ) -> list[SpaceDayKpis]:
     """``space_daily_kpis`` from hourly values already on a grid (pure; no store).
 
@@ -229,23 +440,33 @@ def space_days_from_hourly(
         grid: UTC hour starts, datetime64[us], as from ``hour_grid``.
         counts: n_h per hour (the site's observation rule), people; NaN = no data.
         co2_ppm: hourly mean CO₂ per hour, ppm; NaN = no data.
+        occupancy_excluded, co2_excluded: flagged readings left out per hour
+            (default none).
 
     Returns:
         One SpaceDayKpis per local date the grid touches, oldest first.
     """
     # an hour's presence for IEQ: any occupancy in the hour; the hourly max is > 0 exactly
     # when the hourly mean is, so either observation rule gives the same occupied hours
+    none = np.zeros(grid.shape, dtype=np.int64)
+    occupancy_excluded = none if occupancy_excluded is None else occupancy_excluded
+    co2_excluded = none if co2_excluded is None else co2_excluded
     dates = local_wall_time(grid, campus.tz).astype("datetime64[D]")
+    with np.errstate(invalid="ignore"):
+        occupied = np.asarray(counts, dtype=np.float64) > 0
     days = []
     for day in np.unique(dates):
         today = dates == day
         days.append(
             SpaceDayKpis(
                 date=day.item(),
-                utilisation=_space_core_utilisation(campus, space, grid[today], counts[today]),
+                utilisation=_space_core_utilisation(
+                    campus, space, grid[today], counts[today], occupancy_excluded[today]
+                ),
                 co2=co2_category_hours(
                     co2_ppm[today], counts[today], campus.analytics.outdoor_co2_ppm
                 ),
+                co2_points_excluded=int(co2_excluded[today & occupied].sum()),
             )
         )
     return days
@@ -256,10 +477,11 @@ def campus_utilisation_today(
 ) -> dict[str, UtilisationResult]:
     """Utilisation of every space so far today (local day of ``now``), for the overview page.
 
-    One ``read_resampled`` call for all spaces. The period runs from local
-    midnight to ``now``; the current hour counts with the readings it has so
-    far (or as an hour without data if it has none yet). A space with no
-    readings today has ``available_hours == 0`` and NaN rates.
+    One ``read_resampled`` call for all spaces, one ``read_quality_flags``, and
+    a raw read only for the hours that hold flagged readings. The period runs
+    from local midnight to ``now``; the current hour counts with the readings
+    it has so far (or as an hour without data if it has none yet). A space with
+    no readings today has ``available_hours == 0`` and NaN rates.
 
     Args:
         store: the reading store.
@@ -273,25 +495,56 @@ def campus_utilisation_today(
     local_midnight = datetime.combine(now.astimezone(campus.tz).date(), time(0), campus.tz)
     if now <= local_midnight:
         now = local_midnight + timedelta(microseconds=1)  # the first instant of the day
-    first, last_end, grid = hour_grid(*_period(local_midnight, now))
+    _, _, grid = hour_grid(*_period(local_midnight, now))
     spaces = [space for _, space in campus.spaces()]
-    occupancy = _hourly(
-        store,
-        "occupancy",
-        first,
-        last_end,
-        observation_aggregate(campus),
-        [space.id for space in spaces],
+    aggregate = observation_aggregate(campus)
+    occupancy = read_hourly_screened(
+        store, "occupancy", grid, [space.id for space in spaces], [aggregate]
     )
     return {
         space.id: _space_core_utilisation(
-            campus, space, grid, on_grid(occupancy.get(space.id), grid)
+            campus, space, grid, occupancy.values[aggregate][i], occupancy.excluded[i]
         )
-        for space in spaces
+        for i, space in enumerate(spaces)
     }
 
 
 # -- building energy -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScreenedRegister:
+    """A register's raw readings with the flagged ones left out.
+
+    Attributes:
+        ts: UTC times of the readings kept, datetime64[us].
+        values: their values, kWh.
+        excluded_ts: UTC times of the readings left out, datetime64[us].
+    """
+
+    ts: np.ndarray
+    values: np.ndarray
+    excluded_ts: np.ndarray
+
+
+def read_register(
+    store: ReadingStore, meter_id: str, quantity: str, start: datetime, end: datetime
+) -> ScreenedRegister:
+    """A cumulative register's readings in [start, end), flagged ones left out.
+
+    A reading flagged ``register_decrease`` is kept (whatever else flagged it):
+    the consumption maths books the decrease as a reset (METRICS.md; Home
+    Assistant ``total_increasing``), as it would without the flag.
+    """
+    series = store.read_series(meter_id, quantity, start, end)
+    ts = series.ts.astype("datetime64[us]")
+    flagged = flagged_instants(
+        store, quantity, start, end, [meter_id], keep_checks={REGISTER_DECREASE}
+    ).get(meter_id)
+    if flagged is None:
+        return ScreenedRegister(ts, series.values, np.empty(0, dtype="datetime64[us]"))
+    left_out = np.isin(ts.astype(np.int64), flagged)
+    return ScreenedRegister(ts[~left_out], series.values[~left_out], ts[left_out])
 
 
 def _register_days(
@@ -301,19 +554,28 @@ def _register_days(
     start: datetime,
     end: datetime,
     campus: Campus,
-) -> dict[date, DailyEnergy]:
-    """Daily consumption of one register over intervals ending in (start, end]."""
-    series = store.read_series(
-        meter_id, quantity, start - REGISTER_LOOKBACK, end + timedelta(microseconds=1)
+) -> tuple[dict[date, DailyEnergy], dict[date, int]]:
+    """Daily consumption of one register over intervals ending in (start, end], and the
+    flagged readings left out per day (booked like the interval they would have ended)."""
+    register = read_register(
+        store, meter_id, quantity, start - REGISTER_LOOKBACK, end + timedelta(microseconds=1)
     )
     start64 = np.datetime64(start.replace(tzinfo=None), "us")
     end64 = np.datetime64(end.replace(tzinfo=None), "us")
-    ts = series.ts.astype("datetime64[us]")
+    ts = register.ts
     keep_to = int(np.searchsorted(ts, end64, side="right"))
     # open the first interval with the last reading at or before start, if there is one
     keep_from = max(int(np.searchsorted(ts, start64, side="right")) - 1, 0)
-    days = daily_consumption(ts[keep_from:keep_to], series.values[keep_from:keep_to], campus.tz)
-    return {day.date: day for day in days}
+    days = daily_consumption(ts[keep_from:keep_to], register.values[keep_from:keep_to], campus.tz)
+    left_out = register.excluded_ts
+    left_out = left_out[(left_out > start64) & (left_out <= end64)]
+    excluded: dict[date, int] = {}
+    if left_out.size:
+        left_days, counts = np.unique(
+            local_dates(left_out - np.timedelta64(1, "us"), campus.tz), return_counts=True
+        )
+        excluded = {d.item(): int(n) for d, n in zip(left_days, counts, strict=True)}
+    return {day.date: day for day in days}, excluded
 
 
 def _local_dates_between(start: datetime, end: datetime, campus: Campus) -> list[date]:
@@ -333,7 +595,8 @@ def building_daily_energy(
     ending in (start, end] are booked to the local day they end in; the
     reading that opens the first interval is looked for up to
     ``REGISTER_LOOKBACK`` (1 day) before ``start``. Meters of the same quantity
-    are added up.
+    are added up. Flagged readings are left out and counted in
+    ``points_excluded``, except decreases, which stay resets.
 
     Args:
         store: the reading store.
@@ -357,8 +620,11 @@ def building_daily_energy(
         totals = {ELECTRICITY: [], HEAT: []}
         resets = {ELECTRICITY: 0, HEAT: 0}
         missing = []
+        left_out = 0
         for meter in meters:
-            found = per_meter[meter.id].get(day)
+            days, excluded = per_meter[meter.id]
+            left_out += excluded.get(day, 0)
+            found = days.get(day)
             if found is None:
                 missing.append(meter.id)
                 continue
@@ -372,6 +638,7 @@ def building_daily_energy(
                 electricity_resets=resets[ELECTRICITY],
                 heat_resets=resets[HEAT],
                 meters_without_data=tuple(missing),
+                points_excluded=left_out,
             )
         )
     return rows

@@ -41,6 +41,22 @@ Choices made here, where the issue is silent:
   their readings from 00:00 to 05:00 local (both ends included), summed over the
   meters; on the spring DST day that window is 4 real hours, and the mean is
   over the real elapsed time (``energy.mean_demand_kw``).
+
+Data quality (METRICS.md: flagged points are left out of KPIs, and each KPI says
+how many it left out): every rollup is computed without the raw readings that
+``quality_kpis.run_quality`` flagged (the scheduler runs it for the same window
+first), through ``kpis.read_hourly_screened`` and ``kpis.read_register``. The
+count left out is written beside the values, only when it is above 0 (like a
+NaN field, a 0 is left out, so rows of clean data look as they did):
+
+- ``space_hourly``: ``<quantity>_points_excluded`` for occupancy, co2,
+  temperature and humidity; an hour whose readings were all flagged still gets
+  a row, with only these fields;
+- ``space_daily``: ``occupancy_points_excluded`` (core hours, as for the
+  utilisation fields) and ``co2_points_excluded`` (occupied hours, as for the
+  CO₂ fields);
+- ``building_daily``: ``points_excluded``, register readings left out (a
+  decrease is never left out: it stays a reset).
 """
 
 from __future__ import annotations
@@ -56,13 +72,13 @@ from campuslab.analytics.energy import mean_demand_kw
 from campuslab.analytics.kpis import (
     ELECTRICITY,
     HEAT,
-    HOUR,
     BuildingDayEnergy,
     SpaceDayKpis,
     building_daily_energy,
     hour_grid,
     observation_aggregate,
-    on_grid,
+    read_hourly_screened,
+    read_register,
     space_days_from_hourly,
 )
 from campuslab.analytics.local_time import local_dates
@@ -84,6 +100,7 @@ HOURLY_FIELDS: dict[str, tuple[str, Aggregate]] = {
     "temperature_mean": ("temperature", Aggregate.MEAN),
     "humidity_mean": ("humidity", Aggregate.MEAN),
 }
+HOURLY_QUANTITIES = tuple(dict.fromkeys(quantity for quantity, _ in HOURLY_FIELDS.values()))
 NIGHT_START, NIGHT_END = time(0), time(5)  # night base load window, local (Price 2010)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -97,11 +114,21 @@ class SpaceHours:
         grid: UTC hour starts, datetime64[us].
         space_ids: the registry's spaces, in registry order (the rows of each array).
         fields: ``space_hourly`` field name -> array (spaces × hours); NaN = no data.
+        excluded: quantity -> flagged readings left out (spaces × hours, int64);
+            a quantity not in it had none.
     """
 
     grid: np.ndarray
     space_ids: tuple[str, ...]
     fields: Mapping[str, np.ndarray]
+    excluded: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def excluded_of(self, quantity: str) -> np.ndarray:
+        """Flagged readings left out per space and hour (zeros if none were)."""
+        found = self.excluded.get(quantity)
+        if found is None:
+            return np.zeros((len(self.space_ids), self.grid.size), dtype=np.int64)
+        return found
 
 
 @dataclass(frozen=True)
@@ -151,19 +178,22 @@ def read_space_hours(
 ) -> SpaceHours:
     """Read every ``space_hourly`` aggregate of every space over [start, end), widened to hours.
 
-    One ``read_resampled`` call per field (quantity and aggregate), for all spaces at once.
+    One ``read_resampled`` call per field (quantity and aggregate), for all spaces at once,
+    and per quantity one ``read_quality_flags`` plus raw reads of the hours that hold
+    flagged readings, which are left out (``kpis.read_hourly_screened``).
     """
-    first, last_end, grid = hour_grid(_utc(start, "start"), _utc(end, "end"))
+    _, _, grid = hour_grid(_utc(start, "start"), _utc(end, "end"))
     space_ids = tuple(space.id for _, space in campus.spaces())
-    fields = {}
-    for name, (quantity, aggregate) in HOURLY_FIELDS.items():
-        series = store.read_resampled(
-            quantity, first, last_end, HOUR, aggregate, sensors=list(space_ids)
-        )
-        fields[name] = np.array([on_grid(series.get(sid), grid) for sid in space_ids]).reshape(
-            len(space_ids), grid.size
-        )
-    return SpaceHours(grid, space_ids, fields)
+    fields, excluded = {}, {}
+    for quantity in HOURLY_QUANTITIES:
+        names = [name for name, (q, _) in HOURLY_FIELDS.items() if q == quantity]
+        aggregates = [HOURLY_FIELDS[name][1] for name in names]
+        screened = read_hourly_screened(store, quantity, grid, space_ids, aggregates)
+        for name, aggregate in zip(names, aggregates, strict=True):
+            fields[name] = screened.values[aggregate]
+        if screened.excluded.any():
+            excluded[quantity] = screened.excluded
+    return SpaceHours(grid, space_ids, fields, excluded)
 
 
 def _space_tags(campus: Campus) -> dict[str, dict[str, str]]:
@@ -185,24 +215,29 @@ def space_hourly_rows(
     names = list(HOURLY_FIELDS)
     stacked = np.stack([hours.fields[name] for name in names])  # fields × spaces × hours
     present = np.isfinite(stacked)
+    left_out = {q: hours.excluded[q] for q in HOURLY_QUANTITIES if q in hours.excluded}
     keep = present.any(axis=0)
+    for counts in left_out.values():
+        keep |= counts > 0
     if since is not None:
         keep &= hours.grid >= np.datetime64(_utc(since, "since").replace(tzinfo=None), "us")
     instants = _instants(hours.grid)
     rows = []
     for space_index, hour_index in zip(*np.nonzero(keep), strict=True):
         values = stacked[:, space_index, hour_index]
+        fields = {
+            name: float(value)
+            for name, value, ok in zip(
+                names, values, present[:, space_index, hour_index], strict=True
+            )
+            if ok
+        }
+        for quantity, counts in left_out.items():
+            if counts[space_index, hour_index]:
+                fields[f"{quantity}_points_excluded"] = float(counts[space_index, hour_index])
         rows.append(
             RollupRow(
-                ts=instants[hour_index],
-                tags=tags[hours.space_ids[space_index]],
-                fields={
-                    name: float(value)
-                    for name, value, ok in zip(
-                        names, values, present[:, space_index, hour_index], strict=True
-                    )
-                    if ok
-                },
+                ts=instants[hour_index], tags=tags[hours.space_ids[space_index]], fields=fields
             )
         )
     return rows
@@ -228,7 +263,14 @@ def space_day_fields(kpis: SpaceDayKpis) -> dict[str, float]:
         "co2_above_1000_hours": co2.hours_above_fhi_limit,  # FHI's norm, ieq.FHI_CO2_LIMIT_PPM
         "occupied_hours": co2.occupied_hours,
     }
-    return {name: float(value) for name, value in fields.items() if not math.isnan(value)}
+    found = {name: float(value) for name, value in fields.items() if not math.isnan(value)}
+    for name, count in (
+        ("occupancy_points_excluded", use.points_excluded),
+        ("co2_points_excluded", kpis.co2_points_excluded),
+    ):
+        if count:
+            found[name] = float(count)
+    return found
 
 
 def space_daily_rows(
@@ -252,11 +294,14 @@ def space_daily_rows(
     grid_dates = local_dates(hours.grid, campus.tz)
     wanted = None if days is None else {np.datetime64(day, "D") for day in days}
     rows = []
+    occupancy_left_out = hours.excluded_of("occupancy")
+    co2_left_out = hours.excluded_of("co2")
     for index, space_id in enumerate(hours.space_ids):
         space = campus.space(space_id)
         counts, co2 = counts_of[index], co2_of[index]
-        observed = np.isfinite(counts) | np.isfinite(co2)
-        for day in space_days_from_hourly(campus, space, hours.grid, counts, co2):
+        left_out = occupancy_left_out[index], co2_left_out[index]
+        observed = np.isfinite(counts) | np.isfinite(co2) | (left_out[0] > 0) | (left_out[1] > 0)
+        for day in space_days_from_hourly(campus, space, hours.grid, counts, co2, *left_out):
             day64 = np.datetime64(day.date, "D")
             if wanted is not None and day64 not in wanted:
                 continue
@@ -276,10 +321,10 @@ def read_night_base_kw(
 ) -> dict[date, float]:
     """Mean electric kW 00:00–05:00 local per day, from the building's electricity registers.
 
-    Each meter's register is read once for the whole range. Per day the readings
-    in [00:00, 05:00] local (up to ``until``) give ``energy.mean_demand_kw``; the
-    building's figure is the sum over its meters with a value. Days with none are
-    left out.
+    Each meter's register is read once for the whole range, flagged readings left
+    out (``kpis.read_register``). Per day the readings in [00:00, 05:00] local (up
+    to ``until``) give ``energy.mean_demand_kw``; the building's figure is the sum
+    over its meters with a value. Days with none are left out.
     """
     until = _utc(until, "until")
     windows = [
@@ -294,12 +339,12 @@ def read_night_base_kw(
     for meter in building.meters:
         if meter.quantity != ELECTRICITY:
             continue
-        series = store.read_series(meter.id, ELECTRICITY, read_from, read_to)
-        ts = series.ts.astype("datetime64[us]")
+        register = read_register(store, meter.id, ELECTRICITY, read_from, read_to)
+        ts = register.ts
         for day, start, end in windows:
             lo = int(np.searchsorted(ts, np.datetime64(start.replace(tzinfo=None), "us"), "left"))
             hi = int(np.searchsorted(ts, np.datetime64(end.replace(tzinfo=None), "us"), "right"))
-            kw = mean_demand_kw(ts[lo:hi], series.values[lo:hi])
+            kw = mean_demand_kw(ts[lo:hi], register.values[lo:hi])
             if math.isfinite(kw):
                 totals.setdefault(day, []).append(kw)
     return {day: float(sum(values)) for day, values in totals.items()}
@@ -327,6 +372,7 @@ def building_day_fields(
         "night_base_kw": night_base_kw,
         "electricity_resets": energy.electricity_resets if math.isfinite(electricity) else math.nan,
         "heat_resets": energy.heat_resets if math.isfinite(heat) else math.nan,
+        "points_excluded": energy.points_excluded if energy.points_excluded else math.nan,
     }
     return {name: float(value) for name, value in fields.items() if not math.isnan(value)}
 
@@ -383,8 +429,10 @@ def compute_rollups(
         hourly_since: ``space_hourly`` rows start with the hour holding this instant
             (default: the first day's local midnight); may reach back before the first day.
 
-    Reads: six ``read_resampled`` calls (all spaces at once), and per meter one
-    ``read_series`` for the energy and one for the night base load.
+    Reads: six ``read_resampled`` calls (all spaces at once) and four
+    ``read_quality_flags`` (one per space quantity), raw reads of the hours holding
+    flagged readings, and per meter one ``read_series`` and one ``read_quality_flags``
+    for the energy and the same again for the night base load.
     """
     until = _utc(until, "until")
     days = _days(first_day, last_day)

@@ -12,11 +12,18 @@ overlap or a crash half-way never doubles a row:
 ``backfill`` does the same day by day over a date range (catch-up after an
 outage, or the first run on old data).
 
+Before the rollups, each run checks the data quality of the same window
+(``quality_kpis.run_quality``: yesterday and today, or the lookback if it
+reaches further; in a backfill, each day) and replaces its flags in the store,
+so the rollups leave the flagged readings out (METRICS.md: flag, never silently
+drop). A store that cannot keep flags is run without the checks, with a
+warning. ``check_quality=False`` turns them off.
+
 Raw-data retention is optional (default: keep everything). When set, raw
-readings before local midnight of the day ``now - retention`` falls on are
-deleted after the run; whole local days go, so a day is never left with half
-its raw data, and a later recomputation of it finds nothing and leaves its
-rollups alone (rollups are never deleted).
+readings (and their quality flags) before local midnight of the day
+``now - retention`` falls on are deleted after the run; whole local days go,
+so a day is never left with half its raw data, and a later recomputation of
+it finds nothing and leaves its rollups alone (rollups are never deleted).
 
 ``run_forever`` runs at wall-clock multiples of ``every`` since the Unix epoch
 (15m: hh:00, hh:15, ...; 1d: UTC midnight), once straight away at start. A run
@@ -33,6 +40,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from campuslab.analytics.quality import QualitySettings
+from campuslab.analytics.quality_kpis import (
+    QualityRunReport,
+    run_quality,
+    supports_quality_flags,
+)
 from campuslab.analytics.rollups import (
     MEASUREMENTS,
     Rollups,
@@ -62,6 +75,7 @@ class RunReport:
         rows: rows written per measurement.
         seconds: wall-clock duration of the run.
         retention_cutoff: raw readings before this instant were deleted (None: kept).
+        quality: what the data-quality checks found and flagged (None: not run).
     """
 
     now: datetime
@@ -70,6 +84,7 @@ class RunReport:
     rows: Mapping[str, int]
     seconds: float
     retention_cutoff: datetime | None = None
+    quality: QualityRunReport | None = None
 
     def summary(self) -> str:
         days = (
@@ -81,6 +96,8 @@ class RunReport:
         text = f"days {days}: {counts} rows in {self.seconds:.2f} s"
         if self.retention_cutoff is not None:
             text += f"; raw readings before {self.retention_cutoff:%Y-%m-%d %H:%M} UTC deleted"
+        if self.quality is not None:
+            text += f"; {self.quality.summary()}"
         return text
 
 
@@ -124,7 +141,34 @@ def apply_retention(
         return None
     cutoff = retention_cutoff(campus, now, retention)
     store.delete_readings_before(cutoff)
+    if supports_quality_flags(store):  # the flags of readings that are gone
+        store.write_quality_flags(_EPOCH, cutoff, [])
     return cutoff
+
+
+_warned_unsupported: set[str] = set()
+
+
+def _check_quality(
+    store: ReadingStore,
+    campus: Campus,
+    start: datetime,
+    end: datetime,
+    enabled: bool,
+    settings: QualitySettings | None,
+) -> QualityRunReport | None:
+    """Run the data-quality checks over [start, end) when they are on and the store keeps flags."""
+    if not enabled or end <= start:
+        return None
+    if not supports_quality_flags(store):
+        kind = type(store).__name__
+        if kind not in _warned_unsupported:
+            _warned_unsupported.add(kind)
+            log.warning(
+                "%s keeps no data-quality flags: rollups are computed without the checks", kind
+            )
+        return None
+    return run_quality(store, campus, start, end, settings)
 
 
 def _write(store: ReadingStore, rollups: Rollups, totals: dict[str, int]) -> None:
@@ -138,8 +182,10 @@ def run_once(
     now: datetime,
     lookback: timedelta | None = None,
     retention: timedelta | None = None,
+    check_quality: bool = True,
+    quality_settings: QualitySettings | None = None,
 ) -> RunReport:
-    """One scheduled run: recompute recent rollups, write them, then apply retention.
+    """One scheduled run: check data quality, recompute recent rollups, then apply retention.
 
     Args:
         store: the reading store (raw readings in, rollups out).
@@ -148,6 +194,9 @@ def run_once(
         lookback: how far back ``space_hourly`` is recomputed (default: since local
             midnight of yesterday). Daily rows are always yesterday and today.
         retention: keep raw readings this long (at least 1 day); None keeps them all.
+        check_quality: run the data-quality checks over the same window first
+            (default on), so the rollups leave flagged readings out.
+        quality_settings: thresholds of the checks (default METRICS.md's).
 
     Raises:
         ValueError: a naive ``now``, a lookback that is not positive, a retention
@@ -161,10 +210,15 @@ def run_once(
     today = now.astimezone(campus.tz).date()
     yesterday = today - timedelta(days=1)
     since = None if lookback is None else now - lookback
+    window_start = local_midnight(campus, yesterday)
+    if since is not None:  # the hour it falls in is recomputed whole
+        window_start = min(window_start, since.replace(minute=0, second=0, microsecond=0))
+    quality = _check_quality(store, campus, window_start, now, check_quality, quality_settings)
     rows: dict[str, int] = {}
     _write(store, compute_rollups(store, campus, yesterday, today, now, since), rows)
     cutoff = apply_retention(store, campus, now, retention)
-    return RunReport(now, yesterday, today, rows, time.perf_counter() - began, cutoff)
+    seconds = time.perf_counter() - began
+    return RunReport(now, yesterday, today, rows, seconds, cutoff, quality)
 
 
 def backfill(
@@ -175,11 +229,14 @@ def backfill(
     now: datetime,
     retention: timedelta | None = None,
     progress: ProgressCallback | None = None,
+    check_quality: bool = True,
+    quality_settings: QualitySettings | None = None,
 ) -> RunReport:
     """Recompute every rollup of the local days first_day..last_day, one day at a time.
 
     A day under way (today) is computed up to ``now``; days after ``now`` give no
-    rows. Retention, when given, is applied once at the end.
+    rows. Each day's data quality is checked (and its flags replaced) before its
+    rollups. Retention, when given, is applied once at the end.
 
     Args:
         store, campus: as for ``run_once``.
@@ -187,6 +244,7 @@ def backfill(
         now: the current time, timezone-aware.
         retention: as for ``run_once``.
         progress: called after each day with (day, days done, days in all).
+        check_quality, quality_settings: as for ``run_once``.
     """
     began = time.perf_counter()
     now = _aware(now, "now")
@@ -195,13 +253,21 @@ def backfill(
         raise ValueError(f"last day {last_day} is before first day {first_day}")
     total = (last_day - first_day).days + 1
     rows: dict[str, int] = {}
+    quality: QualityRunReport | None = None
     for done in range(1, total + 1):
         day = first_day + timedelta(days=done - 1)
+        day_end = min(local_midnight(campus, day + timedelta(days=1)), now)
+        checked = _check_quality(
+            store, campus, local_midnight(campus, day), day_end, check_quality, quality_settings
+        )
+        if checked is not None:
+            quality = checked if quality is None else quality.merged(checked)
         _write(store, compute_rollups(store, campus, day, day, now), rows)
         if progress is not None:
             progress(day, done, total)
     cutoff = apply_retention(store, campus, now, retention)
-    return RunReport(now, first_day, last_day, rows, time.perf_counter() - began, cutoff)
+    seconds = time.perf_counter() - began
+    return RunReport(now, first_day, last_day, rows, seconds, cutoff, quality)
 
 
 def next_tick(moment: datetime, every: timedelta) -> datetime:
@@ -225,6 +291,8 @@ def run_forever(
     retention: timedelta | None = None,
     on_run: RunCallback | None = None,
     clock: Callable[[], datetime] = _utc_now,
+    check_quality: bool = True,
+    quality_settings: QualitySettings | None = None,
 ) -> None:
     """Run ``run_once`` now and then at every wall-clock multiple of ``every``, until ``stop``.
 
@@ -238,6 +306,7 @@ def run_forever(
             a run under way finishes first.
         on_run: called after each run with (report, None) or (None, error).
         clock: the current time (UTC); for tests.
+        check_quality, quality_settings: as for ``run_once``.
     """
     if every <= timedelta(0):
         raise ValueError(f"every must be positive, got {every}")
@@ -246,7 +315,9 @@ def run_forever(
         now = clock()
         report, error = None, None
         try:
-            report = run_once(store, campus, now, lookback, retention)
+            report = run_once(
+                store, campus, now, lookback, retention, check_quality, quality_settings
+            )
         except Exception as exc:  # one bad run must not end the scheduler
             error = exc
             log.exception(

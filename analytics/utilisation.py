@@ -66,6 +66,9 @@ class UtilisationResult:
             time with n_h / C < 0.6, 0.6 <= n_h / C <= 1.0, and > 1.0.
         hours_without_data: core hours in the period with no observation at all
             (sensor offline). They are not in H: an offline sensor is not an empty room.
+        points_excluded: raw readings in these hours that data-quality checks flagged
+            and that were left out (METRICS.md; set by the store-reading KPIs in
+            ``kpis``, 0 when computed from counts directly).
     """
 
     frequency_rate: float
@@ -81,6 +84,7 @@ class UtilisationResult:
     share_60_to_100: float
     share_over_100: float
     hours_without_data: int = 0
+    points_excluded: int = 0
 
 
 @dataclass(frozen=True)

@@ -7,27 +7,52 @@ DuckDB in embedded mode and InfluxDB in the full stack.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
 from campuslab import __version__
 from campuslab.api.dependencies import ReadLimits, utc_now
+from campuslab.api.keys import KeyStore, Role
 from campuslab.api.problems import install_problem_handlers
+from campuslab.api.request_ids import (
+    REQUEST_ID_HEADER,
+    RequestIdMiddleware,
+    install_request_id_logging,
+)
 from campuslab.api.request_metrics import RequestMetrics, RequestMetricsMiddleware
 from campuslab.api.routers import (
+    availability,
+    bookings,
+    brick,
+    energy,
+    exports,
     health,
+    ieq,
     metrics,
     overview,
     problems,
+    quality,
     readings,
+    recommendations,
     spaces,
+    stream,
     utilisation,
+)
+from campuslab.api.routers import campus as campus_utilisation
+from campuslab.api.routers import keys as key_admin
+from campuslab.api.security import (
+    AuthMetrics,
+    current_principal,
+    document_security,
+    require_role,
 )
 from campuslab.core.registry import Campus
 from campuslab.core.store.port import ReadingStore
+from campuslab.core.timetables import TimetableStore
 
 DESCRIPTION = """\
 Readings and workspace-use metrics of a campus living lab.
@@ -39,6 +64,12 @@ Readings and workspace-use metrics of a campus living lab.
 - **Units**: every value is in its quantity's canonical unit: occupancy
   `count`, co2 `ppm`, temperature `°C`, humidity `%RH`.
 - **Rates** (frequency rate, occupancy rate, utilisation) are fractions, 0..1.
+- **Access**: the space list, health and the overview page are public. Series,
+  utilisation and other data need an API key, sent as `Authorization: Bearer <key>`,
+  whose role (researcher < planner < facilities; admin for keys) is high enough;
+  each operation names its role. No key: 401; too low a role: 403.
+- **Request ids**: send `X-Request-ID` (1-128 of `A-Za-z0-9._:-`) or get one; every
+  answer carries it, and the server's log lines quote it.
 - **Errors** are problem details (RFC 9457, `application/problem+json`) whose
   `detail` names the parameter at fault and how to fix it; `type` resolves to a
   description under `/api/v1/problems`.
@@ -52,6 +83,7 @@ TAGS = [
         "description": "Frequency rate, occupancy rate and utilisation (UK SMG 2006).",
     },
     {"name": "health", "description": "Is the API up, and what is behind it."},
+    {"name": "keys", "description": "API keys and their roles (admin)."},
     {"name": "operations", "description": "Prometheus metrics."},
     {"name": "problems", "description": "The problem types errors refer to."},
 ]
@@ -62,6 +94,11 @@ def create_app(
     campus: Campus,
     metrics_registry: CollectorRegistry | None = None,
     status: Callable[[], dict[str, Any]] | None = None,
+    *,
+    keys: KeyStore | None = None,
+    metrics_public: bool = False,
+    cors_origins: Sequence[str] = (),
+    timetables: TimetableStore | None = None,
 ) -> FastAPI:
     """The CampusLab API over ``store`` and ``campus``.
 
@@ -72,12 +109,22 @@ def create_app(
             /metrics; None when no ingestor runs in this process.
         status: returns the ingestor's state (connected, backlog, ...) for
             /api/v1/health; None when there is no ingestor.
+        keys: the API keys callers authenticate with. None means no key is valid:
+            every caller is public (authentication stays on; nothing is opened up).
+        metrics_public: serve /metrics without a key (for a Prometheus scraper that
+            sends none); by default it needs a facilities key.
+        cors_origins: origins a browser may call the API from (CORS). Empty (the
+            default): no CORS headers, so browsers allow same-origin calls only.
+        timetables: the imported timetables (booked vs actual, timetable uploads); None
+            when the server keeps none (uploads answer 503).
     """
     app = FastAPI(
         title=f"CampusLab API — {campus.site.name}",
         version=__version__,
         description=DESCRIPTION,
         openapi_tags=TAGS,
+        # every route reads the caller's key, so a bad key is a 401 even on public routes
+        dependencies=[Depends(current_principal)],
     )
     app.state.store = store
     app.state.campus = campus
@@ -86,17 +133,42 @@ def create_app(
     app.state.clock = utc_now
     app.state.read_limits = ReadLimits()
     app.state.request_metrics = RequestMetrics()
+    app.state.keys = keys
+    app.state.timetables = timetables
+    app.state.auth_metrics = AuthMetrics(app.state.request_metrics.registry)
     install_problem_handlers(app)
-    # added last, so outermost: it also counts the 500s the problem middleware answers
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, "Link", "X-Total-Count", "Location"],
+            allow_credentials=False,  # keys travel in a header, never in cookies
+            max_age=600,
+        )
+    # added late, so outer: it also counts the 500s the problem middleware answers
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.request_metrics)
+    # outermost: every answer, even a 500, carries the request id
+    app.add_middleware(RequestIdMiddleware)
+    install_request_id_logging()
     for router in (
         overview.router,
+        availability.router,  # before spaces: /spaces/available is not a space id
         spaces.router,
+        stream.router,
         readings.router,
+        exports.router,
+        brick.router,
         utilisation.router,
+        *(ieq.router, bookings.router, energy.router, campus_utilisation.router),
+        *(quality.router, recommendations.router),
         health.router,
-        metrics.router,
+        key_admin.router,
         problems.router,
     ):
         app.include_router(router)
+    metrics_role = [] if metrics_public else [Depends(require_role(Role.FACILITIES))]
+    app.include_router(metrics.router, dependencies=metrics_role)
+    document_security(app)
     return app

@@ -7,6 +7,7 @@ them to routes. Tests and other backends swap any of them with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from prometheus_client import CollectorRegistry
 
-from campuslab.api.problems import ApiProblem, shown
+from campuslab.api.problems import ApiProblem, invalid_parameter, shown
 from campuslab.core.registry import Building, Campus, Space
 from campuslab.core.store.port import ReadingStore
 
@@ -77,13 +78,31 @@ class SpaceInBuilding:
     space: Space
 
 
+# the registry's id rule (core.registry): anything else cannot name a space, so it is
+# refused before any lookup, with a 422 that says what an id looks like
+SPACE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_SPACE_ID = re.compile(SPACE_ID_PATTERN)
+
+
 async def get_space(
     space_id: Annotated[
-        str, Path(description="space id from the campus registry", examples=["rfb-101"])
+        str,
+        Path(
+            description="space id from the campus registry (lower-case letters, digits, "
+            "'-' and '_')",
+            examples=["rfb-101"],
+            json_schema_extra={"pattern": SPACE_ID_PATTERN, "maxLength": 63},
+        ),
     ],
     campus: CampusDep,
 ) -> SpaceInBuilding:
     """The space named in the path; 404 problem when the registry has no such space."""
+    if not _SPACE_ID.fullmatch(space_id):
+        raise invalid_parameter(
+            "space_id",
+            f"{shown(space_id)} is not a space id: ids are 1 to 63 lower-case letters, "
+            "digits, '-' or '_' (e.g. rfb-101); GET /api/v1/spaces lists them",
+        )
     space = campus.space(space_id)
     if space is None:
         if campus.meter(space_id) is not None:

@@ -20,6 +20,9 @@ from campuslab.core.readings import isoformat_utc
 from campuslab.core.store.port import Aggregate
 
 TIMESTAMP_EXAMPLE = "2026-11-26T10:00:00Z"
+# No valid query value is longer (an RFC 3339 time with nanoseconds and an offset is 35);
+# longer ones are refused by validation before any parsing.
+MAX_PARAMETER_LENGTH = 64
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 

@@ -81,6 +81,29 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "every= (e.g. every=15m), choose a coarser interval, or narrow the range.",
         ),
         ProblemType(
+            "unauthorized",
+            "API key required",
+            401,
+            "The route needs an API key and none was sent, or the key sent is malformed, "
+            "unknown or revoked. Send 'Authorization: Bearer <key>'; an operator creates keys "
+            "with `campuslab keys create --role R --name N`. `required_role` names the role "
+            "the route needs, when that is the reason.",
+        ),
+        ProblemType(
+            "forbidden",
+            "Role not allowed",
+            403,
+            "The API key is valid, but its role may not use this route. Roles are ordered "
+            "public < researcher < planner < facilities (admin may do everything); "
+            "`required_role` names the lowest role the route admits.",
+        ),
+        ProblemType(
+            "unknown-key",
+            "Unknown API key",
+            404,
+            "No API key has the id in the path. GET /api/v1/keys lists the keys.",
+        ),
+        ProblemType(
             "store-unavailable",
             "Store unavailable",
             503,
@@ -132,6 +155,8 @@ class ValidationProblem(Problem):
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries documenting problem answers for the given statuses."""
     described = {
+        401: "No API key, or not a valid one",
+        403: "The API key's role may not use this route",
         404: "Unknown space",
         422: "A parameter is missing or invalid; the detail names it and how to fix it",
         500: "Unexpected server error (logged; the answer quotes a reference)",
@@ -157,12 +182,14 @@ class ApiProblem(Exception):
         *,
         parameter: str | None = None,
         headers: dict[str, str] | None = None,
+        **extensions: Any,
     ) -> None:
         super().__init__(detail)
         self.kind = PROBLEM_TYPES[kind]
         self.detail = detail
         self.parameter = parameter
         self.headers = headers
+        self.extensions = extensions
 
 
 def invalid_parameter(parameter: str, detail: str) -> ApiProblem:
@@ -209,6 +236,7 @@ async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
         title=exc.kind.title,
         headers=exc.headers,
         parameter=exc.parameter,
+        **exc.extensions,
     )
 
 

@@ -22,7 +22,15 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
+from campuslab.analytics.quality_kpis import (
+    QualityFlagsUnsupported,
+    QualityRunReport,
+    run_quality,
+    worst_days,
+)
+from campuslab.analytics.rollups import local_midnight
 from campuslab.analytics.scheduler import (
     MIN_RETENTION,
     RunReport,
@@ -56,6 +64,8 @@ def analytics() -> None:
     Hourly per space: mean and max occupancy and CO2, mean temperature and humidity.
     Daily per space: frequency, occupancy, utilisation, CO2 category hours.
     Daily per building: electricity and heat, per m2, night base load.
+    Before each run the data-quality checks flag bad readings, which the rollups
+    leave out (and count); `analytics quality` runs the checks on their own.
     """
 
 
@@ -136,6 +146,12 @@ def run(
     influx_org: opt.InfluxOrg = None,
     influx_bucket: opt.InfluxBucket = None,
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    quality: bool = typer.Option(
+        True,
+        "--quality/--no-quality",
+        help="Run the data-quality checks over the same days first, so the rollups leave "
+        "flagged readings out (default: on).",
+    ),
 ) -> None:
     """Compute rollups and write them back to the store.
 
@@ -176,12 +192,13 @@ def run(
         _fail(str(exc), EXIT_FAILURE)
     try:
         if first_day is not None:
-            _show(_backfill(store, campus, first_day, now, keep if period is None else None))
+            retain = keep if period is None else None
+            _show(_backfill(store, campus, first_day, now, retain, quality))
         if period is None:
             if first_day is None:
-                _show(run_once(store, campus, now, retention=keep))
+                _show(run_once(store, campus, now, retention=keep, check_quality=quality))
             return
-        _forever(store, campus, period, keep)
+        _forever(store, campus, period, keep, quality)
     finally:
         store.close()
 
@@ -248,6 +265,7 @@ def _backfill(
     first_day: date,
     now: datetime,
     retention: timedelta | None,
+    quality: bool = True,
 ) -> RunReport:
     last_day = now.astimezone(campus.tz).date()
     columns = (
@@ -264,15 +282,21 @@ def _backfill(
         def show(day: date, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"{day}")
 
-        return backfill(store, campus, first_day, last_day, now, retention, progress=show)
+        return backfill(
+            store, campus, first_day, last_day, now, retention, progress=show, check_quality=quality
+        )
 
 
 def _show(report: RunReport) -> None:
-    console.print(f"analytics: {report.summary()}")
+    console.print(f"analytics: {report.summary()}", markup=False, soft_wrap=True)
 
 
 def _forever(
-    store: ReadingStore, campus: Campus, every: timedelta, retention: timedelta | None
+    store: ReadingStore,
+    campus: Campus,
+    every: timedelta,
+    retention: timedelta | None,
+    quality: bool = True,
 ) -> None:
     stop = threading.Event()
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -282,10 +306,129 @@ def _forever(
         f"analytics: running every {format_duration(every)} (aligned to the clock); Ctrl-C stops"
     )
     try:
-        run_forever(store, campus, every, stop, retention=retention)
+        run_forever(store, campus, every, stop, retention=retention, check_quality=quality)
     except KeyboardInterrupt:
         stop.set()
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
     console.print("analytics: stopped")
+
+
+@analytics_app.command("quality")
+def quality_command(
+    since: str | None = typer.Option(
+        None, "--since", metavar="DATE", help="Check every local day from DATE (YYYY-MM-DD)."
+    ),
+    days: int | None = typer.Option(
+        None,
+        "--days",
+        min=1,
+        metavar="N",
+        help="Check the last N local days, today included (default 2: yesterday and today).",
+    ),
+    worst: int = typer.Option(10, "--worst", min=0, help="List this many worst sensor-days."),
+    registry: Path | None = typer.Option(
+        None,
+        "--registry",
+        metavar="FILE",
+        envvar="CAMPUSLAB_REGISTRY",
+        help="Campus registry YAML (default: the sample campus shipped with CampusLab).",
+    ),
+    data_dir: Path = typer.Option(
+        Path("data"),
+        "--data-dir",
+        metavar="DIR",
+        envvar="CAMPUSLAB_DATA_DIR",
+        help="Folder of the DuckDB store (campuslab.duckdb).",
+    ),
+    store: opt.Store = "duckdb",
+    influx_url: opt.InfluxUrl = None,
+    influx_token: opt.InfluxToken = None,
+    influx_org: opt.InfluxOrg = None,
+    influx_bucket: opt.InfluxBucket = None,
+) -> None:
+    """Check the raw readings' data quality, store the flags, and report QCI per sensor-day.
+
+    Checks (METRICS.md): gaps, duplicate or out-of-order timestamps, range, spikes,
+    stuck values while occupied, headcounts over 1.5 x capacity or negative, in/out
+    counters not back to about 0 overnight, registers that decrease. QCI = readings
+    passing every check / all readings (Sandia's Pecos). Flagged readings are left out
+    of every KPI; rerunning replaces the flags of the days checked.
+
+    Examples:
+
+      campuslab analytics quality                 # yesterday and today
+
+      campuslab analytics quality --days 7 --worst 20
+    """
+    campus = _campus(registry)
+    now = datetime.now(UTC)
+    first_day = _backfill_start(since, days if days is not None or since else 2, campus, now)
+    options = StoreOptions(
+        kind=store,
+        data_dir=data_dir,
+        influx_url=influx_url,
+        influx_token=influx_token,
+        influx_org=influx_org,
+        influx_bucket=influx_bucket,
+    )
+    try:
+        options.check()
+        opened = open_store(options, campus)
+    except ValueError as exc:
+        _fail(str(exc))
+    except StoreUnavailable as exc:
+        _fail(str(exc), EXIT_FAILURE)
+    try:
+        report = run_quality(opened, campus, local_midnight(campus, first_day), now)
+    except QualityFlagsUnsupported as exc:
+        _fail(str(exc), EXIT_FAILURE)
+    finally:
+        opened.close()
+    _show_quality(report, worst)
+
+
+def _show_quality(report: QualityRunReport, worst: int) -> None:
+    console.print(
+        f"{report.start:%Y-%m-%d %H:%M}..{report.end:%Y-%m-%d %H:%M} UTC: {report.summary()}; "
+        f"{report.flags_written:,} flags written in {report.seconds:.2f} s",
+        markup=False,
+        soft_wrap=True,
+    )
+    if report.series_without_data:
+        names = ", ".join(f"{s}/{q}" for s, q in report.series_without_data[:10])
+        more = len(report.series_without_data) - 10
+        console.print(
+            f"no readings at all: {names}" + (f" and {more} more" if more > 0 else ""),
+            markup=False,
+            soft_wrap=True,
+        )
+    rows = worst_days(report, worst)
+    if not rows:
+        return
+    table = Table(title="worst sensor-days")
+    for column in (
+        "sensor",
+        "quantity",
+        "date",
+        "readings",
+        "flagged",
+        "QCI",
+        "missing",
+        "by check",
+    ):
+        table.add_column(column)
+    for day in rows:
+        checks = ", ".join(f"{c} {n}" for c, n in day.flagged_by_check.items() if n)
+        table.add_row(
+            day.sensor,
+            day.quantity,
+            str(day.date),
+            f"{day.points:,}",
+            f"{day.flagged:,}",
+            f"{day.qci:.4f}",
+            f"{day.missing_points:,}",
+            checks,
+        )
+    console.print(table)

@@ -25,6 +25,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from campuslab.cli.brokers import port_is_free, start_local_broker
+from campuslab.cli.keys_command import create_demo_key
 from campuslab.core.config import format_duration, parse_mqtt_url
 from campuslab.core.registry import load_campus
 from campuslab.simulators.campus import CampusSimulator, SimulationConfig
@@ -70,6 +71,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> None:
                     else ""
                 )
             )
+        key = create_demo_key(options.data_dir)
+        _STATUS_HEADERS["Authorization"] = f"Bearer {key}"
         serve = _start_serve(options, mqtt_url)
         cleanup.callback(_stop_process, serve)
         base_url = f"http://127.0.0.1:{options.port}"
@@ -85,7 +88,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> None:
         endpoint = parse_mqtt_url(mqtt_url)
         with MqttPublisher(endpoint, client_id="campuslab-demo-simulator") as publisher:
             _backfill_with_progress(simulator, publisher, options.backfill, base_url, console)
-            _print_urls(console, base_url, campus.site.name, options, mqtt_url)
+            _print_urls(console, base_url, campus.site.name, options, mqtt_url, key)
             stop = threading.Event()
             live = threading.Thread(
                 target=run_live,
@@ -161,9 +164,12 @@ def _wait_for_serve(
     )
 
 
+_STATUS_HEADERS: dict[str, str] = {}  # the demo's facilities key: health shows ingest totals
+
+
 def _status(base_url: str) -> dict:
     try:
-        health = httpx.get(f"{base_url}/api/v1/health", timeout=2).json()
+        health = httpx.get(f"{base_url}/api/v1/health", headers=_STATUS_HEADERS, timeout=2).json()
     except (httpx.HTTPError, ValueError):
         return {}
     return health.get("ingest") or {}
@@ -219,7 +225,7 @@ def _backfill_with_progress(
 
 
 def _print_urls(
-    console: Console, base_url: str, site: str, options: DemoOptions, mqtt_url: str
+    console: Console, base_url: str, site: str, options: DemoOptions, mqtt_url: str, key: str
 ) -> None:
     lines = [
         f"[bold]{site}[/] is streaming into CampusLab.",
@@ -229,6 +235,10 @@ def _print_urls(
         f"  Spaces          {base_url}/api/v1/spaces",
         f"  Metrics         {base_url}/metrics",
         f"  MQTT broker     {mqtt_url}  (topics campus/#)",
+        "",
+        "Your facilities API key (shown once; `campuslab keys list` lists keys):",
+        f"  {key}",
+        f"  curl -H 'Authorization: Bearer {key}' {base_url}/api/v1/health",
         "",
         (
             "Stops after " + f"{options.duration:g} s."

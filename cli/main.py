@@ -90,6 +90,8 @@ def serve(
     influx_token: opt.InfluxToken = None,
     influx_org: opt.InfluxOrg = None,
     influx_bucket: opt.InfluxBucket = None,
+    metrics_public: opt.MetricsPublic = False,
+    cors_origin: opt.CorsOrigins = None,
     analytics_every: str = typer.Option(
         "15m",
         help="Recompute rollups this often in this process; 'off' to leave it to a "
@@ -179,9 +181,14 @@ def api(
     influx_token: opt.InfluxToken = None,
     influx_org: opt.InfluxOrg = None,
     influx_bucket: opt.InfluxBucket = None,
+    metrics_public: opt.MetricsPublic = False,
+    cors_origin: opt.CorsOrigins = None,
     log_level: opt.LogLevel = "info",
 ) -> None:
-    """Run the API and overview page over the store, without ingest (the full stack)."""
+    """Run the API and overview page over the store, without ingest (the full stack).
+
+    API keys are kept in <data-dir>/keys.json (`campuslab keys create`).
+    """
     from campuslab.cli.serve import run_api
 
     run_api(
@@ -272,11 +279,17 @@ def demo(
 def _register_commands() -> None:
     from campuslab.cli.analytics_command import analytics_app
     from campuslab.cli.dashboards_command import dashboards_app
+    from campuslab.cli.export_command import export
+    from campuslab.cli.keys_command import keys_app
+    from campuslab.cli.timetable_command import timetable_app
     from campuslab.cli.simulate_command import simulate
 
     app.command("simulate")(simulate)
+    app.command("export")(export)
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(dashboards_app, name="dashboards")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(timetable_app, name="timetable")
 
 
 _register_commands()

@@ -70,3 +70,17 @@ ShareGroup = Annotated[
         help="Split the load with other ingestors via $share/<group>/<prefix>/#.",
     ),
 ]
+MetricsPublic = Annotated[
+    bool,
+    typer.Option(
+        envvar="CAMPUSLAB_METRICS_PUBLIC",
+        help="Serve /metrics without a key (for a Prometheus scrape inside a private "
+        "network); otherwise it needs a facilities key.",
+    ),
+]
+CorsOrigins = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cors-origin", help="Allow this browser origin (repeatable). CORS is off by default."
+    ),
+]

@@ -18,6 +18,8 @@ import uvicorn
 from prometheus_client import CollectorRegistry, start_http_server
 
 from campuslab.api.app import create_app
+from campuslab.api.keys import KeyStore
+from campuslab.api.request_ids import install_request_id_logging
 from campuslab.cli.stores import StoreOptions, mqtt_endpoint, open_store
 from campuslab.core.config import DEFAULT_TOPIC_PREFIX
 from campuslab.core.registry import Campus, load_campus
@@ -42,11 +44,33 @@ class ServeOptions:
     log_level: str = "info"
     metrics_port: int | None = None  # ingest-only processes expose /metrics here
     analytics_every: timedelta | None = None  # serve runs the rollup scheduler in a thread
+    metrics_public: bool = False
+    cors_origins: tuple[str, ...] = ()
 
 
 def configure_logging(level: str) -> None:
+    install_request_id_logging()
     logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s [%(request_id)s]: %(message)s",
+    )
+
+
+def _app(
+    options: ServeOptions,
+    store: ReadingStore,
+    campus: Campus,
+    registry: CollectorRegistry,
+    status=None,
+):
+    return create_app(
+        store,
+        campus,
+        metrics_registry=registry,
+        status=status,
+        keys=KeyStore.in_data_dir(options.store.data_dir),
+        metrics_public=options.metrics_public,
+        cors_origins=options.cors_origins,
     )
 
 
@@ -79,7 +103,7 @@ def run_serve(options: ServeOptions) -> None:
     metrics = IngestMetrics()
     _store_metrics(store, metrics.registry)
     ingestor = _ingestor(options, campus, store, metrics)
-    app = create_app(store, campus, metrics_registry=metrics.registry, status=ingestor.status)
+    app = _app(options, store, campus, metrics.registry, status=ingestor.status)
     ingestor.start()
     stop_analytics = _start_scheduler(options, campus, store)
     log.info(
@@ -146,8 +170,7 @@ def run_api(options: ServeOptions) -> None:
     configure_logging(options.log_level)
     campus = load_campus(options.registry)
     store = open_store(options.store, campus)
-    registry = CollectorRegistry()
-    app = create_app(store, campus, metrics_registry=registry)
+    app = _app(options, store, campus, CollectorRegistry())
     try:
         uvicorn.run(
             app, host=options.host, port=options.port, log_level=options.log_level, access_log=False

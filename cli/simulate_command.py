@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -18,10 +19,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from campuslab.cli.stores import mqtt_endpoint
+from campuslab.cli.stores import STORE_FILE, StoreOptions, mqtt_endpoint, open_store
 from campuslab.core.config import MqttEndpoint, format_duration, parse_duration
 from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path
+from campuslab.core.store.duckdb import StoreLockedError
+from campuslab.core.store.port import ReadingStore
 from campuslab.simulators.campus import CampusSimulator, SimulationConfig
+from campuslab.simulators.direct import DirectBackfillReport, backfill_direct
 from campuslab.simulators.faults import FAULTS
 from campuslab.simulators.publisher import (
     BrokerUnreachable,
@@ -93,6 +97,43 @@ def simulate(
         min=0.0,
         help="Stop live mode after SECONDS of wall-clock time.",
     ),
+    direct: bool = typer.Option(
+        False,
+        "--direct",
+        help="With --backfill: write the history straight into the store (--store, "
+        "--data-dir), no MQTT, one simulated day per write. Fast enough for a semester.",
+    ),
+    store: str = typer.Option(
+        "duckdb",
+        "--store",
+        envvar="CAMPUSLAB_STORE",
+        help="With --direct: duckdb (the file under --data-dir) or influxdb (--influx-*).",
+    ),
+    data_dir: Path = typer.Option(
+        Path("data"),
+        "--data-dir",
+        envvar="CAMPUSLAB_DATA_DIR",
+        help="With --direct: folder of the DuckDB store (the one `campuslab serve` uses).",
+    ),
+    influx_url: str | None = typer.Option(
+        None, "--influx-url", envvar="CAMPUSLAB_INFLUX_URL", help="InfluxDB URL (--store influxdb)."
+    ),
+    influx_token: str | None = typer.Option(
+        None,
+        "--influx-token",
+        envvar="CAMPUSLAB_INFLUX_TOKEN",
+        help="InfluxDB token (or user:password).",
+        show_default=False,
+    ),
+    influx_org: str | None = typer.Option(
+        None, "--influx-org", envvar="CAMPUSLAB_INFLUX_ORG", help="InfluxDB organisation (2.x)."
+    ),
+    influx_bucket: str | None = typer.Option(
+        None,
+        "--influx-bucket",
+        envvar="CAMPUSLAB_INFLUX_BUCKET",
+        help="Bucket (2.x/3.x) or database (1.x).",
+    ),
 ) -> None:
     """Simulate the campus in the registry and publish its readings over MQTT.
 
@@ -107,11 +148,33 @@ def simulate(
     enough in the past to reach the present exactly when the run ends, so
     timestamps never run ahead of the wall clock.
 
+    --backfill 120d --direct writes a semester of history straight into the
+    store instead (no broker needed), one simulated day at a time; a store held
+    by a running `campuslab serve` is refused with a clear message.
+
     Example: campuslab simulate --backfill 7d --then-live --faults spike,stuck
     """
     step = _duration_option(interval, "--interval")
     span = _duration_option(backfill_span, "--backfill") if backfill_span else None
     fmt = payload_format.value
+    if direct:
+        _direct(
+            registry,
+            seed,
+            step,
+            span,
+            then_live,
+            faults,
+            StoreOptions(
+                kind=store,
+                data_dir=data_dir,
+                influx_url=influx_url,
+                influx_token=influx_token,
+                influx_org=influx_org,
+                influx_bucket=influx_bucket,
+            ),
+        )
+        return
     if span and fmt == "bare":
         raise typer.BadParameter(
             "bare payloads carry no timestamp (the receiver stamps them "
@@ -218,6 +281,101 @@ def _backfill(
 
         report = backfill(sim, publisher, start, end, fmt, prefix, progress=show)
     console.print(f"backfilled {span}: {_summary(report)} to {publisher.endpoint.url}")
+
+
+def _direct(
+    registry: Path | None,
+    seed: int,
+    step: timedelta,
+    span: timedelta | None,
+    then_live: bool,
+    faults: str,
+    options: StoreOptions,
+) -> None:
+    """``--backfill SPAN --direct``: simulate the span and write it straight into the store."""
+    if span is None:
+        raise typer.BadParameter(
+            "--direct writes a --backfill span; give --backfill", param_hint="--direct"
+        )
+    if then_live:
+        raise typer.BadParameter(
+            "--direct only backfills; for live mode run without --direct (over MQTT)",
+            param_hint="--then-live",
+        )
+    try:
+        options.check()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--store") from None
+    fault_set = _fault_set(faults)
+    if "garbage" in fault_set:
+        errors.print(
+            "[yellow]warning:[/yellow] --faults garbage makes malformed MQTT messages; "
+            "with --direct there are none, so it is left out"
+        )
+        fault_set = fault_set - {"garbage"}
+    try:
+        config = SimulationConfig(seed=seed, interval=step, faults=fault_set)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--interval") from None
+    campus = _campus(registry)
+    sim = CampusSimulator(campus, config)
+    target = _store_target(options)
+    try:
+        store = open_store(options, campus)
+    except StoreLockedError:
+        _fail(
+            f"the store {target} is in use by another CampusLab process (a running "
+            "`campuslab serve`?); DuckDB lets one process at a time hold it. Stop that "
+            "process and run the backfill again, or give another --data-dir.",
+            code=1,
+        )
+        return
+    end = datetime.now(UTC)
+    try:
+        report = _direct_backfill(sim, store, end - span, end)
+    finally:
+        store.close()
+    console.print(
+        f"backfilled {format_duration(span)} directly into {target}: {_direct_summary(report)}"
+    )
+
+
+def _store_target(options: StoreOptions) -> str:
+    if options.kind == "duckdb":
+        return str(options.data_dir / STORE_FILE)
+    return f"InfluxDB at {options.influx_url}"
+
+
+def _direct_backfill(
+    sim: CampusSimulator, store: ReadingStore, start: datetime, end: datetime
+) -> DirectBackfillReport:
+    columns = (
+        TextColumn("[bold]backfill (direct)"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("readings"),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    began = time.perf_counter()
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("", total=None, rate="")
+
+        def show(done: int, total: int) -> None:
+            seconds = time.perf_counter() - began
+            rate = f"{done / seconds:,.0f}/s" if seconds > 0 else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        return backfill_direct(sim, store, start, end, progress=show)
+
+
+def _direct_summary(report: DirectBackfillReport) -> str:
+    return (
+        f"{report.readings:,} readings ({report.stored:,} new, {report.duplicates:,} "
+        f"already there) in {report.seconds:.1f} s ({report.readings_per_second:,.0f} "
+        "readings/s)"
+    )
 
 
 def _live(

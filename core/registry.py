@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import time
+from datetime import date, time
 from enum import StrEnum
 from functools import cached_property
 from importlib import resources
@@ -25,6 +25,8 @@ from campuslab.core.quantities import METER_QUANTITIES, SPACE_QUANTITIES
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# What a site's outdoor weather station reports (°C and %RH, canonical units).
+WEATHER_STATION_QUANTITIES = ("temperature", "humidity")
 
 
 class SpaceType(StrEnum):
@@ -88,6 +90,81 @@ class CoreHours(_Model):
         return frozenset(_WEEKDAYS.index(d) for d in self.days)
 
 
+class SeasonDates(_Model):
+    """A yearly range of local dates, both ends included, that may wrap the new year.
+
+    Written ``MM-DD``; the default heating season for Norway is 1 October to 30 April
+    (``first_day: "10-01"``, ``last_day: "04-30"``). The rest of the year is the
+    cooling season (EN 16798-1 gives indoor-temperature criteria for each).
+    """
+
+    first_day: str = "10-01"
+    last_day: str = "04-30"
+
+    @field_validator("first_day", "last_day")
+    @classmethod
+    def _month_day(cls, text: str) -> str:
+        match = re.fullmatch(r"(\d{2})-(\d{2})", text)
+        try:
+            if match is None:
+                raise ValueError
+            date(2000, int(match[1]), int(match[2]))  # 2000 is a leap year: 02-29 is allowed
+        except ValueError:
+            raise ValueError(f"{text!r} is not a month and day written MM-DD, e.g. 10-01") from None
+        return text
+
+    @property
+    def first(self) -> tuple[int, int]:
+        """(month, day) of the first day of the season."""
+        return int(self.first_day[:2]), int(self.first_day[3:])
+
+    @property
+    def last(self) -> tuple[int, int]:
+        """(month, day) of the last day of the season."""
+        return int(self.last_day[:2]), int(self.last_day[3:])
+
+    def contains(self, day: date) -> bool:
+        """Whether a local date is in the season."""
+        key, first, last = (day.month, day.day), self.first, self.last
+        return first <= key <= last if first <= last else key >= first or key <= last
+
+
+class ComfortSettings(_Model):
+    """Inputs of the PMV/PPD model (ISO 7730) where nothing is measured; METRICS.md defaults."""
+
+    met: float = Field(default=1.2, ge=0.8, le=4.0, description="metabolic rate, met")
+    clo_heating: float = Field(default=1.0, ge=0.0, le=2.0, description="clothing, heating season")
+    clo_cooling: float = Field(default=0.5, ge=0.0, le=2.0, description="clothing, cooling season")
+    air_speed_m_s: float = Field(default=0.1, ge=0.0, le=1.0, description="measured air speed")
+    dynamic_clothing: bool = Field(
+        default=True, description="correct clo for activity and air speed (clo_dynamic_iso)"
+    )
+
+
+class EmissionSettings(_Model):
+    """Emission factors: the packaged year-versioned table, a replacement file, or overrides.
+
+    Electricity factors are g CO₂e per kWh, keyed by year. ``district_heating_g_per_kwh``
+    is the plant-specific factor of the site's district-heating supplier; while it is
+    unset, a placeholder is used and every emissions figure says so.
+    """
+
+    factors_file: str | None = Field(default=None, description="YAML replacing the packaged table")
+    electricity_location_g_per_kwh: dict[int, float] = Field(default_factory=dict)
+    electricity_market_g_per_kwh: dict[int, float] = Field(default_factory=dict)
+    district_heating_g_per_kwh: float | None = Field(default=None, ge=0, le=2000)
+
+    @field_validator("electricity_location_g_per_kwh", "electricity_market_g_per_kwh")
+    @classmethod
+    def _plausible_factors(cls, factors: dict[int, float]) -> dict[int, float]:
+        for year, factor in factors.items():
+            if not 1990 <= year <= 2100:
+                raise ValueError(f"year {year} is not a year between 1990 and 2100")
+            if not 0 <= factor <= 2000:
+                raise ValueError(f"{year}: {factor} g CO2e/kWh is outside 0..2000")
+        return factors
+
+
 class AnalyticsSettings(_Model):
     """Per-site assumptions behind the metrics (METRICS.md), with documented defaults."""
 
@@ -95,12 +172,28 @@ class AnalyticsSettings(_Model):
     in_use_threshold: float = Field(default=1.0, gt=0, description="people for an hour in use")
     hourly_observation: Literal["mean", "peak"] = "mean"
     outdoor_co2_ppm: float = Field(default=420.0, ge=250, le=1000)
+    heating_season: SeasonDates = Field(default_factory=SeasonDates)
+    comfort: ComfortSettings = Field(default_factory=ComfortSettings)
+    degree_day_base_c: float = Field(default=17.0, ge=0, le=30, description="HDD base, °C")
+    emissions: EmissionSettings = Field(default_factory=EmissionSettings)
+
+
+class WeatherStation(_Model):
+    """The site's outdoor sensor: reports ``temperature`` (°C) and ``humidity`` (%RH).
+
+    It publishes under a building's topic tree, ``campus/<building>/<id>/<quantity>``,
+    and its readings are stored with that building tag and its id as the sensor.
+    """
+
+    id: Identifier
+    building: Identifier
 
 
 class Site(_Model):
     id: Identifier
     name: str = Field(min_length=1)
     timezone: str
+    weather_station: WeatherStation | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -142,9 +235,19 @@ class Campus(_Model):
         found = self._spaces.get(space_id)
         return found[1] if found else None
 
+    @property
+    def weather_station(self) -> WeatherStation | None:
+        """The site's outdoor weather station, if the registry has one."""
+        return self.site.weather_station
+
     def building_of(self, sensor_id: str) -> Building | None:
         found = self._spaces.get(sensor_id) or self._meters.get(sensor_id)
-        return found[0] if found else None
+        if found:
+            return found[0]
+        station = self.site.weather_station
+        if station is not None and station.id == sensor_id:
+            return self._buildings.get(station.building)
+        return None
 
     def meter(self, meter_id: str) -> Meter | None:
         found = self._meters.get(meter_id)
@@ -168,6 +271,9 @@ class Campus(_Model):
         meter = self._meters.get(sensor_id)
         if meter and meter[0].id == building_id:
             return (meter[1].quantity,)
+        station = self.site.weather_station
+        if station is not None and station.id == sensor_id and station.building == building_id:
+            return WEATHER_STATION_QUANTITIES
         return None
 
 
@@ -220,28 +326,51 @@ def _reason(error: dict[str, Any]) -> str:
     return re.sub(r"^Value error, ", "", message)
 
 
+def _weather_station(raw: dict[str, Any]) -> dict[str, Any] | None:
+    site = raw.get("site")
+    station = site.get("weather_station") if isinstance(site, dict) else None
+    return station if isinstance(station, dict) else None
+
+
 def _duplicate_ids(raw: dict[str, Any]) -> list[str]:
     seen: dict[str, str] = {}
     problems = []
+    places: list[tuple[str, Any]] = []
     for bi, building in enumerate(raw.get("buildings") or []):
         if not isinstance(building, dict):
             continue
-        places = [(f"buildings[{bi}].id", building.get("id"))]
+        places.append((f"buildings[{bi}].id", building.get("id")))
         for kind in ("meters", "spaces"):
             for i, item in enumerate(building.get(kind) or []):
                 if isinstance(item, dict):
                     places.append((f"buildings[{bi}].{kind}[{i}].id", item.get("id")))
-        for where, ident in places:
-            if not isinstance(ident, str):
-                continue
-            if ident in seen:
-                problems.append(
-                    f"{where}: id {ident!r} is already used at {seen[ident]}; "
-                    "ids must be unique campus-wide"
-                )
-            else:
-                seen[ident] = where
+    station = _weather_station(raw)
+    if station is not None:
+        places.append(("site.weather_station.id", station.get("id")))
+    for where, ident in places:
+        if not isinstance(ident, str):
+            continue
+        if ident in seen:
+            problems.append(
+                f"{where}: id {ident!r} is already used at {seen[ident]}; "
+                "ids must be unique campus-wide"
+            )
+        else:
+            seen[ident] = where
     return problems
+
+
+def _weather_station_problems(raw: dict[str, Any]) -> list[str]:
+    station = _weather_station(raw)
+    if station is None or not isinstance(station.get("building"), str):
+        return []
+    buildings = {b.get("id") for b in raw.get("buildings") or [] if isinstance(b, dict)}
+    if station["building"] in buildings:
+        return []
+    return [
+        f"site.weather_station.building: no building {station['building']!r} in the registry "
+        "(the station publishes under one of the campus's buildings)"
+    ]
 
 
 def parse_campus(text: str, source: str = "<registry>") -> Campus:
@@ -264,6 +393,7 @@ def parse_campus(text: str, source: str = "<registry>") -> Campus:
         problems = [f"{_path(e['loc'])}: {_reason(e)}" for e in exc.errors()]
         campus = None
     problems += _duplicate_ids(raw)
+    problems += _weather_station_problems(raw)
     if problems or campus is None:
         raise RegistryError(source, problems)
     return campus

@@ -316,7 +316,12 @@ class CampusSimulator:
             "humidity": humidity,
         }
         spaces = np.column_stack([by_quantity[q] for q in SPACE_QUANTITIES]).ravel()
-        return np.concatenate([spaces, np.round(self.meters.readings(), 3)])
+        parts = [spaces, np.round(self.meters.readings(), 3)]
+        if layout.weather_station is not None:
+            # the station reads the outdoor weather model (°C, %RH), in WEATHER_STATION_QUANTITIES
+            # order; its sensor noise is not modelled
+            parts.append(np.array([round(outdoor_c, 1), round(outdoor_rh, 1)]))
+        return np.concatenate(parts)
 
 
 def _epoch_us(moment: datetime) -> int:

@@ -17,6 +17,10 @@ its own random stream, so enabling one fault never changes any other value.
 
 Stuck and dropout windows are drawn per UTC day, spikes per step, resets per
 week (counted from the Unix epoch), all from (seed, that key).
+
+The site's weather station (the last readings of a step, when the registry has
+one) is left alone: faults apply to the spaces' sensors and the meters only, so
+adding a weather station changes no fault that was drawn before.
 """
 
 from __future__ import annotations
@@ -65,8 +69,9 @@ class FaultInjector:
         self.seed = seed
         self.faults = faults
         self.interval_s = interval_s
-        self.reading_count = layout.readings_per_step
         space_readings = layout.space_count * _PER_SPACE
+        # readings faults apply to: the spaces' and the meters', not the weather station's
+        self.reading_count = space_readings + layout.meter_count
         self.space_readings = space_readings
         # device of each reading: spaces first, then meters, as in the layout
         self.device_of_reading = np.concatenate(
@@ -99,6 +104,9 @@ class FaultInjector:
         if not self.enabled:
             return values, None
         values = values.copy()
+        untouched = values.size - self.reading_count  # the weather station's readings, at the end
+        faultable = values[: self.reading_count]  # a view: the faults below write through it
+        values_all, values = values, faultable
         if "reset" in self.faults and len(self.energy_meters):
             self._reset_registers(epoch_s, values)
         if "spike" in self.faults:
@@ -108,8 +116,8 @@ class FaultInjector:
         keep = None
         if "dropout" in self.faults:
             active = self._active("dropout", epoch_s, self.device_count)
-            keep = ~active[self.device_of_reading]
-        return values, keep
+            keep = np.concatenate([~active[self.device_of_reading], np.ones(untouched, dtype=bool)])
+        return values_all, keep
 
     def _active(self, fault: str, epoch_s: int, population: int) -> np.ndarray:
         """Which members have a window of ``fault`` covering ``epoch_s``."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from campuslab.core.quantities import SPACE_QUANTITIES
-from campuslab.core.registry import Campus, SpaceType
+from campuslab.core.registry import WEATHER_STATION_QUANTITIES, Campus, SpaceType
 from campuslab.simulators.schedules import OPERATING_HOURS, TEACHING_HOURS, OperatingHours
 
 CEILING_HEIGHT_M = 3.0
@@ -33,6 +33,8 @@ class CampusLayout:
     schedules: tuple[OperatingHours, ...]  # the distinct operating hours in use
     space_schedule: np.ndarray  # (S,) index into schedules
     building_schedule_share: np.ndarray  # (B, K) share of sensed floor area on each schedule
+    # the site's outdoor weather station, (sensor id, building id), if the registry has one
+    weather_station: tuple[str, str] | None = None
 
     @classmethod
     def from_campus(cls, campus: Campus) -> CampusLayout:
@@ -65,6 +67,11 @@ class CampusLayout:
             schedules=schedules,
             space_schedule=space_schedule,
             building_schedule_share=share,
+            weather_station=(
+                (campus.weather_station.id, campus.weather_station.building)
+                if campus.weather_station is not None
+                else None
+            ),
         )
 
     @property
@@ -84,8 +91,15 @@ class CampusLayout:
         return self.area_m2 * CEILING_HEIGHT_M
 
     @property
+    def weather_reading_count(self) -> int:
+        """Readings of the weather station per step (temperature, humidity), 0 without one."""
+        return len(WEATHER_STATION_QUANTITIES) if self.weather_station is not None else 0
+
+    @property
     def readings_per_step(self) -> int:
-        return self.space_count * len(SPACE_QUANTITIES) + self.meter_count
+        return (
+            self.space_count * len(SPACE_QUANTITIES) + self.meter_count + self.weather_reading_count
+        )
 
     def spaces_of(self, types: Iterable[SpaceType]) -> np.ndarray:
         wanted = set(types)
@@ -95,7 +109,7 @@ class CampusLayout:
         """(building, sensor, quantity) of each reading of a step, in emission order.
 
         Each space's quantities come together (occupancy, co2, temperature,
-        humidity), then the meters.
+        humidity), then the meters, then the weather station (temperature, humidity).
         """
         buildings: list[str] = []
         sensors: list[str] = []
@@ -111,4 +125,10 @@ class CampusLayout:
             buildings.append(self.building_ids[b])
             sensors.append(meter_id)
             quantities.append(quantity)
+        if self.weather_station is not None:
+            station_id, building_id = self.weather_station
+            for quantity in WEATHER_STATION_QUANTITIES:
+                buildings.append(building_id)
+                sensors.append(station_id)
+                quantities.append(quantity)
         return buildings, sensors, quantities

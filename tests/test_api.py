@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 
 from campuslab.api import create_app
 from campuslab.api.dependencies import ReadLimits, get_clock, get_read_limits, get_store
+from campuslab.api.keys import KeyStore, Role
 from campuslab.core.readings import ReadingBatch, isoformat_utc, to_epoch_us
 from campuslab.core.registry import Campus
 from campuslab.core.store.duckdb import DuckDBStore
@@ -85,9 +86,12 @@ def ingest_registry() -> CollectorRegistry:
 
 
 def make_client(store, campus: Campus, **kwargs) -> TestClient:
-    app = create_app(store, campus, **kwargs)
+    """A client holding a facilities key: it sees everything (roles: test_security.py)."""
+    keys = KeyStore.in_memory()
+    app = create_app(store, campus, keys=keys, **kwargs)
     app.dependency_overrides[get_clock] = lambda: lambda: NOW
-    return TestClient(app)
+    secret = keys.create(Role.FACILITIES, "test_api").secret
+    return TestClient(app, headers={"Authorization": f"Bearer {secret}"})
 
 
 @pytest.fixture

@@ -100,7 +100,8 @@ def test_steps_are_aligned_to_the_interval_and_batched_by_clock_hour(campus: Cam
     assert all(ts % (300 * 10**6) == 0 for ts in stamps)
     assert stamps[-1] < int(end.timestamp() * 1e6)
     assert len(stamps) == sim.step_count(start, end) == 24
-    assert [len(b) for b in batches] == [11 * 332, 12 * 332, 1 * 332]  # 10:05-, 11:00-, 12:00
+    per_step = 81 * 4 + 8 + 2  # spaces' quantities, meters, the weather station (°C, %RH)
+    assert [len(b) for b in batches] == [11 * per_step, 12 * per_step, 1 * per_step]
     for batch in batches:
         hours = {ts // (3600 * 10**6) for ts in batch.ts_us}
         assert len(hours) == 1
@@ -158,7 +159,7 @@ def test_generating_a_week_of_the_sample_campus_is_fast(campus: Campus) -> None:
     began = time.perf_counter()
     count = sum(len(b) for b in sim.batches(MONDAY, MONDAY + WEEK))
     elapsed = time.perf_counter() - began
-    assert count == 2016 * (81 * 4 + 8)
+    assert count == 2016 * (81 * 4 + 8 + 2)  # spaces, meters, weather station
     assert elapsed < 5.0, f"{count} readings took {elapsed:.1f} s"
 
 

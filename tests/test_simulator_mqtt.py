@@ -104,8 +104,9 @@ def test_backfill_of_an_hour_arrives_complete(
             )
             assert publisher.outstanding == 0
         received = subscriber.wait_for(len(expected))
-    assert report.readings == 12 * 332 and report.messages == len(expected)
-    assert progress[-1] == (12 * 332, 12 * 332)
+    # 334 per step: 81 spaces × 4 quantities, 8 meters, the weather station's °C and %RH
+    assert report.readings == 12 * 334 and report.messages == len(expected)
+    assert progress[-1] == (12 * 334, 12 * 334)
     assert sorted(received) == sorted(expected)
 
 
@@ -147,7 +148,7 @@ def test_live_mode_continues_the_backfill(broker: MqttEndpoint, campus: Campus) 
         live = run_live(sim, publisher, "json", prefix, speed=1.0, stop=stop)
         publisher.flush()
         received = subscriber.wait_for(backfilled + live.messages)
-    assert live.readings >= 3 * 332  # the steps between the hand-over and now, at once
+    assert live.readings >= 3 * 334  # the steps between the hand-over and now, at once
     published: dict[tuple[str, int], float] = {}
     for topic, payload in received:
         body = json.loads(payload)

@@ -1,125 +1,54 @@
-"""GET /: the overview page, every space's latest state and today's utilisation.
+"""GET /: the overview page, every space's latest state and today's utilisation, updated live.
 
-It makes two store calls whatever the campus size: ``latest()`` for the
-newest reading of every sensor, and one batched ``campus_utilisation_today``.
-Only formatting happens here; the CO₂ category and utilisation come from
-analytics.
+The page is complete as served: every cell is rendered on the server, from two
+store calls whatever the campus size (``latest()`` and one batched
+``campus_utilisation_today``; see ``campuslab.api.live``), or from none while
+the live feed runs: then the page shows the feed's current state, so it and
+the snapshot its script receives agree. A small script
+(``/static/overview.js``, plain JS) then listens to ``GET /api/v1/stream`` and
+updates the cells in place; without JavaScript the page stays as served.
+
+Viewers below facilities see occupancy counts between 1 and k − 1 as "fewer
+than k" (METRICS.md, Privacy), here, in the panel and in the stream alike.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from campuslab.analytics.ieq import CATEGORY_NAMES, DELTA_CO2_LIMITS_PPM, co2_category
-from campuslab.analytics.kpis import campus_utilisation_today
-from campuslab.analytics.utilisation import UtilisationResult
+from campuslab.analytics.ieq import CATEGORY_NAMES, DELTA_CO2_LIMITS_PPM
 from campuslab.api.dependencies import CampusDep, ClockDep, StoreDep
+from campuslab.api.live import (
+    CampusState,
+    LiveFeed,
+    LiveSettings,
+    LiveSettingsDep,
+    campus_view,
+    local_time,
+    newest_view,
+    read_campus_state,
+    study_spaces_view,
+)
 from campuslab.api.models import core_hours_description
-from campuslab.core.readings import LatestReading, isoformat_utc
-from campuslab.core.registry import Campus, Space
-from campuslab.core.store.port import ReadingStore
+from campuslab.api.privacy_counts import ExactCountsDep
+from campuslab.api.problems import problem_response, shown
+from campuslab.core.registry import Campus
 
 router = APIRouter(tags=["pages"])
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
-log = logging.getLogger("campuslab.api")
-
-
-@dataclass
-class SpaceRow:
-    id: str
-    name: str
-    space_type: str
-    capacity: int
-    people: str | None = None
-    co2: str | None = None
-    co2_category: str | None = None
-    temperature: str | None = None
-    utilisation: str | None = None
-    utilisation_note: str = ""
-    last_reading: str | None = None
-    last_reading_iso: str | None = None
-
-
-@dataclass
-class BuildingSection:
-    id: str
-    name: str
-    rows: list[SpaceRow] = field(default_factory=list)
-
-
-def _local_time(moment: datetime, now: datetime, campus: Campus) -> str:
-    local = moment.astimezone(campus.tz)
-    if local.date() == now.astimezone(campus.tz).date():
-        return local.strftime("%H:%M")
-    return f"{local.day} {local.strftime('%b %Y %H:%M')}"
-
-
-def _utilisation_cells(row: SpaceRow, result: UtilisationResult | None) -> None:
-    if result is None:
-        row.utilisation_note = "not computed"
-    elif result.available_hours == 0 or not math.isfinite(result.utilisation):
-        row.utilisation_note = (
-            "no core hours with data yet today"
-            if not result.hours_without_data
-            else f"no data for {result.hours_without_data} core h"
-        )
-    else:
-        row.utilisation = f"{result.utilisation * 100:.0f} %"
-        row.utilisation_note = f"in use {result.in_use_hours} of {result.available_hours} h"
-
-
-def _row(
-    space: Space,
-    latest: dict[str, LatestReading],
-    category: int | None,
-    result: UtilisationResult | None,
-    now: datetime,
-    campus: Campus,
-) -> SpaceRow:
-    row = SpaceRow(space.id, space.name, space.type.value.replace("_", " "), space.capacity)
-    if (occupancy := latest.get("occupancy")) is not None:
-        row.people = f"{occupancy.value:g} / {space.capacity}"
-    if (co2 := latest.get("co2")) is not None:
-        row.co2 = f"{co2.value:.0f} ppm"
-        row.co2_category = CATEGORY_NAMES[category - 1] if category else None
-    if (temperature := latest.get("temperature")) is not None:
-        row.temperature = f"{temperature.value:.1f} °C"
-    if latest:
-        newest = max(r.ts for r in latest.values())
-        row.last_reading = _local_time(newest, now, campus)
-        row.last_reading_iso = isoformat_utc(newest)
-    _utilisation_cells(row, result)
-    return row
-
-
-def _co2_categories(
-    by_space: dict[str, dict[str, LatestReading]], campus: Campus
-) -> dict[str, int]:
-    with_co2 = [(sid, q["co2"].value) for sid, q in by_space.items() if "co2" in q]
-    if not with_co2:
-        return {}
-    categories = co2_category(np.array([v for _, v in with_co2]), campus.analytics.outdoor_co2_ppm)
-    return {sid: int(c) for (sid, _), c in zip(with_co2, categories.tolist(), strict=True)}
-
-
-def _today(
-    store: ReadingStore, campus: Campus, now: datetime
-) -> dict[str, UtilisationResult] | None:
-    try:
-        return campus_utilisation_today(store, campus, now)
-    except Exception:
-        log.exception("overview: today's utilisation could not be computed")
-        return None
+_API_DIR = Path(__file__).resolve().parent.parent
+templates = Jinja2Templates(directory=_API_DIR / "templates")
+STATIC_DIR = _API_DIR / "static"
+# The files served under /static: a fixed list, so no path from a request reaches the disk.
+STATIC_FILES = {
+    "overview.js": "text/javascript; charset=utf-8",
+    "overview.css": "text/css; charset=utf-8",
+}
 
 
 def _co2_legend(outdoor: float) -> list[tuple[str, str]]:
@@ -137,49 +66,60 @@ def _co2_legend(outdoor: float) -> list[tuple[str, str]]:
     return legend
 
 
-def overview_context(store: ReadingStore, campus: Campus, now: datetime) -> dict[str, Any]:
-    readings = store.latest()
-    by_space: dict[str, dict[str, LatestReading]] = {}
-    for reading in readings:
-        by_space.setdefault(reading.sensor, {})[reading.quantity] = reading
-    categories = _co2_categories(by_space, campus)
-    today = _today(store, campus, now)
-    sections = []
-    for building in campus.buildings:
-        section = BuildingSection(building.id, building.name)
-        for space in building.spaces:
-            section.rows.append(
-                _row(
-                    space,
-                    by_space.get(space.id, {}),
-                    categories.get(space.id),
-                    None if today is None else today.get(space.id),
-                    now,
-                    campus,
-                )
-            )
-        sections.append(section)
-    newest = max((r.ts for r in readings), default=None)
+def overview_context(
+    state: CampusState,
+    campus: Campus,
+    now: datetime,
+    settings: LiveSettings | None = None,
+    exact: bool = False,
+) -> dict[str, Any]:
+    """What the template shows of ``state``, to a viewer with or without exact counts."""
+    settings = settings or LiveSettings()
+    sections = campus_view(state, campus, settings, exact)
+    newest = newest_view(state, campus)
     outdoor = campus.analytics.outdoor_co2_ppm
     return {
         "site": campus.site,
         "buildings": sections,
         "space_count": sum(len(s.rows) for s in sections),
-        "has_readings": bool(readings),
-        "utilisation_failed": today is None,
-        "newest_reading": _local_time(newest, now, campus) if newest else None,
-        "newest_reading_iso": isoformat_utc(newest) if newest else None,
-        "generated_at": _local_time(now, now, campus),
+        "has_readings": bool(state.by_space),
+        "utilisation_failed": state.utilisation is None,
+        "newest_reading": newest["text"] if newest else None,
+        "newest_reading_iso": newest["iso"] if newest else None,
+        "generated_at": local_time(now, now, campus),
         "core_hours": core_hours_description(campus).description,
         "outdoor_co2": f"{outdoor:g}",
         "co2_legend": _co2_legend(outdoor),
+        "study_spaces": study_spaces_view(state, campus, settings, exact),
+        "suppression_k": None if exact else settings.suppression_k,
+        "stale_minutes": f"{settings.stale_after.total_seconds() / 60:g}",
     }
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def overview_page(
-    request: Request, store: StoreDep, campus: CampusDep, clock: ClockDep
+    request: Request,
+    store: StoreDep,
+    campus: CampusDep,
+    clock: ClockDep,
+    settings: LiveSettingsDep,
+    exact: ExactCountsDep,
 ) -> HTMLResponse:
+    now = clock()
+    feed: LiveFeed | None = getattr(request.app.state, "live_feed", None)
+    state = feed.fresh_state(now) if feed is not None else None
+    if state is None:
+        state = read_campus_state(store, campus, now)
     return templates.TemplateResponse(
-        request, "overview.html", overview_context(store, campus, clock())
+        request, "overview.html", overview_context(state, campus, now, settings, exact)
+    )
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def static_file(request: Request, name: str):
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        return problem_response(404, f"no static file {shown(name)}", instance=request.url.path)
+    return FileResponse(
+        STATIC_DIR / name, media_type=media_type, headers={"Cache-Control": "no-cache"}
     )

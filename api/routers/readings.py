@@ -7,11 +7,13 @@ from datetime import timedelta
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from campuslab.api.dependencies import ClockDep, ReadLimitsDep, SpaceDep, StoreDep
+from campuslab.api.keys import Role
 from campuslab.api.models import Readings
 from campuslab.api.parameters import (
+    MAX_PARAMETER_LENGTH,
     TIMESTAMP_EXAMPLE,
     check_span,
     parse_aggregate,
@@ -20,16 +22,23 @@ from campuslab.api.parameters import (
     space_quantity,
 )
 from campuslab.api.problems import ApiProblem, problem_responses
+from campuslab.api.routers.exports import ReadingsPrivacyDep
+from campuslab.api.security import require_role
 from campuslab.core.config import format_duration
 from campuslab.core.quantities import QUANTITIES, SPACE_QUANTITIES
 from campuslab.core.readings import Series, isoformat_utc
 from campuslab.core.store.port import TooManyPoints
 
-router = APIRouter(prefix="/api/v1/spaces", tags=["readings"])
+router = APIRouter(
+    prefix="/api/v1/spaces",
+    tags=["readings"],
+    dependencies=[Depends(require_role(Role.RESEARCHER))],
+)
 
 QuantityQuery = Annotated[
     str,
     Query(
+        max_length=MAX_PARAMETER_LENGTH,
         description="what to read: "
         + ", ".join(f"`{q}` ({QUANTITIES[q].unit})" for q in SPACE_QUANTITIES),
         json_schema_extra={"enum": list(SPACE_QUANTITIES)},
@@ -39,6 +48,7 @@ QuantityQuery = Annotated[
 StartQuery = Annotated[
     str | None,
     Query(
+        max_length=MAX_PARAMETER_LENGTH,
         description="start of the range, inclusive; RFC 3339 (with Z or an offset; a time "
         "without an offset is taken as UTC). Default: 24 h before end.",
         json_schema_extra={"format": "date-time"},
@@ -48,6 +58,7 @@ StartQuery = Annotated[
 EndQuery = Annotated[
     str | None,
     Query(
+        max_length=MAX_PARAMETER_LENGTH,
         description="end of the range, exclusive; RFC 3339 as for start. Default: now.",
         json_schema_extra={"format": "date-time"},
         examples=[TIMESTAMP_EXAMPLE],
@@ -56,6 +67,7 @@ EndQuery = Annotated[
 EveryQuery = Annotated[
     str | None,
     Query(
+        max_length=MAX_PARAMETER_LENGTH,
         description="resample into buckets of this length (at least 1s; e.g. 15m, 1h, 1d), "
         "aligned to the Unix epoch. Leave out for raw readings.",
         examples=["15m"],
@@ -64,6 +76,7 @@ EveryQuery = Annotated[
 AggQuery = Annotated[
     str | None,
     Query(
+        max_length=MAX_PARAMETER_LENGTH,
         description="aggregate of each bucket when resampling (default mean)",
         json_schema_extra={"enum": ["mean", "max", "min"]},
         examples=["mean"],
@@ -103,12 +116,17 @@ def read_readings(
     store: StoreDep,
     clock: ClockDep,
     limits: ReadLimitsDep,
+    privacy: ReadingsPrivacyDep,
     start: StartQuery = None,
     end: EndQuery = None,
     every: EveryQuery = None,
     agg: AggQuery = None,
 ) -> Readings:
     name = space_quantity(quantity)
+    # below facilities: occupancy in protected 15-minute cells (METRICS.md, Privacy)
+    protected = privacy.readings(space, name, start=start, end=end, every=every, agg=agg)
+    if protected is not None:
+        return protected
     period = resolve_period(start, end, now=clock(), default_span=timedelta(hours=24))
     interval = parse_every(every, limits) if every is not None else None
     aggregate = parse_aggregate(agg, resampling=interval is not None)

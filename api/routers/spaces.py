@@ -1,19 +1,27 @@
-"""GET /api/v1/spaces and /api/v1/spaces/{space_id}: the spaces of the campus registry."""
+"""GET /api/v1/spaces and /api/v1/spaces/{space_id}: the spaces of the campus registry (public).
+
+The list is paged with ``limit``/``offset``. The body stays a plain JSON array;
+the paging travels in headers: ``X-Total-Count`` (spaces matching the filters)
+and ``Link`` (RFC 8288) with ``rel="next"``/``rel="prev"`` relative URLs.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from campuslab.api.dependencies import CampusDep, SpaceDep
 from campuslab.api.models import SpaceSummary
+from campuslab.api.parameters import MAX_PARAMETER_LENGTH
 from campuslab.api.problems import invalid_parameter, problem_responses, shown
 from campuslab.core.registry import Building, Campus, Space, SpaceType
 
 router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
 
 _TYPES = [t.value for t in SpaceType]
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
 
 
 def space_summary(building: Building, space: Space) -> SpaceSummary:
@@ -53,33 +61,87 @@ def _type_filter(space_type: str | None) -> SpaceType | None:
     "",
     response_model=list[SpaceSummary],
     summary="List the spaces",
-    description="Every space in the campus registry, in registry order (by building), "
-    "optionally only those of one building and/or one type.",
-    responses=problem_responses(422, 500),
+    description="The spaces of the campus registry, in registry order (by building), "
+    "optionally only those of one building and/or one type. Paged: `limit` (default "
+    f"{DEFAULT_PAGE}, at most {MAX_PAGE}) and `offset`; the answer's `X-Total-Count` header "
+    'gives the number of matching spaces and its `Link` header the `rel="next"` and '
+    '`rel="prev"` pages. Public: no key needed.',
+    responses={
+        200: {
+            "description": "A page of spaces",
+            "headers": {
+                "X-Total-Count": {
+                    "description": "spaces matching the filters, over all pages",
+                    "schema": {"type": "integer"},
+                },
+                "Link": {
+                    "description": 'RFC 8288 links to the rel="next" and rel="prev" pages, '
+                    "when there are any",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **problem_responses(422, 500),
+    },
 )
 def list_spaces(
     campus: CampusDep,
+    request: Request,
+    response: Response,
     building: Annotated[
-        str | None, Query(description="only spaces in this building (id)", examples=["rfb"])
+        str | None,
+        Query(
+            max_length=MAX_PARAMETER_LENGTH,
+            description="only spaces in this building (id)",
+            examples=["rfb"],
+        ),
     ] = None,
     space_type: Annotated[
         str | None,
         Query(
             alias="type",
+            max_length=MAX_PARAMETER_LENGTH,
             description="only spaces of this type",
             json_schema_extra={"enum": _TYPES},
             examples=["seminar_room"],
         ),
     ] = None,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=MAX_PAGE, description=f"spaces per page (1–{MAX_PAGE})", examples=[100]),
+    ] = DEFAULT_PAGE,
+    offset: Annotated[
+        int,
+        Query(ge=0, le=1_000_000, description="spaces to skip (for the next page)", examples=[0]),
+    ] = 0,
 ) -> list[SpaceSummary]:
     building_id = _building_filter(campus, building)
     wanted_type = _type_filter(space_type)
-    return [
-        space_summary(b, s)
+    matching = [
+        (b, s)
         for b, s in campus.spaces()
         if (building_id is None or b.id == building_id)
         and (wanted_type is None or s.type is wanted_type)
     ]
+    _paging_headers(request, response, len(matching), limit, offset)
+    return [space_summary(b, s) for b, s in matching[offset : offset + limit]]
+
+
+def _paging_headers(
+    request: Request, response: Response, total: int, limit: int, offset: int
+) -> None:
+    def page(at: int) -> str:
+        url = request.url.include_query_params(limit=limit, offset=at)
+        return f"{url.path}?{url.query}"
+
+    links = []
+    if offset + limit < total:
+        links.append(f'<{page(offset + limit)}>; rel="next"')
+    if offset > 0:
+        links.append(f'<{page(max(0, min(offset, total) - limit))}>; rel="prev"')
+    response.headers["X-Total-Count"] = str(total)
+    if links:
+        response.headers["Link"] = ", ".join(links)
 
 
 @router.get(

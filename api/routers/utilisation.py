@@ -6,22 +6,35 @@ import math
 from datetime import datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from campuslab.analytics.kpis import space_utilisation
 from campuslab.analytics.utilisation import UtilisationResult
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, SpaceDep, StoreDep
+from campuslab.api.keys import Role
 from campuslab.api.models import Utilisation, core_hours_description
-from campuslab.api.parameters import Period, check_span, parse_instant, resolve_period
+from campuslab.api.parameters import (
+    MAX_PARAMETER_LENGTH,
+    Period,
+    check_span,
+    parse_instant,
+    resolve_period,
+)
 from campuslab.api.problems import problem_responses
+from campuslab.api.security import require_role
 from campuslab.core.readings import isoformat_utc
 from campuslab.core.registry import Campus
 
-router = APIRouter(prefix="/api/v1/spaces", tags=["utilisation"])
+router = APIRouter(
+    prefix="/api/v1/spaces",
+    tags=["utilisation"],
+    dependencies=[Depends(require_role(Role.RESEARCHER))],
+)
 
 StartQuery = Annotated[
     str | None,
     Query(
+        max_length=MAX_PARAMETER_LENGTH,
         description="start of the period, inclusive; RFC 3339 (a time without an offset is "
         "taken as UTC). Default: local midnight today (site time zone).",
         json_schema_extra={"format": "date-time"},
@@ -31,6 +44,7 @@ StartQuery = Annotated[
 EndQuery = Annotated[
     str | None,
     Query(
+        max_length=MAX_PARAMETER_LENGTH,
         description="end of the period, exclusive; RFC 3339. Default: now; when only end is "
         "given, start defaults to local midnight of end's day.",
         json_schema_extra={"format": "date-time"},

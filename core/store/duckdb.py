@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from campuslab.core.readings import DeadLetter, LatestReading, ReadingBatch, Series
 from campuslab.core.store.port import (
@@ -83,6 +84,15 @@ FROM (SELECT DISTINCT ON (sensor, quantity, ts) * FROM incoming) AS b
 ANTI JOIN (
     SELECT sensor, quantity, ts FROM readings WHERE ts BETWEEN $first AND $last
 ) AS r USING (sensor, quantity, ts)
+"""
+
+# bulk_load: whether anything is stored in the batch's window yet (zone maps make it cheap)
+_WINDOW_HAS_READINGS = """
+SELECT count(*) FROM (SELECT 1 FROM readings WHERE ts BETWEEN $first AND $last LIMIT 1)
+"""
+
+_INSERT_ALL = """
+INSERT INTO readings SELECT ts, building, sensor, quantity, value FROM incoming
 """
 
 _UPSERT_LATEST = """
@@ -160,6 +170,46 @@ class DuckDBStore:
             finally:
                 con.unregister("incoming")
         return WriteResult(stored=int(stored), duplicates=len(batch) - int(stored))
+
+    def bulk_load(self, readings: pa.Table) -> WriteResult:
+        """Load a large columnar batch of readings: backfills (``campuslab simulate --direct``).
+
+        Not part of the store port; ``write`` stays the path for ingest. The batch is one
+        Arrow table with the columns of ``readings`` (``ts`` as ``timestamp[us]`` UTC,
+        ``building``, ``sensor``, ``quantity`` as strings or dictionary-encoded strings,
+        ``value`` as float64), and must not hold the same (sensor, quantity, ts) twice.
+
+        Same guarantees as ``write`` (durable on return, idempotent, ``latest`` kept), at a
+        lower cost when nothing is stored yet in the batch's time window, the normal case
+        of a backfill: then the rows go in with one plain ``INSERT ... SELECT`` and the
+        anti-join dedupe is skipped. Otherwise (a re-run, an overlap with ingested data)
+        the batch goes through the same anti-join as ``write``.
+        """
+        rows = readings.num_rows
+        if not rows:
+            return WriteResult(0, 0)
+        bounds = pc.min_max(readings.column("ts"))
+        first, last = bounds["min"].as_py(), bounds["max"].as_py()
+        con = self._cursor()
+        with self._write_lock:
+            con.register("incoming", readings)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                occupied = con.execute(_WINDOW_HAS_READINGS, {"first": first, "last": last})
+                if occupied.fetchall()[0][0]:
+                    sql = _INSERT_NEW
+                    params: dict[str, object] | None = {"first": first, "last": last}
+                else:
+                    sql, params = _INSERT_ALL, None
+                stored = con.execute(sql, params).fetchall()[0][0]
+                con.execute(_UPSERT_LATEST)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("incoming")
+        return WriteResult(stored=int(stored), duplicates=rows - int(stored))
 
     def submit(
         self, batch: ReadingBatch, dead_letters: Sequence[DeadLetter], on_durable: DurableCallback
@@ -366,6 +416,15 @@ class DuckDBStore:
         columns = self._cursor().execute(sql, params).fetchnumpy()
         return _split_by_sensor(columns)
 
+    def write_parquet(self, rows: pa.RecordBatchReader, path: Path) -> int:
+        """Export rows to Parquet with DuckDB's ``COPY`` (ARCHITECTURE.md), streaming.
+
+        ``rows`` are protected export rows built from this store's readings; the copy
+        runs on a private in-memory connection with one thread and a memory cap, so
+        it neither takes the store's write lock nor holds the file in memory.
+        """
+        return copy_to_parquet(rows, path)
+
     def latest(self, quantity: str | None = None) -> list[LatestReading]:
         sql = "SELECT building, sensor, quantity, ts, value FROM latest"
         params: list[object] = []
@@ -444,3 +503,22 @@ def _split_by_sensor(columns: dict[str, np.ndarray]) -> dict[str, Series]:
     return {
         str(sensors[a]): Series(ts[a:b], values[a:b]) for a, b in zip(starts, ends, strict=True)
     }
+
+
+def copy_to_parquet(rows: pa.RecordBatchReader, path: Path, memory_limit: str = "256MB") -> int:
+    """Stream an Arrow record-batch reader into a new Parquet file with ``COPY ... TO``.
+
+    DuckDB pulls the batches one at a time; with one thread and a memory limit it
+    keeps a row group or two in memory however long the stream is.
+    """
+    target = str(Path(path))
+    con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
+    try:
+        con.register("export_rows", rows)
+        quoted = target.replace("'", "''")
+        written = con.execute(
+            f"COPY export_rows TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchall()
+        return int(written[0][0])
+    finally:
+        con.close()

@@ -18,9 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from campuslab.core.readings import DeadLetter, LatestReading, ReadingBatch, Series
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Aggregate(StrEnum):
@@ -167,3 +171,21 @@ class ReadingStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ParquetExporter(Protocol):
+    """A backend that writes export files with its own engine (DuckDB: ``COPY ... TO``).
+
+    Not part of ``ReadingStore``: exports read through ``read_resampled`` in time
+    windows, are protected (``campuslab.analytics.privacy``) in between, and are
+    written here as a stream, so memory does not grow with the range. A backend
+    without this method (InfluxDB) gets pyarrow's ``ParquetWriter`` instead.
+    """
+
+    def write_parquet(self, rows: pa.RecordBatchReader, path: Path) -> int:
+        """Write the stream ``rows`` to a new Parquet file at ``path``; return the row count.
+
+        Reads the stream once, batch by batch: peak memory is a few row groups, not the file.
+        """
+        ...

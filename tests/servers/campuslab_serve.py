@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from campuslab.api.keys import KeyStore, Role
 from servers.mosquitto import free_port
 
 
@@ -30,6 +31,11 @@ class ServeProcess:
         self.port = free_port()
         self.log_path = data_dir / "serve.log"
         self.process: subprocess.Popen | None = None
+        self.key: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
 
     @property
     def base_url(self) -> str:
@@ -37,6 +43,8 @@ class ServeProcess:
 
     def start(self, timeout: float = 30.0) -> ServeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.key is None:  # tests read as facilities: unsuppressed, with ingest totals
+            self.key = KeyStore.in_data_dir(self.data_dir).create(Role.FACILITIES, "tests").secret
         args = [
             sys.executable,
             "-m",
@@ -70,7 +78,9 @@ class ServeProcess:
                     + self.log_path.read_text()[-3000:]
                 )
             try:
-                health = httpx.get(f"{self.base_url}/api/v1/health", timeout=1).json()
+                health = httpx.get(
+                    f"{self.base_url}/api/v1/health", headers=self.headers, timeout=1
+                ).json()
                 if (health.get("ingest") or {}).get("connected"):
                     return
             except httpx.HTTPError:
@@ -81,7 +91,7 @@ class ServeProcess:
         )
 
     def get(self, path: str, **params) -> httpx.Response:
-        return httpx.get(f"{self.base_url}{path}", params=params, timeout=30)
+        return httpx.get(f"{self.base_url}{path}", params=params, headers=self.headers, timeout=30)
 
     def stored(self) -> int:
         return self.get("/api/v1/health").json()["store"]["readings"]

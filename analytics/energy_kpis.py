@@ -1,0 +1,401 @@
+"""A building's energy and sustainability figures over a period, read through the store port.
+
+Composition only: register readings come from ``ReadingStore.read_series``,
+occupancy and outdoor temperature from ``read_resampled``, assumptions from
+the campus registry, and every figure from the pure functions of ``energy``,
+``emissions`` and ``savings``, which cite their sources.
+
+Choices made here, where METRICS.md is silent:
+
+- Delivered energy is the building's ``energy`` (electricity) and
+  ``heat_energy`` (district heating) registers. A register interval belongs to
+  the period when it ends in (start, end]; the reading that opens the first
+  interval is looked for up to a day before ``start`` (as ``kpis`` does).
+- Each meter's coverage is the time from its first reading used (clipped to
+  ``start``) to its last; the EUI annualises each meter on its own coverage.
+- The load shape is of electricity demand (kWh per UTC hour = mean kW), the
+  load Price (2010) describes; district heat is left out of it.
+- Occupant-hours: Σ of every space's hourly mean headcount, all hours. Used
+  seat-hours: Σ n_h over the site's core hours (the site's observation rule,
+  mean or peak), the numerator of utilisation.
+- HDD from the weather station's hourly means (or the ``outdoor`` series given),
+  daily means over local days, base ``AnalyticsSettings.degree_day_base_c``.
+- Degree-day normalisation splits the energy with a baseline regression of
+  daily delivered energy on daily HDD over the period's complete local days
+  (E_base = β0 × days); the regression must pass ASHRAE Guideline 14's daily
+  limits (``savings``). It needs ``hdd_normal``, the normal-year HDD of the
+  same days, which CampusLab does not hold (e.g. from the Norwegian
+  Meteorological Institute's or Enova's degree-day normals).
+- Emissions: each local day's kWh is booked to its calendar year, whose factor
+  applies (``emissions``).
+- Data quality (METRICS.md): flagged register readings are left out
+  (``kpis.read_register``; a flagged decrease is kept, it is a reset), flagged
+  occupancy and outdoor readings are left out of the hourly means
+  (``kpis.read_hourly_screened``); ``points_excluded`` counts them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import ClassVar
+
+import numpy as np
+
+from campuslab.analytics.climate_kpis import outdoor_temperature, utc_period
+from campuslab.analytics.emissions import (
+    EmissionFactorTable,
+    Scope2Emissions,
+    load_emission_factors,
+    scope2_emissions,
+)
+from campuslab.analytics.energy import (
+    EnergyUseIntensity,
+    HeatingDegreeDays,
+    LoadShape,
+    NormalisedEnergy,
+    UseIntensity,
+    daily_consumption,
+    daily_mean_temperature,
+    degree_day_normalised_energy,
+    energy_use_intensity,
+    heating_degree_days,
+    hourly_consumption,
+    intensity_per_use,
+    load_shape,
+)
+from campuslab.analytics.kpis import (
+    REGISTER_LOOKBACK,
+    NotInRegistry,
+    hour_grid,
+    observation_aggregate,
+    on_grid,
+    read_hourly_screened,
+    read_register,
+)
+from campuslab.analytics.savings import BaselineModel, BaselineRejected, fit_baseline
+from campuslab.analytics.utilisation import core_hours_mask
+from campuslab.core.readings import Series
+from campuslab.core.registry import Building, Campus, Meter
+from campuslab.core.store.port import Aggregate, ReadingStore
+
+HOUR = timedelta(hours=1)
+ELECTRICITY, HEAT = "energy", "heat_energy"
+_DAY64 = np.timedelta64(1, "D").astype("timedelta64[us]")
+
+
+@dataclass(frozen=True)
+class MeterPeriod:
+    """One register's consumption over the period."""
+
+    meter_id: str
+    quantity: str
+    kwh: float
+    resets: int
+    days_covered: float
+    points_excluded: int
+    daily_kwh: dict[date, float] = field(hash=False)
+    hourly_starts: np.ndarray = field(hash=False, repr=False)
+    hourly_kwh: np.ndarray = field(hash=False, repr=False)
+
+
+@dataclass(frozen=True)
+class BuildingEnergy:
+    """Energy and sustainability of one building over a period.
+
+    Attributes:
+        building_id: the building.
+        start, end: the period, UTC, widened to whole hours.
+        electricity_kwh: delivered electricity, kWh; NaN when no electricity meter has data.
+        heat_kwh: delivered district heat, kWh; NaN when no heat meter has data.
+        delivered_kwh: electricity + heat (the carriers with data), kWh.
+        register_resets: register decreases booked as 0 kWh.
+        meters_without_data: meters with no interval in the period.
+        eui: EUI (annualised when the period is not 365 days); None without data.
+        use_intensity: kWh per occupant-hour and per used seat-hour.
+        load_shape: of electricity demand; None without electricity data.
+        degree_days: HDD of the period; None without an outdoor series.
+        degree_day_model: the daily regression E = β0 + βH·HDD behind the
+            normalisation; None when it could not be fitted or was refused.
+        normalised: HDD-normalised delivered energy; None without ``hdd_normal`` or model.
+        emissions: Scope 2, location- and market-based.
+        points_excluded: flagged readings left out, by 'registers', 'occupancy',
+            'outdoor_temperature'.
+        notes: what was left out and why, substitutions, placeholders.
+        units: the unit of each figure.
+    """
+
+    UNITS: ClassVar[dict[str, str]] = {
+        "energy": "kWh",
+        "eui": "kWh/m² per year (annualised when the period is not 365 days)",
+        "intensity": "kWh per occupant-hour; kWh per used seat-hour",
+        "demand": "kW (mean over an hour)",
+        "ratios and shares": "fractions",
+        "degree_days": "K·day (heating degree days, base °C as stated)",
+        "emissions": "kg CO₂e",
+    }
+
+    building_id: str
+    start: datetime
+    end: datetime
+    electricity_kwh: float
+    heat_kwh: float
+    delivered_kwh: float
+    register_resets: int
+    meters_without_data: tuple[str, ...]
+    eui: EnergyUseIntensity | None
+    use_intensity: UseIntensity
+    load_shape: LoadShape | None
+    degree_days: HeatingDegreeDays | None
+    degree_day_model: BaselineModel | None
+    normalised: NormalisedEnergy | None
+    emissions: Scope2Emissions
+    notes: tuple[str, ...]
+    points_excluded: dict[str, int] = field(default_factory=dict, hash=False)
+    units: dict[str, str] = field(default_factory=lambda: dict(BuildingEnergy.UNITS), hash=False)
+
+
+def _meter_period(
+    store: ReadingStore, campus: Campus, meter: Meter, start: datetime, end: datetime
+) -> MeterPeriod:
+    register = read_register(
+        store, meter.id, meter.quantity, start - REGISTER_LOOKBACK, end + timedelta(microseconds=1)
+    )
+    ts = register.ts
+    start64 = np.datetime64(start.replace(tzinfo=None), "us")
+    end64 = np.datetime64(end.replace(tzinfo=None), "us")
+    keep_to = int(np.searchsorted(ts, end64, side="right"))
+    keep_from = max(int(np.searchsorted(ts, start64, side="right")) - 1, 0)
+    ts, values = ts[keep_from:keep_to], register.values[keep_from:keep_to]
+    left_out = register.excluded_ts
+    excluded = int(((left_out > start64) & (left_out <= end64)).sum())
+    days = daily_consumption(ts, values, campus.tz)
+    hourly = hourly_consumption(ts, values)
+    covered = (ts[-1] - max(ts[0], start64)) / _DAY64 if ts.size > 1 else 0.0
+    return MeterPeriod(
+        meter_id=meter.id,
+        quantity=meter.quantity,
+        kwh=float(sum(d.kwh for d in days)),
+        resets=hourly.resets,
+        days_covered=float(covered),
+        points_excluded=excluded,
+        daily_kwh={d.date: d.kwh for d in days},
+        hourly_starts=hourly.hour_starts,
+        hourly_kwh=hourly.kwh,
+    )
+
+
+def _building(campus: Campus, building_id: str) -> Building:
+    building = campus.building(building_id)
+    if building is None:
+        raise NotInRegistry(f"unknown building {building_id!r}: not in the campus registry")
+    return building
+
+
+def _electricity_by_hour(meters: list[MeterPeriod], grid: np.ndarray) -> np.ndarray:
+    """Σ of the electricity meters per grid hour; NaN where any of them has no data."""
+    total = np.zeros(grid.shape)
+    for meter in meters:
+        total += on_grid(Series(meter.hourly_starts, meter.hourly_kwh), grid)
+    return total
+
+
+def _occupant_and_seat_hours(
+    store: ReadingStore, campus: Campus, building: Building, grid: np.ndarray
+) -> tuple[float, float, int]:
+    """(occupant-hours, used seat-hours, flagged occupancy readings left out)."""
+    space_ids = [space.id for space in building.spaces]
+    if not space_ids:
+        return 0.0, 0.0, 0
+    observation = observation_aggregate(campus)
+    screened = read_hourly_screened(
+        store, "occupancy", grid, space_ids, tuple(dict.fromkeys([Aggregate.MEAN, observation]))
+    )
+    occupant_hours = float(np.nansum(screened.values[Aggregate.MEAN]))
+    core = core_hours_mask(grid, campus.tz, campus.analytics.core_hours)
+    seat_hours = float(np.nansum(screened.values[observation][:, core]))
+    return occupant_hours, seat_hours, int(screened.excluded.sum())
+
+
+def _whole_local_days(start: datetime, end: datetime, campus: Campus) -> list[date]:
+    day = start.astimezone(campus.tz).date()
+    days = []
+    while True:
+        opens = datetime.combine(day, time(0), campus.tz)
+        closes = datetime.combine(day + timedelta(days=1), time(0), campus.tz)
+        if closes > end:
+            return days
+        if opens >= start:
+            days.append(day)
+        day += timedelta(days=1)
+
+
+def _sum_by_year(meters: list[MeterPeriod]) -> dict[int, float]:
+    by_year: dict[int, float] = {}
+    for meter in meters:
+        for day, kwh in meter.daily_kwh.items():
+            by_year[day.year] = by_year.get(day.year, 0.0) + kwh
+    return by_year
+
+
+def building_energy(
+    store: ReadingStore,
+    campus: Campus,
+    building_id: str,
+    start: datetime,
+    end: datetime,
+    outdoor: Series | None = None,
+    hdd_normal: float | None = None,
+    emission_factors: EmissionFactorTable | None = None,
+) -> BuildingEnergy:
+    """Energy, EUI, intensity per use, load shape, degree days and emissions of a building.
+
+    Args:
+        store: the reading store.
+        campus: the campus registry (time zone, analytics settings, weather station).
+        building_id: a building id from the registry.
+        start, end: the period, timezone-aware; pass local midnights for whole days.
+        outdoor: outdoor temperature, °C, at any resolution; overrides the weather
+            station (HDD needs one of them).
+        hdd_normal: normal-year heating degree days of the complete local days of the
+            period (same base); without it nothing is normalised.
+        emission_factors: the factor table; default from the site's settings.
+
+    Raises:
+        NotInRegistry: the building is not in the registry.
+        ValueError: naive datetimes, or end not after start.
+    """
+    building = _building(campus, building_id)
+    first, last_end, grid = hour_grid(*utc_period(start, end))
+    notes: list[str] = []
+    meters = [
+        _meter_period(store, campus, meter, first, last_end)
+        for meter in building.meters
+        if meter.quantity in (ELECTRICITY, HEAT)
+    ]
+    with_data = [m for m in meters if m.days_covered > 0]
+    missing = tuple(m.meter_id for m in meters if m.days_covered <= 0)
+    if missing:
+        notes.append(f"meters without data in the period, left out: {', '.join(missing)}")
+    electricity = [m for m in with_data if m.quantity == ELECTRICITY]
+    heat = [m for m in with_data if m.quantity == HEAT]
+    electricity_kwh = sum(m.kwh for m in electricity) if electricity else math.nan
+    heat_kwh = sum(m.kwh for m in heat) if heat else math.nan
+    delivered = sum(m.kwh for m in with_data)
+
+    eui = None
+    if with_data:
+        eui = energy_use_intensity(
+            [m.kwh for m in with_data], building.heated_area_m2, [m.days_covered for m in with_data]
+        )
+        if eui.annualised:
+            notes.append(
+                f"EUI annualised from {eui.days_covered:.1f} days (× 365 / days); a winter "
+                "period overstates the year"
+            )
+
+    occupant_hours, seat_hours, occupancy_excluded = _occupant_and_seat_hours(
+        store, campus, building, grid
+    )
+    use = intensity_per_use(delivered, occupant_hours, seat_hours)
+
+    shape = None
+    if electricity:
+        demand = _electricity_by_hour(electricity, grid)
+        known = ~np.isnan(demand)
+        shape = load_shape(grid[known], demand[known], campus.tz, campus.analytics.core_hours)
+
+    degree_days, model, normalised = None, None, None
+    outside = outdoor_temperature(store, campus, first, last_end, outdoor)
+    whole_days = _whole_local_days(first, last_end, campus)
+    if outside.hour_starts is None:
+        notes.append(f"HDD and normalisation not computed: {outside.source}")
+    else:
+        hours, values, source = outside.hour_starts, outside.celsius, outside.source
+        inside = (hours >= grid[0]) & (hours < grid[-1] + np.timedelta64(1, "h"))
+        daily = daily_mean_temperature(hours[inside], values[inside], campus.tz)
+        wanted = np.isin(daily.dates, np.array(whole_days, dtype="datetime64[D]"))
+        base_c = campus.analytics.degree_day_base_c
+        degree_days = heating_degree_days(daily.mean_c[wanted], base_c)
+        notes.append(
+            f"HDD (base {base_c:g} °C) over {degree_days.days_used} whole local days from {source}"
+        )
+        model, normalised = _normalise(
+            with_data, daily.dates[wanted], degree_days, hdd_normal, notes
+        )
+
+    table = emission_factors or load_emission_factors(campus.analytics.emissions)
+    emissions = scope2_emissions(_sum_by_year(electricity), _sum_by_year(heat), table)
+    notes.extend(emissions.warnings)
+    return BuildingEnergy(
+        building_id=building_id,
+        start=first,
+        end=last_end,
+        electricity_kwh=float(electricity_kwh),
+        heat_kwh=float(heat_kwh),
+        delivered_kwh=float(delivered),
+        register_resets=sum(m.resets for m in with_data),
+        meters_without_data=missing,
+        eui=eui,
+        use_intensity=use,
+        load_shape=shape,
+        degree_days=degree_days,
+        degree_day_model=model,
+        normalised=normalised,
+        emissions=emissions,
+        notes=tuple(notes),
+        points_excluded={
+            "registers": sum(m.points_excluded for m in meters),
+            "occupancy": occupancy_excluded,
+            "outdoor_temperature": outside.points_excluded,
+        },
+    )
+
+
+def _normalise(
+    meters: list[MeterPeriod],
+    dates: np.ndarray,
+    degree_days: HeatingDegreeDays,
+    hdd_normal: float | None,
+    notes: list[str],
+) -> tuple[BaselineModel | None, NormalisedEnergy | None]:
+    """Fit daily delivered energy on daily HDD over whole days, then normalise if asked."""
+    days = [d.item() for d in dates]
+    energy = np.array([sum(m.daily_kwh.get(day, math.nan) for m in meters) for day in days])
+    usable = ~np.isnan(energy) & ~np.isnan(degree_days.per_day)
+    if usable.sum() < 3:
+        notes.append("degree-day model not fitted: fewer than 3 whole days with energy and HDD")
+        return None, None
+    try:
+        model = fit_baseline(energy[usable], degree_days.per_day[usable], granularity="daily")
+    except BaselineRejected as refused:
+        notes.append(f"degree-day model not used for normalisation: {refused}")
+        return None, None
+    except ValueError as problem:
+        notes.append(f"degree-day model not fitted: {problem}")
+        return None, None
+    if hdd_normal is None:
+        notes.append(
+            "energy not normalised: give hdd_normal (normal-year HDD of the same days) to "
+            "normalise the temperature-dependent part"
+        )
+        return model, None
+    hdd_actual = float(degree_days.per_day[usable].sum())
+    if hdd_actual <= 0:
+        notes.append("energy not normalised: no heating degree days in the period")
+        return model, None
+    measured = float(energy[usable].sum())
+    base = model.intercept_kwh * int(usable.sum())
+    if not 0 <= base <= measured:
+        notes.append(
+            f"energy not normalised: the model's base load β0 × days = {base:.0f} kWh is "
+            f"outside 0..{measured:.0f} kWh measured, so it does not split this period"
+        )
+        return model, None
+    normalised = degree_day_normalised_energy(measured, base, hdd_actual, hdd_normal)
+    notes.append(
+        f"normalised over {int(usable.sum())} whole days: E_base = β0 × days from the daily "
+        "degree-day model"
+    )
+    return model, normalised

@@ -1,0 +1,1190 @@
+"""The analytics answers' contract: IEQ, bookings, energy, utilisation overviews, quality, advice.
+
+Every answer states the period it covers (``period``), the unit of each figure
+(``units``, and each field's description), and how many raw readings the
+data-quality checks flagged and left out (``points_excluded``, by quantity).
+A figure that is undefined (no data, no occupied hours) is null, never NaN.
+
+The builders (``*_answer``) turn the analytics results into these models.
+They hold no metric maths: the figures come from ``campuslab.analytics``,
+and the small-count decisions from ``analytics.report``'s privacy helpers.
+The planner report renders these same models, so the report and the API
+cannot disagree.
+
+``analysis_period`` is the dependency every analytics route takes its
+``start`` and ``end`` from: the same parsing and limits as the other routes
+(``api.parameters``), and a default of the last 7 whole local days.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from campuslab.analytics.bookings import BookedVsActual
+from campuslab.analytics.climate_kpis import SpaceIeq
+from campuslab.analytics.comfort import AdaptiveCategoryHours, PmvCategoryHours
+from campuslab.analytics.energy_kpis import BuildingEnergy
+from campuslab.analytics.ieq import DELTA_CO2_LIMITS_PPM, CategoryHours
+from campuslab.analytics.learning_spaces import GroupUtilisation, UtilisationProfile
+from campuslab.analytics.privacy import RULES
+from campuslab.analytics.report import (
+    SOURCES,
+    QualityOverview,
+    RecommendationsOverview,
+    UtilisationOverview,
+    protect_bookings,
+    protect_recommendation,
+)
+from campuslab.analytics.utilisation import UtilisationResult
+from campuslab.api.dependencies import CampusDep, ReadLimits
+from campuslab.api.models import CoreHoursDescription, Timestamp, core_hours_description
+from campuslab.api.parameters import MAX_PARAMETER_LENGTH, Period, check_span, resolve_period
+from campuslab.api.problems import invalid_parameter, shown
+from campuslab.core.readings import isoformat_utc
+from campuslab.core.registry import Building, Campus
+from campuslab.core.timetables import ImportReport, TimetableStore
+
+DEFAULT_DAYS = 7
+LocalDate = date  # a field named ``date`` cannot be annotated ``date`` in pydantic
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def number(value: float | None) -> float | None:
+    """A float for JSON: NaN and infinities (undefined figures) become null."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return isoformat_utc(moment) if moment is not None else None
+
+
+# -- the period ---------------------------------------------------------------------------
+
+StartQuery = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_PARAMETER_LENGTH,
+        description="start of the period, inclusive; RFC 3339 (a time without an offset is "
+        "taken as UTC). Default: 7 days before end; with neither start nor end, the last 7 "
+        "whole local days (site time zone) up to today's midnight.",
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-11-23T00:00:00+01:00"],
+    ),
+]
+EndQuery = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_PARAMETER_LENGTH,
+        description="end of the period, exclusive; RFC 3339. Default: 7 days after start; "
+        "with neither, today's local midnight.",
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-11-30T00:00:00+01:00"],
+    ),
+]
+
+
+def analysis_period(
+    start: str | None,
+    end: str | None,
+    *,
+    now: datetime,
+    campus: Campus,
+    limit: timedelta,
+    what: str = "analytics periods",
+) -> Period:
+    """The period asked for; by default the last ``DEFAULT_DAYS`` whole local days.
+
+    Only ``start``: end is 7 days later. Only ``end``: start is 7 days earlier.
+    Parsing and errors are those of ``api.parameters`` (422 problems naming the
+    parameter); a period longer than ``limit`` is a ``range-too-long`` problem.
+    """
+    span = timedelta(days=DEFAULT_DAYS)
+    if start is None and end is None:
+        today = now.astimezone(campus.tz).date()
+        local_end = datetime.combine(today, time(0), campus.tz)
+        local_start = datetime.combine(today - span, time(0), campus.tz)
+        period = Period(local_start, local_end)
+    elif end is None:
+        begins = resolve_period(start, None, now=now, default_span=timedelta(hours=1)).start
+        period = Period(begins, begins + span)
+    else:
+        period = resolve_period(start, end, now=now, default_span=span)
+    check_span(period, limit, what=what, advice="split the period into several requests")
+    return period
+
+
+def analysis_limit(limits: ReadLimits) -> timedelta:
+    """The longest period an aggregated analytics answer covers (as utilisation: 366 days)."""
+    return limits.max_resampled_span
+
+
+class AnalysisPeriod(BaseModel):
+    """The period an answer covers."""
+
+    start: Timestamp = Field(
+        description="start of the period covered, UTC, inclusive: the start asked for, "
+        "widened to the whole UTC hour",
+        examples=["2026-11-22T23:00:00Z"],
+    )
+    end: Timestamp = Field(
+        description="end of the period covered, UTC, exclusive (whole UTC hours)",
+        examples=["2026-11-29T23:00:00Z"],
+    )
+    requested_start: Timestamp = Field(description="start asked for (or the default), UTC")
+    requested_end: Timestamp = Field(description="end asked for (or the default), UTC")
+    hours: float = Field(description="hours covered, h", examples=[168])
+    timezone: str = Field(
+        description="the site's IANA time zone; core hours, local days and weekdays are in it",
+        examples=["Europe/Oslo"],
+    )
+
+
+def period_model(
+    requested: Period, covered_start: datetime, covered_end: datetime, campus: Campus
+) -> AnalysisPeriod:
+    return AnalysisPeriod(
+        start=isoformat_utc(covered_start),
+        end=isoformat_utc(covered_end),
+        requested_start=isoformat_utc(requested.start),
+        requested_end=isoformat_utc(requested.end),
+        hours=(covered_end - covered_start) / timedelta(hours=1),
+        timezone=campus.site.timezone,
+    )
+
+
+PointsExcluded = Annotated[
+    dict[str, int],
+    Field(
+        description="raw readings that the data-quality checks flagged and that were left "
+        "out of this answer, by quantity (METRICS.md: flag, never silently drop)",
+        examples=[{"occupancy": 3}],
+    ),
+]
+Units = Annotated[
+    dict[str, str],
+    Field(description="the unit of each figure of the answer", examples=[{"utilisation": "1"}]),
+]
+Sources = Annotated[list[str], Field(description="the standards and methods the figures follow")]
+
+
+class Suppression(BaseModel):
+    """How counts of people were protected in this answer (METRICS.md, Privacy)."""
+
+    applied: bool = Field(
+        description="true when the caller's role is below facilities: counts 1 … k − 1 "
+        "are withheld (null, with a *_suppressed flag)"
+    )
+    k: int = Field(description="the threshold k", examples=[5])
+    rule: str
+    suppressed_counts: int = Field(description="counts withheld in this answer")
+
+
+def suppression_model(applied: bool, k: int, suppressed: int) -> Suppression:
+    rule = (
+        RULES["total"].format(k=k).split(". Complementary")[0]
+        + f". Spaces with capacity below {k} show no counts of people."
+        if applied
+        else "none: the caller's role (facilities) sees exact counts"
+    )
+    return Suppression(applied=applied, k=k, rule=rule, suppressed_counts=suppressed)
+
+
+# -- utilisation overviews ------------------------------------------------------------------
+
+Rate = Annotated[float | None, Field(description="fraction 0..1; null when undefined")]
+
+
+class UtilisationFigures(BaseModel):
+    """SMG 2006 figures of a group of spaces, pooled as seat-hours (never a mean of rooms' %)."""
+
+    frequency_rate: Rate = Field(
+        description="F: capacity-weighted share of available room-hours in use, 0..1"
+    )
+    occupancy_rate: Rate = Field(description="O: people / seats over in-use room-hours, 0..1")
+    utilisation: Rate = Field(
+        description="U: used seat-hours / available seat-hours, 0..1", examples=[0.27]
+    )
+    peak_occupancy: Rate = Field(description="highest room-hour n_h / capacity (may exceed 1)")
+    p95_occupancy: Rate = Field(description="capacity-weighted 95th percentile of n_h / capacity")
+    used_seat_hours: float = Field(description="Σ n_h over available core hours, person-hours")
+    available_seat_hours: float = Field(description="Σ capacity × available hours, seat-hours")
+    available_room_hours: int = Field(description="core room-hours with an observation, h")
+    in_use_room_hours: int = Field(description="room-hours with n_h >= the in-use threshold, h")
+    room_hours_without_data: int = Field(
+        description="core room-hours with no occupancy reading (left out, not counted empty), h"
+    )
+    share_under_60: Rate = Field(description="capacity-weighted share of hours under 60 % full")
+    share_60_to_100: Rate = Field(description="… at 60–100 % of capacity")
+    share_over_100: Rate = Field(description="… over capacity")
+
+
+def utilisation_figures(result: UtilisationResult) -> UtilisationFigures:
+    return UtilisationFigures(
+        frequency_rate=number(result.frequency_rate),
+        occupancy_rate=number(result.occupancy_rate),
+        utilisation=number(result.utilisation),
+        peak_occupancy=number(result.peak_occupancy),
+        p95_occupancy=number(result.p95_occupancy),
+        used_seat_hours=float(result.used_seat_hours),
+        available_seat_hours=float(result.available_seat_hours),
+        available_room_hours=int(result.available_hours),
+        in_use_room_hours=int(result.in_use_hours),
+        room_hours_without_data=int(result.hours_without_data),
+        share_under_60=number(result.share_under_60),
+        share_60_to_100=number(result.share_60_to_100),
+        share_over_100=number(result.share_over_100),
+    )
+
+
+class UtilisationGroup(BaseModel):
+    """One group of spaces: the campus, a building or a space type."""
+
+    group_by: Literal["space", "building", "space_type", "campus"]
+    key: str = Field(description="site, building or space id, or the space type", examples=["rfb"])
+    name: str = Field(examples=["Realfagbygget (Science)"])
+    spaces: int = Field(description="spaces pooled")
+    capacity: int = Field(description="Σ seats of the spaces pooled, seats")
+    band: Literal["poor", "fair", "good"] | None = Field(
+        description="HEFCE band of U: poor < 25 %, fair 25–35 %, good ≥ 35 %; null without data"
+    )
+    figures: UtilisationFigures = Field(description="with n_h by the site's hourly rule")
+    at_hourly_peak: UtilisationFigures = Field(description="with n_h = the hour's peak count")
+    points_excluded: int = Field(description="flagged occupancy readings left out, core hours")
+
+
+def utilisation_group(group: GroupUtilisation) -> UtilisationGroup:
+    return UtilisationGroup(
+        group_by=group.group_by,
+        key=group.key,
+        name=group.name,
+        spaces=len(group.space_ids),
+        capacity=group.capacity,
+        band=group.band,
+        figures=utilisation_figures(group.utilisation),
+        at_hourly_peak=utilisation_figures(group.at_hourly_peak),
+        points_excluded=group.utilisation.points_excluded,
+    )
+
+
+class HourWeekdayProfile(BaseModel):
+    """Use by local weekday (rows, Monday first) and local start hour (columns, 0–23)."""
+
+    weekdays: list[str] = Field(default=WEEKDAYS, description="row labels")
+    hours: list[int] = Field(default=list(range(24)), description="column labels, local hour")
+    utilisation: list[list[float | None]] = Field(
+        description="7 × 24: Σ n_h / Σ capacity over the cell's room-hours, 0..1; null "
+        "without room-hours"
+    )
+    share_in_use: list[list[float | None]] = Field(
+        description="7 × 24: capacity-weighted share of the cell's room-hours in use, 0..1"
+    )
+    room_hours: list[list[int]] = Field(description="7 × 24: room-hours with a reading, h")
+    core: list[list[bool]] = Field(description="7 × 24: true inside the site's core hours")
+    points_excluded: int = Field(description="flagged occupancy readings left out, all hours")
+
+
+def _grid(values: np.ndarray) -> list[list[float | None]]:
+    return [[number(v) for v in row] for row in values.tolist()]
+
+
+def profile_model(profile: UtilisationProfile) -> HourWeekdayProfile:
+    return HourWeekdayProfile(
+        utilisation=_grid(profile.utilisation),
+        share_in_use=_grid(profile.share_in_use),
+        room_hours=profile.hours.astype(int).tolist(),
+        core=profile.core.astype(bool).tolist(),
+        points_excluded=profile.points_excluded,
+    )
+
+
+UTILISATION_UNITS = {
+    "frequency_rate, occupancy_rate, utilisation, peak_occupancy, p95_occupancy, share_*": (
+        "fraction 0..1 (peak may exceed 1)"
+    ),
+    "used_seat_hours": "person-hours",
+    "available_seat_hours": "seat-hours",
+    "*_room_hours": "h (room-hours: one room for one hour)",
+    "capacity": "seats",
+}
+
+
+class UtilisationOverviewAnswer(BaseModel):
+    """Utilisation of the campus or of one building over a period's core hours (SMG 2006)."""
+
+    scope: Literal["campus", "building"]
+    id: str = Field(description="site or building id", examples=["rfb"])
+    name: str
+    period: AnalysisPeriod
+    units: Units
+    points_excluded: PointsExcluded
+    core_hours: CoreHoursDescription
+    in_use_threshold: float = Field(description="people for an hour to count as in use")
+    hourly_observation: Literal["mean", "peak"] = Field(
+        description="how n_h is observed: the hour's mean count or its peak"
+    )
+    total: UtilisationGroup = Field(description="the whole scope, pooled as seat-hours")
+    by_building: list[UtilisationGroup] = Field(description="per building (campus scope)")
+    by_space_type: list[UtilisationGroup] = Field(description="per space type in the scope")
+    profile: HourWeekdayProfile | None = Field(
+        description="hour × weekday profile of the scope; only with profile=true"
+    )
+    sources: Sources
+
+
+def utilisation_overview_answer(
+    overview: UtilisationOverview, requested: Period, campus: Campus
+) -> UtilisationOverviewAnswer:
+    settings = campus.analytics
+    campus_scope = overview.scope == "campus"
+    return UtilisationOverviewAnswer(
+        scope="campus" if campus_scope else "building",
+        id=overview.total.key,
+        name=overview.total.name,
+        period=period_model(requested, overview.period_start, overview.period_end, campus),
+        units=UTILISATION_UNITS,
+        points_excluded={"occupancy": overview.points_excluded},
+        core_hours=core_hours_description(campus),
+        in_use_threshold=settings.in_use_threshold,
+        hourly_observation=settings.hourly_observation,
+        total=utilisation_group(overview.total),
+        by_building=[utilisation_group(g) for g in overview.by_building] if campus_scope else [],
+        by_space_type=[utilisation_group(g) for g in overview.by_space_type],
+        profile=profile_model(overview.profile) if overview.profile is not None else None,
+        sources=[SOURCES["smg"], SOURCES["hesa"], SOURCES["hefce"]],
+    )
+
+
+# -- IEQ ------------------------------------------------------------------------------------
+
+
+class CategoryShares(BaseModel):
+    """Occupied hours by category; shares are of the occupied hours with a value."""
+
+    occupied_hours: int = Field(description="occupied hours with a value (the denominator), h")
+    category_hours: dict[str, int] = Field(description="hours per category, h")
+    category_shares: dict[str, float | None] = Field(
+        description="share of occupied hours per category, 0..1; null without occupied hours"
+    )
+    occupied_hours_without_value: int = Field(
+        description="occupied hours without a value (or outside the model's validity), h"
+    )
+
+
+def _shares(hours: CategoryHours) -> dict[str, Any]:
+    return {
+        "occupied_hours": hours.occupied_hours,
+        "category_hours": dict(hours.category_hours),
+        "category_shares": {k: number(v) for k, v in hours.category_shares.items()},
+        "occupied_hours_without_value": hours.occupied_hours_without_value,
+    }
+
+
+class Co2Figures(CategoryShares):
+    """EN 16798-1 categories of ΔCO₂ = indoor − outdoor CO₂, and FHI's 1000 ppm norm."""
+
+    hours_above_1000_ppm: int = Field(
+        description="occupied hours with hourly mean CO₂ above 1000 ppm (absolute), h"
+    )
+    outdoor_co2_ppm: float = Field(description="outdoor CO₂ assumed, ppm", examples=[420])
+    category_limits_ppm: dict[str, float] = Field(
+        description="upper ΔCO₂ of categories I–III, ppm above outdoor; above III is IV"
+    )
+
+
+class PmvFigures(CategoryShares):
+    """ISO 7730 categories A |PMV| < 0.2, B < 0.5, C < 0.7, and outside."""
+
+    mean_pmv: float | None = Field(description="mean PMV over the categorised occupied hours")
+    mean_ppd: float | None = Field(description="mean PPD over them, %")
+
+
+class AdaptiveFigures(CategoryShares):
+    """EN 16798-1 adaptive categories I, II, III and outside."""
+
+    occupied_hours_outside_validity: int = Field(
+        description="occupied hours whose running-mean outdoor temperature is outside "
+        "10–30 °C, the model's range, h"
+    )
+
+
+class ComfortAssumptions(BaseModel):
+    met: float = Field(description="metabolic rate, met")
+    clo_heating: float = Field(description="clothing in the heating season, clo")
+    clo_cooling: float = Field(description="clothing in the cooling season, clo")
+    air_speed_m_s: float = Field(description="air speed, m/s")
+    dynamic_clothing: bool
+    mean_radiant_temperature: str
+    outdoor_co2_ppm: float = Field(description="ppm")
+    heating_season: str
+
+
+IEQ_UNITS = {
+    "*_hours": "h (hourly means)",
+    "category_shares": "fraction of occupied hours 0..1",
+    "co2": "ppm; categories by ΔCO₂ = indoor − outdoor",
+    "operative_temperature": "°C (air temperature; no radiant temperature is measured)",
+    "relative_humidity": "%RH",
+    "mean_pmv": "PMV (ISO 7730 seven-point scale, −3 cold … +3 hot)",
+    "mean_ppd": "%",
+}
+
+
+class SpaceIeqAnswer(BaseModel):
+    """Indoor environmental quality of one space, as shares of its occupied hours."""
+
+    space_id: str = Field(examples=["rfb-101"])
+    building_id: str = Field(examples=["rfb"])
+    period: AnalysisPeriod
+    units: Units
+    points_excluded: PointsExcluded
+    hours_in_period: int = Field(description="h")
+    occupied_hours: int = Field(description="hours with mean occupancy > 0, h")
+    hours_without_occupancy_data: int = Field(description="hours with no occupancy reading, h")
+    heating_season_occupied_hours: int = Field(description="h")
+    cooling_season_occupied_hours: int = Field(description="h")
+    co2: Co2Figures
+    operative_temperature: CategoryShares = Field(
+        description="EN 16798-1 categories, heating- or cooling-season ranges by local date"
+    )
+    relative_humidity: CategoryShares = Field(description="EN 16798-1 categories")
+    pmv: PmvFigures
+    adaptive: AdaptiveFigures | None = Field(
+        description="null without an outdoor temperature series (see adaptive_note)"
+    )
+    adaptive_note: str
+    assumptions: ComfortAssumptions
+    sources: Sources
+
+
+def ieq_answer(
+    ieq: SpaceIeq, building_id: str, requested: Period, campus: Campus
+) -> SpaceIeqAnswer:
+    pmv: PmvCategoryHours = ieq.pmv
+    adaptive: AdaptiveCategoryHours | None = ieq.adaptive
+    return SpaceIeqAnswer(
+        space_id=ieq.space_id,
+        building_id=building_id,
+        period=period_model(requested, ieq.start, ieq.end, campus),
+        units=IEQ_UNITS,
+        points_excluded=dict(ieq.points_excluded),
+        hours_in_period=ieq.hours_in_period,
+        occupied_hours=ieq.occupied_hours,
+        hours_without_occupancy_data=ieq.hours_without_occupancy_data,
+        heating_season_occupied_hours=ieq.heating_season_occupied_hours,
+        cooling_season_occupied_hours=ieq.cooling_season_occupied_hours,
+        co2=Co2Figures(
+            occupied_hours=ieq.co2.occupied_hours,
+            category_hours=dict(ieq.co2.category_hours),
+            category_shares={k: number(v) for k, v in ieq.co2.category_shares.items()},
+            occupied_hours_without_value=ieq.co2.occupied_hours_without_co2,
+            hours_above_1000_ppm=ieq.co2.hours_above_fhi_limit,
+            outdoor_co2_ppm=ieq.assumptions.outdoor_co2_ppm,
+            category_limits_ppm=dict(zip(("I", "II", "III"), DELTA_CO2_LIMITS_PPM, strict=True)),
+        ),
+        operative_temperature=CategoryShares(**_shares(ieq.operative_temperature)),
+        relative_humidity=CategoryShares(**_shares(ieq.relative_humidity)),
+        pmv=PmvFigures(
+            **_shares(pmv.hours), mean_pmv=number(pmv.mean_pmv), mean_ppd=number(pmv.mean_ppd)
+        ),
+        adaptive=AdaptiveFigures(
+            **_shares(adaptive.hours),
+            occupied_hours_outside_validity=adaptive.occupied_hours_outside_validity,
+        )
+        if adaptive is not None
+        else None,
+        adaptive_note=ieq.adaptive_note,
+        assumptions=ComfortAssumptions(**vars(ieq.assumptions)),
+        sources=[SOURCES["en16798"], SOURCES["fhi"], SOURCES["iso7730"]],
+    )
+
+
+# -- bookings -------------------------------------------------------------------------------
+
+
+class BookingUseModel(BaseModel):
+    """One booking set against the sensor."""
+
+    start: Timestamp
+    end: Timestamp
+    summary: str = Field(description="the booking's SUMMARY (course code or title)")
+    class_size: int | None = Field(description="people booked, when the calendar says")
+    capacity: int = Field(description="seats")
+    hours: int = Field(description="hours of the period the booking covers, h")
+    observed_peak: float | None = Field(
+        description="highest hourly peak count over the hours it covers, people; null "
+        "without readings or when suppressed"
+    )
+    observed_peak_suppressed: bool
+
+
+class BookedVsActualAnswer(BaseModel):
+    """Booked against actual use of one space over the period's core hours (METRICS.md)."""
+
+    space_id: str
+    capacity: int = Field(description="seats")
+    period: AnalysisPeriod
+    units: Units
+    points_excluded: PointsExcluded
+    timetable_imported: bool = Field(
+        description="false when no calendar has been imported for the space: every figure "
+        "is then null (POST /api/v1/spaces/{space_id}/timetable imports one)"
+    )
+    core_hours: int | None = Field(description="available core hours in the period, h")
+    booked_hours: int | None = Field(description="core hours covered by a booking, h")
+    booked_frequency: Rate = Field(description="booked core hours / available core hours")
+    booked_hours_with_data: int | None = Field(description="h")
+    no_show_hours: int | None = Field(description="booked hours whose peak count was 0, h")
+    no_show_rate: Rate = Field(description="no-show hours / booked hours with data")
+    unbooked_hours_with_data: int | None = Field(description="h")
+    unbooked_used_hours: int | None = Field(description="unbooked hours in use, h")
+    hours_without_data: int | None = Field(description="core hours without a reading, h")
+    in_use_threshold: float = Field(description="people")
+    bookings_with_class_size: int | None
+    bookings_with_data: int | None
+    mean_class_size: float | None = Field(description="people booked, mean")
+    class_size_to_capacity: Rate = Field(description="mean class size / capacity")
+    mean_observed_peak: float | None = Field(description="people; null when suppressed")
+    mean_observed_peak_suppressed: bool
+    headcount_to_class_size: float | None = Field(
+        description="Σ observed peak / Σ class size over bookings with both; null when suppressed"
+    )
+    headcount_to_class_size_suppressed: bool
+    bookings: list[BookingUseModel]
+    suppression: Suppression
+    note: str | None = None
+    sources: Sources
+
+
+BOOKINGS_UNITS = {
+    "*_hours, core_hours": "h",
+    "booked_frequency, no_show_rate, class_size_to_capacity, headcount_to_class_size": (
+        "fraction (ratio of hours or of people)"
+    ),
+    "class_size, observed_peak, mean_*": "people",
+    "capacity": "seats",
+}
+
+
+def bookings_answer(
+    result: BookedVsActual | None,
+    space_id: str,
+    capacity: int,
+    requested: Period,
+    campus: Campus,
+    *,
+    k: int,
+    exact: bool,
+    note: str | None = None,
+) -> BookedVsActualAnswer:
+    """The answer for one space; ``result`` None when it has no timetable."""
+    common: dict[str, Any] = {
+        "space_id": space_id,
+        "capacity": capacity,
+        "units": BOOKINGS_UNITS,
+        "in_use_threshold": campus.analytics.in_use_threshold,
+        "sources": [SOURCES["smg"], SOURCES["privacy"]],
+        "note": note,
+    }
+    if result is None:
+        return BookedVsActualAnswer(
+            **common,
+            period=period_model(requested, requested.start, requested.end, campus),
+            points_excluded={"occupancy": 0},
+            timetable_imported=False,
+            **dict.fromkeys(_NULLABLE),
+            mean_observed_peak_suppressed=False,
+            headcount_to_class_size_suppressed=False,
+            bookings=[],
+            suppression=suppression_model(not exact, k, 0),
+        )
+    shown = protect_bookings(result, k, exact)
+    bookings = [
+        BookingUseModel(
+            start=isoformat_utc(use.start),
+            end=isoformat_utc(use.end),
+            summary=use.summary,
+            class_size=use.class_size,
+            capacity=use.capacity,
+            hours=use.hours,
+            observed_peak=number(peak.value),
+            observed_peak_suppressed=peak.suppressed,
+        )
+        for use, peak in zip(result.bookings, shown.observed_peaks, strict=True)
+    ]
+    ratio_hidden = shown.headcount_to_class_size_suppressed
+    return BookedVsActualAnswer(
+        **common,
+        period=period_model(requested, result.period_start, result.period_end, campus),
+        points_excluded={"occupancy": result.points_excluded},
+        timetable_imported=True,
+        core_hours=result.core_hours,
+        booked_hours=result.booked_hours,
+        booked_frequency=number(result.booked_frequency),
+        booked_hours_with_data=result.booked_hours_with_data,
+        no_show_hours=result.no_show_hours,
+        no_show_rate=number(result.no_show_rate),
+        unbooked_hours_with_data=result.unbooked_hours_with_data,
+        unbooked_used_hours=result.unbooked_used_hours,
+        hours_without_data=result.hours_without_data,
+        bookings_with_class_size=result.bookings_with_class_size,
+        bookings_with_data=result.bookings_with_data,
+        mean_class_size=number(result.mean_class_size),
+        class_size_to_capacity=number(result.class_size_to_capacity),
+        mean_observed_peak=number(shown.mean_observed_peak.value),
+        mean_observed_peak_suppressed=shown.mean_observed_peak.suppressed,
+        headcount_to_class_size=None if ratio_hidden else number(result.headcount_to_class_size),
+        headcount_to_class_size_suppressed=ratio_hidden,
+        bookings=bookings,
+        suppression=suppression_model(not exact, k, shown.suppressed_counts + int(ratio_hidden)),
+    )
+
+
+_NULLABLE = (
+    "core_hours",
+    "booked_hours",
+    "booked_frequency",
+    "booked_hours_with_data",
+    "no_show_hours",
+    "no_show_rate",
+    "unbooked_hours_with_data",
+    "unbooked_used_hours",
+    "hours_without_data",
+    "bookings_with_class_size",
+    "bookings_with_data",
+    "mean_class_size",
+    "class_size_to_capacity",
+    "mean_observed_peak",
+    "headcount_to_class_size",
+)
+
+
+class TimetableImport(BaseModel):
+    """What an uploaded calendar holds, once validated and stored."""
+
+    space_id: str
+    events: int = Field(description="VEVENTs imported, counting RECURRENCE-ID overrides")
+    recurring: int = Field(description="events with an RRULE or RDATE")
+    occurrences: int = Field(description="bookings once recurrences are expanded")
+    first: Timestamp | None = Field(description="start of the earliest booking, UTC")
+    last: Timestamp | None = Field(description="end of the latest booking, UTC")
+    warnings: list[str] = Field(
+        description="what was assumed or dropped (e.g. ATTENDEE/ORGANIZER, never stored)"
+    )
+    bookings: str = Field(description="where booked vs actual of the space is answered")
+
+
+def timetable_import_answer(report: ImportReport) -> TimetableImport:
+    return TimetableImport(
+        space_id=report.space_id,
+        events=report.events,
+        recurring=report.recurring,
+        occurrences=report.occurrences,
+        first=_stamp(report.first),
+        last=_stamp(report.last),
+        warnings=list(report.warnings),
+        bookings=f"/api/v1/spaces/{report.space_id}/bookings",
+    )
+
+
+# -- energy ---------------------------------------------------------------------------------
+
+
+class Eui(BaseModel):
+    kwh_per_m2_year: float = Field(description="EUI, kWh/m² per year")
+    annualised: bool = Field(
+        description="true when the period is not 365 days and the energy was scaled × 365 / "
+        "days covered (a winter period overstates the year)"
+    )
+    annual_kwh: float = Field(description="kWh per year")
+    delivered_kwh: float = Field(description="kWh measured in the period")
+    heated_area_m2: float = Field(description="m²")
+    days_covered: float = Field(description="days of data behind the figure")
+    benchmark_kwh_per_m2: float = Field(
+        description="SSB 2011: Norwegian university and college buildings, kWh/m²"
+    )
+
+
+class UseIntensityModel(BaseModel):
+    kwh_per_occupant_hour: float | None = Field(description="kWh per occupant-hour")
+    kwh_per_used_seat_hour: float | None = Field(description="kWh per used seat-hour")
+    occupant_hours: float = Field(description="Σ hourly mean headcount, all hours, person-hours")
+    used_seat_hours: float = Field(description="Σ n_h over core hours, person-hours")
+
+
+class LoadShapeModel(BaseModel):
+    """Electricity demand after Price (2010), LBNL-3713E."""
+
+    near_base_kw: float | None = Field(description="kW (daily low percentile, mean over days)")
+    near_peak_kw: float | None = Field(description="kW (daily high percentile)")
+    near_base_percentile: float | None = Field(description="percentile of hourly demand")
+    near_peak_percentile: float | None = Field(description="percentile of hourly demand")
+    base_to_peak_ratio: float | None
+    night_mean_kw: float | None = Field(description="kW, 00–05 local")
+    day_mean_kw: float | None = Field(description="kW, core hours")
+    night_day_ratio: float | None
+    weekday_mean_daily_kwh: float | None = Field(description="kWh per day")
+    weekend_mean_daily_kwh: float | None = Field(description="kWh per day")
+    weekend_weekday_ratio: float | None
+    out_of_hours_share: float | None = Field(description="kWh outside core hours / all, 0..1")
+    total_kwh: float | None = Field(description="kWh")
+    complete_days: int = Field(description="local days with every hour present")
+
+
+class DegreeDays(BaseModel):
+    total: float = Field(description="heating degree days, K·day")
+    base_c: float = Field(description="base temperature, °C")
+    days_used: int
+    days_without_data: int
+
+
+class DegreeDayModel(BaseModel):
+    """Daily regression E = β0 + βH · HDD (ASHRAE Guideline 14 checked)."""
+
+    intercept_kwh_per_day: float = Field(description="β0, kWh per day")
+    kwh_per_degree_day: float = Field(description="βH, kWh per K·day")
+    days: int
+    cv_rmse: float | None = Field(description="fraction")
+    nmbe: float | None = Field(description="fraction")
+
+
+class NormalisedEnergyModel(BaseModel):
+    normalised_kwh: float = Field(description="E_base + E_dep × HDD_normal / HDD_actual, kWh")
+    measured_kwh: float
+    base_kwh: float
+    dependent_kwh: float
+    hdd_actual: float = Field(description="K·day")
+    hdd_normal: float = Field(description="K·day")
+
+
+class EmissionFactor(BaseModel):
+    carrier: str
+    method: Literal["location", "market"]
+    year: int
+    factor_year: int | None
+    g_per_kwh: float = Field(description="g CO₂e/kWh")
+    substituted: bool
+    placeholder: bool
+
+
+class Emissions(BaseModel):
+    """Scope 2 emissions, both methods side by side (GHG Protocol)."""
+
+    location_based_kg: float = Field(description="kg CO₂e")
+    market_based_kg: float = Field(description="kg CO₂e")
+    electricity_kwh: float
+    district_heating_kwh: float
+    factors: list[EmissionFactor]
+
+
+ENERGY_UNITS = {
+    "*_kwh": "kWh",
+    "eui": "kWh/m² per year",
+    "kwh_per_occupant_hour": "kWh per person-hour",
+    "kwh_per_used_seat_hour": "kWh per used seat-hour",
+    "*_kw": "kW (mean over an hour)",
+    "*_ratio, *_share": "fraction",
+    "degree_days": "K·day",
+    "*_kg": "kg CO₂e",
+    "g_per_kwh": "g CO₂e/kWh",
+}
+
+
+class BuildingEnergyAnswer(BaseModel):
+    """Energy and sustainability of one building over a period."""
+
+    building_id: str
+    name: str
+    heated_area_m2: float = Field(description="m²")
+    period: AnalysisPeriod
+    units: Units
+    points_excluded: PointsExcluded
+    electricity_kwh: float | None = Field(description="delivered electricity, kWh")
+    heat_kwh: float | None = Field(description="delivered district heat, kWh")
+    delivered_kwh: float = Field(description="kWh")
+    register_resets: int = Field(description="register decreases booked as 0 kWh")
+    meters_without_data: list[str]
+    eui: Eui | None = Field(description="null without meter data")
+    use_intensity: UseIntensityModel
+    load_shape: LoadShapeModel | None
+    degree_days: DegreeDays | None
+    degree_day_model: DegreeDayModel | None
+    normalised: NormalisedEnergyModel | None = Field(
+        description="null unless hdd_normal is given and the degree-day model holds"
+    )
+    emissions: Emissions
+    notes: list[str] = Field(description="what was annualised, substituted or left out, and why")
+    sources: Sources
+
+
+def _load_shape(energy: BuildingEnergy) -> LoadShapeModel | None:
+    shape = energy.load_shape
+    if shape is None:
+        return None
+    return LoadShapeModel(
+        **{k: number(v) if isinstance(v, float) else v for k, v in vars(shape).items()}
+    )
+
+
+def energy_answer(
+    energy: BuildingEnergy, requested: Period, campus: Campus
+) -> BuildingEnergyAnswer:
+    building = campus.building(energy.building_id)
+    assert building is not None
+    eui, use, hdd, model = (
+        energy.eui,
+        energy.use_intensity,
+        energy.degree_days,
+        energy.degree_day_model,
+    )
+    return BuildingEnergyAnswer(
+        building_id=energy.building_id,
+        name=building.name,
+        heated_area_m2=building.heated_area_m2,
+        period=period_model(requested, energy.start, energy.end, campus),
+        units=ENERGY_UNITS,
+        points_excluded=dict(energy.points_excluded),
+        electricity_kwh=number(energy.electricity_kwh),
+        heat_kwh=number(energy.heat_kwh),
+        delivered_kwh=energy.delivered_kwh,
+        register_resets=energy.register_resets,
+        meters_without_data=list(energy.meters_without_data),
+        eui=Eui(
+            kwh_per_m2_year=eui.kwh_per_m2_year,
+            annualised=eui.annualised,
+            annual_kwh=eui.annual_kwh,
+            delivered_kwh=eui.delivered_kwh,
+            heated_area_m2=eui.heated_area_m2,
+            days_covered=eui.days_covered,
+            benchmark_kwh_per_m2=eui.context_kwh_per_m2,
+        )
+        if eui is not None
+        else None,
+        use_intensity=UseIntensityModel(
+            kwh_per_occupant_hour=number(use.kwh_per_occupant_hour),
+            kwh_per_used_seat_hour=number(use.kwh_per_used_seat_hour),
+            occupant_hours=use.occupant_hours,
+            used_seat_hours=use.used_seat_hours,
+        ),
+        load_shape=_load_shape(energy),
+        degree_days=DegreeDays(
+            total=hdd.total,
+            base_c=hdd.base_c,
+            days_used=hdd.days_used,
+            days_without_data=hdd.days_without_data,
+        )
+        if hdd is not None
+        else None,
+        degree_day_model=DegreeDayModel(
+            intercept_kwh_per_day=model.intercept_kwh,
+            kwh_per_degree_day=model.kwh_per_degree_day,
+            days=model.n,
+            cv_rmse=number(model.cv_rmse),
+            nmbe=number(model.nmbe),
+        )
+        if model is not None
+        else None,
+        normalised=NormalisedEnergyModel(**vars(energy.normalised))
+        if energy.normalised is not None
+        else None,
+        emissions=Emissions(
+            location_based_kg=energy.emissions.location_based_kg,
+            market_based_kg=energy.emissions.market_based_kg,
+            electricity_kwh=energy.emissions.electricity_kwh,
+            district_heating_kwh=energy.emissions.district_heating_kwh,
+            factors=[EmissionFactor(**vars(f)) for f in energy.emissions.factors],
+        ),
+        notes=list(energy.notes),
+        sources=[
+            SOURCES["ssb2011"],
+            SOURCES["price2010"],
+            SOURCES["degree_days"],
+            SOURCES["ghg_scope2"],
+            SOURCES["nve"],
+        ],
+    )
+
+
+# -- data quality ---------------------------------------------------------------------------
+
+
+class SensorDay(BaseModel):
+    """One sensor's quality of one quantity on one local day."""
+
+    sensor: str
+    quantity: str
+    date: LocalDate = Field(description="local date (site time zone)")
+    points: int = Field(description="readings received that day")
+    flagged: int = Field(description="readings failing at least one check")
+    flagged_by_check: dict[str, int] = Field(description="check -> readings it flagged")
+    missing_points: int = Field(description="expected readings that never came (gaps)")
+    qci: float | None = Field(description="(points − flagged) / points, 0..1; null without points")
+    completeness: float | None = Field(description="points / (points + missing), 0..1")
+
+
+class SensorGapModel(BaseModel):
+    sensor: str
+    quantity: str
+    after: Timestamp = Field(description="last reading before the gap (or the window start)")
+    before: Timestamp = Field(description="first reading after it (or the window end)")
+    missing: int = Field(description="expected readings missing")
+
+
+class SeriesRef(BaseModel):
+    sensor: str
+    quantity: str
+
+
+class QualityAnswer(BaseModel):
+    """The data-quality checks run on the raw readings of the period (METRICS.md)."""
+
+    scope: Literal["campus", "building"]
+    id: str
+    period: AnalysisPeriod
+    units: Units
+    points_excluded: PointsExcluded
+    points: int = Field(description="readings in the period")
+    flagged_points: int = Field(description="readings failing at least one check")
+    qci: float | None = Field(description="(points − flagged) / points, 0..1")
+    flagged_by_check: dict[str, int] = Field(description="check -> readings it flagged")
+    missing_points: int = Field(description="expected readings that never came")
+    days: list[SensorDay]
+    gaps: list[SensorGapModel]
+    series_without_data: list[SeriesRef]
+    note: str
+    sources: Sources
+
+
+QUALITY_UNITS = {
+    "points, flagged*, missing*": "readings",
+    "qci, completeness": "fraction 0..1",
+}
+
+
+def quality_answer(
+    overview: QualityOverview, scope_id: str, campus_scope: bool, requested: Period, campus: Campus
+) -> QualityAnswer:
+    return QualityAnswer(
+        scope="campus" if campus_scope else "building",
+        id=scope_id,
+        period=period_model(requested, overview.start, overview.end, campus),
+        units=QUALITY_UNITS,
+        points_excluded={"all": overview.flagged_points},
+        points=overview.points,
+        flagged_points=overview.flagged_points,
+        qci=number(overview.qci),
+        flagged_by_check=dict(overview.flagged_by_check),
+        missing_points=overview.missing_points,
+        days=[
+            SensorDay(
+                sensor=d.sensor,
+                quantity=d.quantity,
+                date=d.date,
+                points=d.points,
+                flagged=d.flagged,
+                flagged_by_check={k: int(v) for k, v in d.flagged_by_check.items()},
+                missing_points=d.missing_points,
+                qci=number(d.qci),
+                completeness=number(d.completeness),
+            )
+            for d in overview.days
+        ],
+        gaps=[
+            SensorGapModel(
+                sensor=g.sensor,
+                quantity=g.quantity,
+                after=isoformat_utc(g.after),
+                before=isoformat_utc(g.before),
+                missing=g.missing,
+            )
+            for g in overview.gaps
+        ],
+        series_without_data=[
+            SeriesRef(sensor=s, quantity=q) for s, q in overview.series_without_data
+        ],
+        note="The checks ran on the raw readings now; the KPIs leave out the flags stored by "
+        "the last scheduled run (campuslab analytics quality).",
+        sources=[SOURCES["pecos"]],
+    )
+
+
+# -- recommendations ------------------------------------------------------------------------
+
+
+class EvidenceFigure(BaseModel):
+    value: float | None = Field(description="null when suppressed")
+    unit: str = Field(examples=["seat-h"])
+    suppressed: bool
+
+
+class RecommendationModel(BaseModel):
+    space_id: str
+    building_id: str
+    kind: Literal[
+        "larger_room",
+        "split_or_reassign",
+        "release_bookings",
+        "review_low_use",
+        "insufficient_data",
+    ]
+    severity: Literal["high", "medium", "low", "info"]
+    headline: str
+    impact_seat_hours: float = Field(description="seat-hours at stake; decides the order")
+    evidence: dict[str, EvidenceFigure] = Field(description="the numbers behind the advice")
+
+
+class RightSizingRulesModel(BaseModel):
+    min_core_hours: int = Field(description="h")
+    min_used_hours: int = Field(description="h")
+    min_booked_hours: int = Field(description="h")
+    split_below_p95: float = Field(description="fraction of capacity")
+    larger_room_above_share: float = Field(description="fraction of used hours")
+    release_above_no_show_rate: float = Field(description="fraction of booked hours")
+    review_below_frequency: float = Field(description="fraction of core hours")
+
+
+class RecommendationsAnswer(BaseModel):
+    """Right-sizing advice with its evidence, largest impact first."""
+
+    scope: Literal["campus", "building"]
+    id: str
+    period: AnalysisPeriod
+    units: Units
+    points_excluded: PointsExcluded
+    rules: RightSizingRulesModel
+    spaces_considered: int
+    spaces_with_timetable: list[str]
+    recommendations: list[RecommendationModel]
+    suppression: Suppression
+    sources: Sources
+
+
+RECOMMENDATION_UNITS = {
+    "impact_seat_hours": "seat-hours",
+    "evidence": "each figure states its unit",
+}
+
+
+def protected_recommendations(
+    overview: RecommendationsOverview, campus: Campus, *, k: int, exact: bool
+) -> list[RecommendationModel]:
+    models = []
+    for advice in overview.report.recommendations:
+        space = campus.space(advice.space_id)
+        capacity = space.capacity if space is not None else math.inf
+        shown = protect_recommendation(advice, capacity, k, exact)
+        models.append(
+            RecommendationModel(
+                space_id=advice.space_id,
+                building_id=advice.building_id,
+                kind=advice.kind,
+                severity=advice.severity,
+                headline=shown.headline,
+                impact_seat_hours=advice.impact_seat_hours,
+                evidence={
+                    name: EvidenceFigure(value=number(value), unit=unit, suppressed=hidden)
+                    for name, (value, unit, hidden) in shown.evidence.items()
+                },
+            )
+        )
+    return models
+
+
+def recommendations_answer(
+    overview: RecommendationsOverview,
+    scope_id: str,
+    campus_scope: bool,
+    requested: Period,
+    campus: Campus,
+    *,
+    k: int,
+    exact: bool,
+) -> RecommendationsAnswer:
+    report = overview.report
+    advice = protected_recommendations(overview, campus, k=k, exact=exact)
+    hidden = sum(1 for a in advice for f in a.evidence.values() if f.suppressed)
+    return RecommendationsAnswer(
+        scope="campus" if campus_scope else "building",
+        id=scope_id,
+        period=period_model(requested, report.period_start, report.period_end, campus),
+        units=RECOMMENDATION_UNITS,
+        points_excluded={"occupancy": overview.points_excluded},
+        rules=RightSizingRulesModel(**vars(report.rules)),
+        spaces_considered=len(report.spaces),
+        spaces_with_timetable=list(overview.spaces_with_timetable),
+        recommendations=advice,
+        suppression=suppression_model(not exact, k, hidden),
+        sources=[SOURCES["smg"], SOURCES["hefce"], SOURCES["privacy"]],
+    )
+
+
+# -- request: the building, the scope filter, the timetables ---------------------------------
+
+BUILDING_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_BUILDING_ID = re.compile(BUILDING_ID_PATTERN)
+
+
+def get_building(
+    building_id: Annotated[
+        str,
+        Path(
+            description="building id from the campus registry",
+            examples=["rfb"],
+            json_schema_extra={"pattern": BUILDING_ID_PATTERN, "maxLength": 63},
+        ),
+    ],
+    campus: CampusDep,
+) -> Building:
+    """The building named in the path: 422 for a malformed id, 404 problem for an unknown one."""
+    if not _BUILDING_ID.fullmatch(building_id):
+        raise invalid_parameter(
+            "building_id",
+            f"{shown(building_id)} is not a building id: ids are 1 to 63 lower-case letters, "
+            "digits, '-' or '_' (e.g. rfb)",
+        )
+    building = campus.building(building_id)
+    if building is None:
+        known = ", ".join(b.id for b in campus.buildings)
+        raise HTTPException(404, f"no building {shown(building_id)}; the campus has: {known}")
+    return building
+
+
+BuildingDep = Annotated[Building, Depends(get_building)]
+
+
+def building_filter(campus: Campus, building: str | None) -> str | None:
+    """The ``building`` query parameter: None (the campus) or a known building id."""
+    if building is not None and campus.building(building) is None:
+        known = ", ".join(b.id for b in campus.buildings)
+        raise invalid_parameter(
+            "building",
+            f"building {shown(building)} is not in the campus registry; use one of: {known}",
+        )
+    return building
+
+
+BuildingQuery = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_PARAMETER_LENGTH,
+        description="only this building (id); default: the whole campus",
+        examples=["rfb"],
+    ),
+]
+
+
+async def get_timetables(request: Request) -> TimetableStore | None:
+    """The imported calendars (``create_app(timetables=...)``); None when not configured."""
+    return getattr(request.app.state, "timetables", None)
+
+
+TimetablesDep = Annotated[TimetableStore | None, Depends(get_timetables)]

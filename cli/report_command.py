@@ -1,0 +1,171 @@
+"""``campuslab report``: the planner report, one self-contained HTML file.
+
+Registered in ``cli/main.py`` with ``app.command("report")(report)``.
+
+The figures come from ``analytics.report.planner_report`` (the functions the
+API's routes call) and the page from ``cli.report_render`` (the API's own
+answer models, matplotlib plots embedded as PNG). A progress bar follows the
+long part: the IEQ of every space, the energy of every building, the checks.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from campuslab.analytics.report import NoSpaces, PlannerReport, planner_report, report_steps
+from campuslab.api.routers.exports import OpenDataSettings
+from campuslab.cli import options as opt
+from campuslab.cli.report_render import render_report
+from campuslab.cli.stores import STORE_FILE, StoreOptions, open_store
+from campuslab.cli.timetable_command import store_for
+from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path
+from campuslab.core.store.duckdb import StoreLockedError
+from campuslab.core.store.port import ReadingStore
+
+EXIT_FAILURE, EXIT_USAGE = 1, 2
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+console = Console(highlight=False, stderr=True)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    console.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def parse_moment(text: str, option: str, campus: Campus) -> datetime:
+    """A date (local midnight, site time zone) or an RFC 3339 time (no offset: UTC)."""
+    text = text.strip()
+    try:
+        if _DATE.match(text):
+            return datetime.combine(datetime.fromisoformat(text).date(), time(0), campus.tz)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        _fail(
+            f"{option} {text!r} is not a date (2026-03-02, local midnight) or an RFC 3339 "
+            "time (2026-03-02T08:00:00+01:00)"
+        )
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _campus(registry: Path | None) -> Campus:
+    try:
+        return load_campus(registry or sample_campus_path())
+    except RegistryError as exc:
+        _fail(str(exc))
+
+
+def _store(options: StoreOptions, campus: Campus) -> ReadingStore:
+    if options.kind == "duckdb" and not (options.data_dir / STORE_FILE).exists():
+        _fail(
+            f"no store at {options.data_dir / STORE_FILE}: point --data-dir at the folder "
+            "`campuslab serve` uses (default: data)"
+        )
+    try:
+        return open_store(options, campus)
+    except StoreLockedError as exc:
+        _fail(
+            f"{exc}\nWhile `campuslab serve` holds the store, read the same figures through "
+            "its API (/api/v1/campus/utilisation, /api/v1/recommendations, ...).",
+            EXIT_FAILURE,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def report(
+    start: str = typer.Option(
+        ...,
+        "--start",
+        metavar="WHEN",
+        help="First day (YYYY-MM-DD, from local midnight) or an RFC 3339 time.",
+    ),
+    end: str = typer.Option(
+        ...,
+        "--end",
+        metavar="WHEN",
+        help="End, not included (YYYY-MM-DD: local midnight; --start 2026-03-02 --end "
+        "2026-03-09 is Monday to Sunday).",
+    ),
+    building: str | None = typer.Option(
+        None, "--building", metavar="ID", help="Report on one building (default: the campus)."
+    ),
+    out: Path = typer.Option(
+        Path("report.html"), "--out", metavar="FILE", help="The HTML file to write."
+    ),
+    data_dir: opt.DataDir = Path("data"),
+    registry: opt.Registry = None,
+    store: opt.Store = "duckdb",
+    influx_url: opt.InfluxUrl = None,
+    influx_token: opt.InfluxToken = None,
+    influx_org: opt.InfluxOrg = None,
+    influx_bucket: opt.InfluxBucket = None,
+) -> None:
+    """Write the planner report: utilisation, booked vs actual, IEQ, energy, advice.
+
+    One HTML file with its plots embedded, no external requests: open it in a
+    browser, print it, or mail it. Every number in it is the one the API gives for
+    the same period. Timetables are read from <data-dir>/timetables.
+
+    Example:
+
+      campuslab report --start 2026-03-02 --end 2026-03-09 --out week10.html
+    """
+    campus = _campus(registry)
+    if building is not None and campus.building(building) is None:
+        known = ", ".join(b.id for b in campus.buildings)
+        _fail(f"unknown building {building!r}; the campus has: {known}")
+    start_at, end_at = parse_moment(start, "--start", campus), parse_moment(end, "--end", campus)
+    if end_at <= start_at:
+        _fail(f"--end ({end_at.isoformat()}) must be after --start ({start_at.isoformat()})")
+    options = StoreOptions(store, data_dir, influx_url, influx_token, influx_org, influx_bucket)
+    reading_store = _store(options, campus)
+    try:
+        figures = _compute(reading_store, campus, start_at, end_at, data_dir, building)
+    except NoSpaces as exc:
+        _fail(str(exc))
+    finally:
+        reading_store.close()
+    k = OpenDataSettings.from_env().k
+    html = render_report(figures, campus, k=k, data_source=_source(options))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    console.print(f"Wrote {escape(str(out))} ({len(html.encode()) / 1024:.0f} kB)")
+
+
+def _compute(
+    store: ReadingStore,
+    campus: Campus,
+    start_at: datetime,
+    end_at: datetime,
+    data_dir: Path,
+    building: str | None,
+) -> PlannerReport:
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("reading occupancy", total=report_steps(campus, building))
+
+        def step(done: str) -> None:
+            bar.update(task, advance=1, description=done)
+
+        return planner_report(
+            store, campus, start_at, end_at, store_for(data_dir), building, progress=step
+        )
+
+
+def _source(options: StoreOptions) -> str:
+    if options.kind == "duckdb":
+        return str(options.data_dir / STORE_FILE)
+    return f"InfluxDB {options.influx_url}"
