@@ -152,3 +152,7 @@ class Utilisation(BaseModel):
     share_under_60: Rate = Field(description="share of available hours under 60 % of capacity")
     share_60_to_100: Rate = Field(description="share of available hours at 60–100 % of capacity")
     share_over_100: Rate = Field(description="share of available hours over capacity")
+    points_excluded: int = Field(
+        default=0,
+        description="core hours whose readings data-quality checks flagged and left out",
+    )

@@ -20,8 +20,9 @@ from campuslab.api.parameters import (
     parse_instant,
     resolve_period,
 )
-from campuslab.api.problems import problem_responses
-from campuslab.api.security import require_role
+from campuslab.api.problems import ApiProblem, problem_responses
+from campuslab.api.routers.exports import OpenDataDep
+from campuslab.api.security import PrincipalDep, require_role
 from campuslab.core.readings import isoformat_utc
 from campuslab.core.registry import Campus
 
@@ -98,6 +99,7 @@ def utilisation_model(
         share_under_60=_rate(result.share_under_60),
         share_60_to_100=_rate(result.share_60_to_100),
         share_over_100=_rate(result.share_over_100),
+        points_excluded=int(result.points_excluded),
     )
 
 
@@ -121,6 +123,8 @@ def read_utilisation(
     campus: CampusDep,
     clock: ClockDep,
     limits: ReadLimitsDep,
+    principal: PrincipalDep,
+    open_data: OpenDataDep,
     start: StartQuery = None,
     end: EndQuery = None,
 ) -> Utilisation:
@@ -131,5 +135,27 @@ def read_utilisation(
         what="utilisation periods",
         advice="split the period into several requests",
     )
+    capacity = space.space.capacity
+    if not principal.sees_unsuppressed and capacity < open_data.k:
+        raise ApiProblem(
+            "forbidden",
+            f"utilisation of {space.space.id} ({capacity} seats, fewer than k = "
+            f"{open_data.k}) is withheld from roles below facilities: in so small a space it "
+            "tells when its occupant is in (METRICS.md, Privacy)",
+            required_role=Role.FACILITIES.value,
+        )
     result = space_utilisation(store, campus, space.space.id, period.start, period.end)
-    return utilisation_model(space.space.id, space.space.capacity, period, campus, result)
+    model = utilisation_model(space.space.id, capacity, period, campus, result)
+    if not principal.sees_unsuppressed:
+        model = _suppress_small_counts(model, open_data.k)
+    return model
+
+
+def _suppress_small_counts(model: Utilisation, k: int) -> Utilisation:
+    """Peak and P95 times capacity are head counts: hide them when 1 to k-1 people."""
+    hidden = {}
+    for name in ("peak_occupancy", "p95_occupancy"):
+        rate = getattr(model, name)
+        if rate is not None and 0 < rate * model.capacity < k:
+            hidden[name] = None
+    return model.model_copy(update=hidden) if hidden else model
