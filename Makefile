@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 # Debian packages of the real servers the tests run against.
-SERVER_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics docker-compose
+SERVER_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics docker-compose chromium
 
 .PHONY: demo test lint format bench servers clean help
 
@@ -35,7 +35,7 @@ demo: $(STAMP)
 # Installs the Debian server packages when it can (root with apt-get), otherwise
 # says what is missing; the tests themselves fail on CI when a server is absent.
 servers:
-	@missing=""; for b in mosquitto influxd victoria-metrics docker-compose; do \
+	@missing=""; for b in mosquitto influxd victoria-metrics docker-compose chromium; do \
 	  command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || [ -x /usr/bin/$$b ] || \
 	    missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \

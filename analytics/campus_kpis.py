@@ -81,7 +81,7 @@ from campuslab.analytics.kpis import (
     read_hourly_screened,
     read_register,
 )
-from campuslab.analytics.local_time import local_dates, local_wall_time
+from campuslab.analytics.local_time import local_dates, utc_offsets
 from campuslab.analytics.quality_kpis import read_window
 from campuslab.analytics.utilisation import UtilisationResult, core_hours_mask
 from campuslab.core.quantities import QUANTITIES, StateClass
@@ -512,6 +512,7 @@ class _DuckDBReadings:
 
         self._con = duckdb.connect(path)
         self._spaces = len(registry.space_ids)
+        self._meter_quantities = registry.meter_quantity or (ELECTRICITY,)
         self._con.register(
             "campus_kpi_spaces",
             pa.table(
@@ -597,17 +598,24 @@ class _DuckDBReadings:
         self, lo_us: int, hi_us: int, include_lo: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         above = ">=" if include_lo else ">"
+        window = {"lo": _naive(lo_us), "hi": _naive(hi_us)}
+        listed = ", ".join(f"'{q}'" for q in sorted(set(self._meter_quantities)))
+        flagged = self._flags_in(lo_us, hi_us + 1)
         # a reading is left out when flagged, unless one of its flags is a register decrease
+        left_out, join = "false", ""
+        if flagged:
+            left_out = "coalesce(f.left_out, false)"
+            join = (
+                "LEFT JOIN (SELECT sensor, quantity, ts, "
+                f"NOT bool_or(\"check\" = '{qc.REGISTER_DECREASE}') AS left_out "
+                f"FROM quality_flags WHERE ts {above} $lo AND ts <= $hi GROUP BY ALL) AS f "
+                "ON f.sensor = r.sensor AND f.quantity = r.quantity AND f.ts = r.ts "
+            )
         found = self._con.execute(
-            "SELECT m.meter, epoch_us(r.ts) AS t, r.value, "
-            "coalesce(f.left_out, false) AS left_out "
-            "FROM readings r JOIN campus_kpi_meters m USING (sensor, quantity) "
-            "LEFT JOIN (SELECT sensor, quantity, ts, "
-            f"NOT bool_or(\"check\" = '{qc.REGISTER_DECREASE}') AS left_out "
-            f"FROM quality_flags WHERE ts {above} $lo AND ts <= $hi GROUP BY ALL) AS f "
-            "ON f.sensor = r.sensor AND f.quantity = r.quantity AND f.ts = r.ts "
-            f"WHERE r.ts {above} $lo AND r.ts <= $hi",
-            {"lo": _naive(lo_us), "hi": _naive(hi_us)},
+            f"SELECT m.meter, epoch_us(r.ts) AS t, r.value, {left_out} AS left_out "
+            f"FROM readings r JOIN campus_kpi_meters m USING (sensor, quantity) {join}"
+            f"WHERE r.quantity IN ({listed}) AND r.ts {above} $lo AND r.ts <= $hi",
+            window,
         ).fetchnumpy()
         return (
             found["meter"].astype(np.int64),
@@ -815,12 +823,34 @@ def _time_of_day_us(moment: time) -> int:
     ) * 1_000_000 + moment.microsecond
 
 
+class _SlotClock:
+    """Local wall-clock time of instants in [lo, hi), by 15-minute slot.
+
+    ``local_time.local_wall_time`` looks the UTC offset up per UTC day of its input;
+    for millions of readings a table of the offset of every 15-minute slot of the
+    span is cheaper, and exact: UTC offsets and their changes fall on quarter hours.
+    """
+
+    def __init__(self, lo_us: int, hi_us: int, campus: Campus) -> None:
+        self.first = lo_us - lo_us % _US_PER_SLOT
+        starts = np.arange(self.first, hi_us + _US_PER_SLOT, _US_PER_SLOT)
+        self.offsets = utc_offsets(starts.astype("datetime64[us]"), campus.tz).astype(np.int64)
+
+    def wall_us(self, t_us: np.ndarray) -> np.ndarray:
+        """Local wall-clock time, µs since the epoch as if local time were UTC."""
+        return t_us + self.offsets[(t_us - self.first) // _US_PER_SLOT]
+
+    def local_day(self, t_us: np.ndarray) -> np.ndarray:
+        """Local date of each instant, as days since 1970-01-01."""
+        return self.wall_us(t_us) // (24 * _US_PER_HOUR)
+
+
 def overnight_counter_flags_by_space(
     space: np.ndarray,
     t_us: np.ndarray,
     counts: np.ndarray,
     capacity: np.ndarray,
-    campus: Campus,
+    clock: _SlotClock,
     settings: qc.QualitySettings,
 ) -> np.ndarray:
     """``quality.overnight_counter_flags`` for many spaces' occupancy series at once.
@@ -828,22 +858,22 @@ def overnight_counter_flags_by_space(
     Args:
         space: row of each reading's space; t_us: its UTC µs; counts: its value.
         capacity: seats per space row.
-        campus: the registry (time zone).
+        clock: local time of the readings' span.
         settings: night window, tolerances and extent.
     """
     flags = np.zeros(t_us.size, dtype=bool)
     if t_us.size == 0:
         return flags
-    wall = local_wall_time(t_us.astype("datetime64[us]"), campus.tz)
-    days = wall.astype("datetime64[D]")
-    time_of_day = (wall - days).astype(np.int64)
+    wall = clock.wall_us(t_us)
+    days = wall // (24 * _US_PER_HOUR)
+    time_of_day = wall - days * (24 * _US_PER_HOUR)
     lo, hi = _time_of_day_us(settings.night_start), _time_of_day_us(settings.night_end)
     in_night = (time_of_day >= lo) & (time_of_day < hi) & np.isfinite(counts)
     if not in_night.any():
         return flags
     first_day = days.min()
-    width = int((days.max() - first_day).astype(np.int64)) + 2  # counter days reach one further
-    key = space * width + (days - first_day).astype(np.int64)
+    width = int(days.max() - first_day) + 2  # counter days reach one further
+    key = space * width + (days - first_day)
     lowest = np.full(capacity.size * width, np.inf)
     np.minimum.at(lowest, key[in_night], counts[in_night])
     judged = np.bincount(key[in_night], minlength=lowest.size) > 0  # nights with a reading
@@ -900,7 +930,12 @@ class _QualityAccumulator:
     def add(self, chunk: _Chunk, readings: _Readings) -> None:
         lo, hi = self.span(chunk)
         offset = 10 * (hi - lo)
-        days = self._slot_days(lo, hi)
+        clock = _SlotClock(lo, hi, self.campus)
+        first_day = int(self.first_day.astype(np.int64))
+
+        def days(t: np.ndarray) -> np.ndarray:
+            return clock.local_day(t) - first_day
+
         busy = None
         # one quantity at a time, occupancy first: it says when spaces were occupied
         for q, quantity in enumerate(SPACE_QUANTITIES):
@@ -908,7 +943,7 @@ class _QualityAccumulator:
             spread = (t + space * offset).astype("datetime64[us]")
             if quantity == OCCUPANCY:
                 busy = (spread, value, np.bincount(space, minlength=len(self.registry.space_ids)))
-            flags = self._space_flags(quantity, space, t, spread, value, busy)
+            flags = self._space_flags(quantity, space, t, spread, value, busy, clock)
             series = space * _PER_SPACE + q
             self._tally(self.spaces, chunk, series, t, days(t), flags)
         if not self.registry.meter_ids:
@@ -954,7 +989,9 @@ class _QualityAccumulator:
             flags[qc.REGISTER_DECREASE] = decrease
         return flags
 
-    def _space_flags(self, quantity, space, t, spread, value, busy) -> dict[str, np.ndarray]:
+    def _space_flags(
+        self, quantity, space, t, spread, value, busy, clock: _SlotClock
+    ) -> dict[str, np.ndarray]:
         """Every check of ``quality_report`` on one quantity of every space."""
         settings = self.settings
         occupied = None
@@ -976,7 +1013,7 @@ class _QualityAccumulator:
             limit = self.registry.capacity[space] * settings.over_capacity_factor
             flags[qc.OVER_CAPACITY] = value > limit
             flags[qc.OVERNIGHT_COUNTER] = overnight_counter_flags_by_space(
-                space, t, value, self.registry.capacity, self.campus, settings
+                space, t, value, self.registry.capacity, clock, settings
             )
         return flags
 
@@ -1014,14 +1051,6 @@ class _QualityAccumulator:
         return np.bincount(reading, weights=occupied, minlength=t.size) > 0
 
     # -- counting ------------------------------------------------------------------------
-
-    def _slot_days(self, lo: int, hi: int) -> Callable[[np.ndarray], np.ndarray]:
-        """Local day (counted from the period's first) of instants in [lo, hi), by 15-min slot."""
-        first_slot = lo - lo % _US_PER_SLOT
-        slot_starts = np.arange(first_slot, hi + _US_PER_SLOT, _US_PER_SLOT)
-        slot_days = local_dates(slot_starts.astype("datetime64[us]"), self.campus.tz)
-        slot_day = (slot_days - self.first_day).astype(np.int64)
-        return lambda t: slot_day[(t - first_slot) // _US_PER_SLOT]
 
     def _tally(
         self,

@@ -208,8 +208,7 @@ def heatmap_plot(profile: HourWeekdayProfile, title: str) -> str:
         [[np.nan if v is None else v * 100 for v in row] for row in profile.utilisation]
     )
     figure, axes = _figure(9, 2.9)
-    colours = matplotlib.colormaps["viridis"].copy()
-    colours.set_bad("#d9d9d9")
+    colours = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
     image = axes.imshow(np.ma.masked_invalid(grid), cmap=colours, aspect="auto", vmin=0)
     core = np.array(profile.core)
     for day, hour in zip(*np.nonzero(core), strict=True):

@@ -115,7 +115,13 @@ def run_serve(options: ServeOptions) -> None:
     )
     try:
         uvicorn.run(
-            app, host=options.host, port=options.port, log_level=options.log_level, access_log=False
+            app,
+            host=options.host,
+            port=options.port,
+            log_level=options.log_level,
+            access_log=False,
+            # live-page stream clients must not hold up a SIGTERM
+            timeout_graceful_shutdown=3,
         )
     finally:
         stop_analytics.set()
@@ -173,7 +179,13 @@ def run_api(options: ServeOptions) -> None:
     app = _app(options, store, campus, CollectorRegistry())
     try:
         uvicorn.run(
-            app, host=options.host, port=options.port, log_level=options.log_level, access_log=False
+            app,
+            host=options.host,
+            port=options.port,
+            log_level=options.log_level,
+            access_log=False,
+            # live-page stream clients must not hold up a SIGTERM
+            timeout_graceful_shutdown=3,
         )
     finally:
         store.close()

@@ -630,7 +630,7 @@ def test_overview_reads_the_store_in_a_fixed_number_of_calls(
 
     client.app.dependency_overrides[get_store] = lambda: CountingStore()
     assert client.get("/").status_code == 200
-    assert sorted(calls) == ["latest", "read_resampled"]
+    assert sorted(calls) == ["latest", "read_quality_flags", "read_resampled"]
 
 
 def test_openapi_and_docs(client: TestClient):

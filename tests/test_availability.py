@@ -215,7 +215,10 @@ def test_public_ranking_with_suppression_and_staleness(client: TestClient, campu
     assert by_id["lsb-301"]["reading_age_s"] == 120
     stale = by_id["lsb-101"]
     assert (stale["status"], stale["reason"], stale["occupancy"]) == ("unknown", "stale", None)
-    assert stale["reading_age_s"] == 1200 and stale["summary"] == "unknown (no reading in the last 15 min)"
+    assert (
+        stale["reading_age_s"] == 1200
+        and stale["summary"] == "unknown (no reading in the last 15 min)"
+    )
     missing = by_id["elb-303"]
     assert (missing["status"], missing["reason"], missing["reading_ts"]) == (
         "unknown",

@@ -32,7 +32,7 @@ from campuslab.analytics.quality import CHECKS
 from campuslab.analytics.quality_kpis import run_quality
 from campuslab.cli.main import app
 from campuslab.core.readings import US_PER_S
-from campuslab.core.registry import Campus, load_campus, sample_campus_path
+from campuslab.core.registry import load_campus, sample_campus_path
 from campuslab.core.store.duckdb import DuckDBStore
 from campuslab.simulators.campus import CampusSimulator, SimulationConfig
 from campuslab.simulators.direct import backfill_direct
@@ -87,6 +87,16 @@ def all_rows(store: DuckDBStore) -> list[tuple]:
         con.close()
 
 
+class PortOnly:
+    """The DuckDB store seen only through the store port (as InfluxDB would be)."""
+
+    def __init__(self, store: DuckDBStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
 # -- the direct backfill ---------------------------------------------------------------------
 
 
@@ -121,6 +131,22 @@ def test_direct_backfill_stores_exactly_what_the_simulator_generates(tmp_path: P
         )
     finally:
         store.close()
+
+
+def test_a_store_without_bulk_load_gets_the_same_readings_through_write(tmp_path: Path) -> None:
+    """The direct writer takes any ReadingStore (InfluxDB has no bulk_load): same rows."""
+    config = SimulationConfig(seed=5, interval=timedelta(minutes=30), faults=FAULTS)
+    start, end = datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, 12, tzinfo=UTC)
+    bulk = DuckDBStore(tmp_path / "bulk.duckdb")
+    plain = DuckDBStore(tmp_path / "plain.duckdb")
+    try:
+        backfill_direct(CampusSimulator(CAMPUS, config), bulk, start, end)
+        report = backfill_direct(CampusSimulator(CAMPUS, config), PortOnly(plain), start, end)
+        assert report.stored == plain.count() == bulk.count() > 0
+        assert all_rows(plain) == all_rows(bulk)
+    finally:
+        bulk.close()
+        plain.close()
 
 
 def test_simulate_direct_backfills_the_store_and_a_rerun_does_not_double(tmp_path: Path) -> None:
@@ -317,16 +343,6 @@ def test_chunking_gives_the_same_results_as_one_chunk(flagged_week) -> None:
     for chunk_days in (1, 3):
         chunked = campus_kpis(store, CAMPUS, FIRST_DAY, LAST_DAY, chunk_days=chunk_days)
         assert_same_arrays(chunked, whole, f"chunk_days={chunk_days}")
-
-
-class PortOnly:
-    """The DuckDB store seen only through the store port (as InfluxDB would be)."""
-
-    def __init__(self, store: DuckDBStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
 
 
 def test_the_store_port_gives_the_same_results_as_the_duckdb_path(flagged_week) -> None:

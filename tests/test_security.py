@@ -134,11 +134,22 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/keys"): Role.ADMIN,
     ("GET", "/api/v1/keys/{key_id}"): Role.ADMIN,
     ("DELETE", "/api/v1/keys/{key_id}"): Role.ADMIN,
+    # analytics (tests/test_analytics_api.py); counts of people suppressed below facilities
+    ("GET", "/api/v1/spaces/{space_id}/ieq"): Role.RESEARCHER,
+    ("GET", "/api/v1/spaces/{space_id}/bookings"): Role.RESEARCHER,
+    ("POST", "/api/v1/spaces/{space_id}/timetable"): Role.PLANNER,
+    ("GET", "/api/v1/buildings/{building_id}/energy"): Role.RESEARCHER,
+    ("GET", "/api/v1/buildings/{building_id}/utilisation"): Role.RESEARCHER,
+    ("GET", "/api/v1/campus/utilisation"): Role.RESEARCHER,
+    ("GET", "/api/v1/quality"): Role.FACILITIES,
+    ("GET", "/api/v1/recommendations"): Role.PLANNER,
 }
 # routes of the overview page and of other parts whose own tests cover them
 OTHER_ROUTES = {"/", "/static/{name}", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 # endless answers (server-sent events) are left out of the request matrix
 NOT_REQUESTED = {"/api/v1/stream"}
+# needs an iCalendar body; its roles are requested in tests/test_analytics_api.py
+NOT_REQUESTED.add("/api/v1/spaces/{space_id}/timetable")
 MATRIX = [(m, r) for m, r in ROUTE_ROLES if r not in NOT_REQUESTED]
 
 CALLERS = [Role.PUBLIC, Role.RESEARCHER, Role.PLANNER, Role.FACILITIES, Role.ADMIN]
@@ -154,6 +165,7 @@ def _request(client: TestClient, keys: KeyStore, method: str, route: str, header
     path = route.replace("{space_id}", "rfb-106" if "utilisation" in route else "rfb-101").replace(
         "{name}", "unauthorized"
     )
+    path = path.replace("{building_id}", "rfb")
     params = {"quantity": "co2", **WINDOW} if path.endswith("/readings") else {}
     if path.endswith("/utilisation"):
         params = WINDOW
