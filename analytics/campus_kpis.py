@@ -15,14 +15,18 @@ a time:
   categories (``ieq.operative_temperature_category``, ``ieq.humidity_category``);
 - **energy** per building and local day: kWh from the electricity and
   district-heat registers, resets counted (``kpis.building_daily_energy``);
-- **quality** per space, quantity and local day: the checks of ``analytics.quality``
-  and the QCI (``quality.quality_report``).
+- **quality** per space and quantity, and per meter, per local day: readings,
+  flagged readings per check and the QCI, from the checks of ``analytics.quality``
+  with the settings and context windows of ``quality_kpis.check_quality``.
 
 Readings that data-quality checks flagged (the flags kept in the store) are left
 out of utilisation, IEQ and energy and counted in ``points_excluded``, as
 ``kpis`` does (a register reading flagged as a decrease is kept: it is a reset).
 The results equal the per-space functions on the same data (tests/test_scale.py):
-counts exactly, floats to the last bits (sums taken in another order).
+counts exactly, floats to the last bits (sums taken in another order). Two
+choices where those functions are per space: an hour belongs to the local day
+its start falls on, and chunks start at local midnight rounded up to the UTC
+hour (the same thing in whole-hour time zones).
 
 How it stays fast at campus scale (bench/analytics.py: 500 spaces × 120 days of
 5-minute readings, about 69 million readings):
@@ -31,7 +35,9 @@ How it stays fast at campus scale (bench/analytics.py: 500 spaces × 120 days of
   Memory is bounded by a chunk, not by the period. What crosses a chunk boundary
   is carried over (the last register reading of each meter) or read as context
   around the chunk (the hours before and after that a spike, stuck window or
-  overnight check looks at), so the chunk size does not change a result.
+  overnight check looks at, as ``quality_kpis.read_window`` gives them), so the
+  chunk size does not change a result. (A spike check's chain of jumps that
+  runs on for longer than that context could; the simulator's faults do not.)
 - Hourly aggregation happens in the store. With DuckDB, one query per chunk
   groups the readings by (space, UTC hour), with one filtered aggregate per
   quantity; spaces come back as integer row numbers (a join against the
@@ -40,12 +46,13 @@ How it stays fast at campus scale (bench/analytics.py: 500 spaces × 120 days of
 - The metrics are numpy over (spaces × hours) matrices of the chunk: core hours
   in local time are one mask per chunk, a day is a row of a padded
   (spaces × days × core hours) block; no Python loop runs over spaces or hours.
-- Raw readings (quality, registers) come back as (integer code, int64 µs,
-  float64), are sorted in numpy and checked by ``analytics.quality``'s functions
-  for all spaces in one call per quantity: each space's samples are shifted by
-  its own far-apart time offset, so one concatenated, strictly increasing series
-  holds every space and no step, window or look-up reaches from one space into
-  the next.
+- Raw readings (quality, registers) come back one quantity at a time as
+  (integer code, int64 µs, float64), are sorted in numpy and checked by
+  ``analytics.quality``'s functions for all spaces in one call per quantity:
+  each space's samples are shifted by its own far-apart time offset, so one
+  concatenated, strictly increasing series holds every space and no step, window
+  or look-up reaches from one space into the next. Local time comes from a table
+  of UTC offsets per 15 minutes of the span, not per reading.
 
 With any other ``ReadingStore`` (InfluxDB) the same figures come through the
 store port (``kpis.read_hourly_screened``, ``kpis.read_register``,
@@ -540,12 +547,15 @@ class _DuckDBReadings:
     def hourly(self, chunk: _Chunk, wanted: HourlyFields) -> _Hourly:
         quantities = sorted({quantity for quantity, _ in wanted.values()})
         flagged = self._flags_in(chunk.lo_us, chunk.hi_us)
-        keep = " AND f.ts IS NULL" if flagged else ""
-        columns = [
-            f"coalesce({_AGGREGATE_SQL[aggregate]}(r.value) FILTER "
-            f"(r.quantity = '{quantity}'{keep}), 'nan'::DOUBLE) AS \"{name}\""
-            for name, (quantity, aggregate) in wanted.items()
-        ]
+        columns = []
+        for name, (quantity, aggregate) in wanted.items():
+            only = [f"r.quantity = '{quantity}'"] if len(quantities) > 1 else []
+            only += ["f.ts IS NULL"] if flagged else []
+            where = f" FILTER ({' AND '.join(only)})" if only else ""
+            columns.append(
+                f"coalesce({_AGGREGATE_SQL[aggregate]}(r.value){where}, 'nan'::DOUBLE) "
+                f'AS "{name}"'
+            )
         join = ""
         if flagged:  # only then pay for the join: a clean chunk has no flags to look up
             columns += [
@@ -558,12 +568,13 @@ class _DuckDBReadings:
                 "ON f.sensor = r.sensor AND f.quantity = r.quantity AND f.ts = r.ts "
             )
         listed = ", ".join(f"'{q}'" for q in quantities)
+        # aggregate by sensor first, then turn the (few) sensor strings into space rows
         sql = (
-            f"SELECT s.space, (epoch_us(r.ts) - $lo) // {_US_PER_HOUR} AS hour, "
-            f"{', '.join(columns)} "
-            f"FROM readings r JOIN campus_kpi_spaces s USING (sensor) {join}"
+            "SELECT s.space, h.* EXCLUDE (sensor) FROM ("
+            f"SELECT r.sensor, (epoch_us(r.ts) - $lo) // {_US_PER_HOUR} AS hour, "
+            f"{', '.join(columns)} FROM readings r {join}"
             f"WHERE r.ts >= $start AND r.ts < $end AND r.quantity IN ({listed}) "
-            "GROUP BY ALL"
+            "GROUP BY ALL) AS h JOIN campus_kpi_spaces s USING (sensor)"
         )
         found = self._con.execute(
             sql, {"lo": chunk.lo_us, "start": _naive(chunk.lo_us), "end": _naive(chunk.hi_us)}

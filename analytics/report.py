@@ -20,20 +20,28 @@ only decides what to read once and what to hand to whom.
 The API's routes call the same functions for one section each, so the report
 and the API give the same numbers for the same period (tests/test_report.py).
 
-Privacy (METRICS.md, "Privacy"): a report and the API answer roles below
-facilities, so counts of people are k-suppressed (``analytics.privacy``).
-``shown_count`` decides one count; ``protect_bookings`` and
-``protect_recommendation`` apply it to the observed headcounts of bookings and
-to the evidence of advice given in people. Rates and seat-hours are not counts
-of people at one place and time, and are shown as the utilisation route shows
-them.
+Privacy (METRICS.md, "Privacy"): a report and most API answers go to roles
+below facilities, so they follow the rules the per-space utilisation route and
+the exports follow (``analytics.privacy``):
+
+- A space with fewer than k seats is *withheld*: any presence there is a small
+  count, so its use tells when its occupant is in. It is left out of every
+  pool, profile, booked-vs-actual and piece of advice (``withheld_space_ids``;
+  the answers list it), so that it cannot be recovered by subtracting the other
+  rooms from a building's total either.
+- A count of people of 1 … k − 1 is suppressed: observed headcounts of bookings
+  (``protect_bookings``), evidence given in people (``protect_recommendation``),
+  and a single space's peak or P95 occupancy, which times its capacity is a
+  headcount (``shown_occupancy_rate``).
+
+Facilities (``exact``) see everything.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -130,7 +138,7 @@ def scope_building(campus: Campus, building_id: str | None) -> Building | None:
 
 
 class NoSpaces(LookupError):
-    """A building with no spaces in the registry (meters only): it has no utilisation."""
+    """No space to report on: a building without spaces, or every space withheld."""
 
 
 def scope_space_ids(campus: Campus, building_id: str | None) -> list[str]:
@@ -146,6 +154,34 @@ def scope_space_ids(campus: Campus, building_id: str | None) -> list[str]:
     if not building.spaces:
         raise NoSpaces(f"building {building_id!r} has no spaces in the campus registry")
     return [space.id for space in building.spaces]
+
+
+def withheld_space_ids(
+    campus: Campus, space_ids: Sequence[str], k: int = DEFAULT_K, exact: bool = False
+) -> tuple[str, ...]:
+    """The spaces left out below facilities: fewer than k seats (``privacy.withheld_spaces``)."""
+    if exact:
+        return ()
+    return tuple(s for s in space_ids if is_withheld(campus.space(s).capacity, k))
+
+
+def visible_space_ids(
+    campus: Campus, building_id: str | None, withheld: Collection[str] = ()
+) -> list[str]:
+    """The scope's spaces that are not withheld, in registry order.
+
+    Raises:
+        NotInRegistry: an unknown building id.
+        NoSpaces: a building without spaces, or with only withheld ones.
+    """
+    space_ids = [s for s in scope_space_ids(campus, building_id) if s not in withheld]
+    if not space_ids:
+        scope = "the campus" if building_id is None else f"building {building_id!r}"
+        raise NoSpaces(
+            f"every space of {scope} has fewer seats than the privacy threshold k (or it has "
+            "no spaces): its use is withheld below the facilities role"
+        )
+    return space_ids
 
 
 def subset(hourly: HourlyOccupancy, space_ids: Sequence[str]) -> HourlyOccupancy:
@@ -176,6 +212,7 @@ class UtilisationOverview:
         by_space: one group per space, sorted by key (the report ranks them).
         profile: hour × weekday profile of the scope, when asked for.
         points_excluded: flagged occupancy readings left out of the core hours.
+        withheld: the scope's spaces left out for privacy (fewer than k seats).
     """
 
     scope: str
@@ -185,6 +222,7 @@ class UtilisationOverview:
     by_space: tuple[GroupUtilisation, ...]
     profile: UtilisationProfile | None
     points_excluded: int
+    withheld: tuple[str, ...] = ()
 
     @property
     def period_start(self) -> datetime:
@@ -200,12 +238,14 @@ def utilisation_overview_of(
     hourly: HourlyOccupancy,
     building_id: str | None = None,
     profile: bool = False,
+    withheld: Collection[str] = (),
 ) -> UtilisationOverview:
     """``utilisation_overview`` over occupancy already read (no store).
 
-    ``hourly`` may hold more spaces than the scope; only the scope's are used.
+    ``hourly`` may hold more spaces than the scope; only the scope's that are not
+    ``withheld`` are used.
     """
-    scoped = subset(hourly, scope_space_ids(campus, building_id))
+    scoped = subset(hourly, _visible(campus, hourly, building_id, withheld))
     group = "campus" if building_id is None else "building"
     [total] = group_utilisation(campus, scoped, group)  # the scope's spaces make one group
     return UtilisationOverview(
@@ -216,7 +256,15 @@ def utilisation_overview_of(
         by_space=tuple(group_utilisation(campus, scoped, "space")),
         profile=profile_of(campus, scoped) if profile else None,
         points_excluded=total.utilisation.points_excluded,
+        withheld=tuple(withheld),
     )
+
+
+def _visible(
+    campus: Campus, hourly: HourlyOccupancy, building_id: str | None, withheld: Collection[str]
+) -> list[str]:
+    read = set(hourly.space_ids)
+    return [s for s in visible_space_ids(campus, building_id, withheld) if s in read]
 
 
 def utilisation_overview(
@@ -226,6 +274,7 @@ def utilisation_overview(
     end: datetime,
     building_id: str | None = None,
     profile: bool = False,
+    withheld: Collection[str] = (),
 ) -> UtilisationOverview:
     """Utilisation of the campus (or of one building) over a period's core hours.
 
@@ -239,14 +288,16 @@ def utilisation_overview(
         start, end: the period, timezone-aware, half-open; widened to whole UTC hours.
         building_id: one building, or None for the campus.
         profile: also compute the hour × weekday profile.
+        withheld: spaces to leave out (``withheld_space_ids`` for a role below facilities).
 
     Raises:
         NotInRegistry: an unknown building id.
+        NoSpaces: no space left in the scope.
         ValueError: naive datetimes, or end not after start.
     """
-    space_ids = scope_space_ids(campus, building_id)
+    space_ids = visible_space_ids(campus, building_id, withheld)
     hourly = read_hourly_occupancy(store, campus, start, end, space_ids)
-    return utilisation_overview_of(campus, hourly, building_id, profile)
+    return utilisation_overview_of(campus, hourly, building_id, profile, withheld)
 
 
 # -- recommendations ---------------------------------------------------------------------
@@ -260,11 +311,13 @@ class RecommendationsOverview:
         report: the advice (``recommendations.RightSizingReport``), largest impact first.
         spaces_with_timetable: spaces whose no-show rule could run.
         points_excluded: flagged occupancy readings left out of the core hours.
+        withheld: the scope's spaces left out for privacy (fewer than k seats).
     """
 
     report: RightSizingReport
     spaces_with_timetable: tuple[str, ...]
     points_excluded: int
+    withheld: tuple[str, ...] = ()
 
 
 def booked_vs_actual_of_scope(
@@ -283,13 +336,18 @@ def recommendations_overview_of(
     hourly: HourlyOccupancy,
     booked: Mapping[str, BookedVsActual],
     rules: RightSizingRules | None = None,
+    withheld: Collection[str] = (),
 ) -> RecommendationsOverview:
-    """``recommendations_overview`` over occupancy and bookings already read (no store)."""
+    """``recommendations_overview`` over occupancy and bookings already read (no store).
+
+    ``hourly`` holds the spaces to advise on (without the withheld ones).
+    """
     report = right_sizing_of(campus, hourly, dict(booked), rules)
     return RecommendationsOverview(
         report=report,
         spaces_with_timetable=tuple(booked),
         points_excluded=int(hourly.points_excluded[:, hourly.core].sum()),
+        withheld=tuple(withheld),
     )
 
 
@@ -301,17 +359,20 @@ def recommendations_overview(
     timetables: TimetableStore | None = None,
     building_id: str | None = None,
     rules: RightSizingRules | None = None,
+    withheld: Collection[str] = (),
 ) -> RecommendationsOverview:
-    """Right-sizing advice over a period's core hours, as ``right_sizing_report`` gives it.
+    """Right-sizing advice over a period's core hours, as ``right_sizing_report`` gives it,
+    for the scope's spaces that are not ``withheld``.
 
     Raises:
         NotInRegistry: an unknown building id.
+        NoSpaces: no space left in the scope.
         ValueError: naive datetimes, or end not after start.
     """
-    space_ids = scope_space_ids(campus, building_id)
+    space_ids = visible_space_ids(campus, building_id, withheld)
     hourly = read_hourly_occupancy(store, campus, start, end, space_ids)
     booked = booked_vs_actual_of_scope(campus, hourly, timetables)
-    return recommendations_overview_of(campus, hourly, booked, rules)
+    return recommendations_overview_of(campus, hourly, booked, rules, withheld)
 
 
 # -- data quality ------------------------------------------------------------------------
@@ -349,14 +410,20 @@ class QualityOverview:
 
 
 def quality_overview_of(
-    campus: Campus, report: QualityRunReport, building_id: str | None = None
+    campus: Campus,
+    report: QualityRunReport,
+    building_id: str | None = None,
+    withheld: Collection[str] = (),
 ) -> QualityOverview:
-    """The part of a run report that concerns the scope's sensors (all of it for the campus)."""
+    """The part of a run report that concerns the scope's sensors (all of it for the campus),
+    without the sensors of ``withheld`` spaces."""
     building = scope_building(campus, building_id)
-    if building is None:
+    if building is None and not withheld:
         sensors = None
     else:
-        sensors = {s.id for s in building.spaces} | {m.id for m in building.meters}
+        buildings = [building] if building is not None else campus.buildings
+        sensors = {s.id for b in buildings for s in b.spaces if s.id not in withheld}
+        sensors |= {m.id for b in buildings for m in b.meters}
     days = tuple(d for d in report.days if sensors is None or d.sensor in sensors)
     gaps = tuple(g for g in report.gaps if sensors is None or g.sensor in sensors)
     by_check = dict.fromkeys(report.flagged_by_check, 0)
@@ -437,6 +504,23 @@ ShownCount(value=0.0, suppressed=False))
 def is_withheld(capacity: float, k: int = DEFAULT_K) -> bool:
     """Whether a space's counts of people are never shown below facilities (capacity < k)."""
     return bool(withheld_spaces(np.array([capacity]), k)[0])
+
+
+def shown_occupancy_rate(
+    rate: float, capacity: float, k: int = DEFAULT_K, exact: bool = False
+) -> ShownCount:
+    """One space's peak or P95 occupancy (n_h / C): hidden when rate × C is 1 … k − 1 people.
+
+    The same rule as the per-space utilisation route.
+
+        >>> shown_occupancy_rate(0.1, 30).suppressed, shown_occupancy_rate(0.5, 30).value
+        (True, 0.5)
+    """
+    if exact or math.isnan(rate):
+        return ShownCount(float(rate), False)
+    if bool(small_counts(np.array([rate * capacity]), k)[0]):
+        return ShownCount(math.nan, True)
+    return ShownCount(float(rate), False)
 
 
 @dataclass(frozen=True)
@@ -555,6 +639,9 @@ class PlannerReport:
         energy: energy and emissions of each building of the scope.
         recommendations: right-sizing advice with its evidence.
         quality: data-quality findings for the scope's sensors.
+        k: the small-count threshold applied.
+        exact: True when nothing was suppressed or withheld (a facilities report).
+        withheld: spaces left out of the use figures for privacy (fewer than k seats).
     """
 
     requested_start: datetime
@@ -567,12 +654,18 @@ class PlannerReport:
     energy: tuple[BuildingEnergy, ...]
     recommendations: RecommendationsOverview
     quality: QualityOverview
+    k: int = DEFAULT_K
+    exact: bool = False
+    withheld: tuple[str, ...] = ()
 
 
-def report_steps(campus: Campus, building_id: str | None = None) -> int:
+def report_steps(
+    campus: Campus, building_id: str | None = None, k: int = DEFAULT_K, exact: bool = False
+) -> int:
     """How many steps ``planner_report`` reports to its progress callback."""
     buildings = 1 if building_id is not None else len(campus.buildings)
-    return 3 + len(scope_space_ids(campus, building_id)) + buildings
+    scope = scope_space_ids(campus, building_id)
+    return 3 + len(scope) - len(withheld_space_ids(campus, scope, k, exact)) + buildings
 
 
 def planner_report(
@@ -583,6 +676,8 @@ def planner_report(
     timetables: TimetableStore | None = None,
     building_id: str | None = None,
     progress: Progress | None = None,
+    k: int = DEFAULT_K,
+    exact: bool = False,
 ) -> PlannerReport:
     """Compute every section of the planner report, reading occupancy once.
 
@@ -595,24 +690,28 @@ def planner_report(
         building_id: report on one building; None for the whole campus.
         progress: called once per step with what was just done
             (``report_steps`` of them), for a progress bar.
+        k: the small-count threshold (``privacy.DEFAULT_K``).
+        exact: report as facilities see it (nothing withheld); default: as a planner.
 
     Raises:
         NotInRegistry: an unknown building id.
+        NoSpaces: no space left in the scope.
         ValueError: naive datetimes, or end not after start.
     """
     step = progress or (lambda _: None)
-    space_ids = scope_space_ids(campus, building_id)
+    withheld = withheld_space_ids(campus, scope_space_ids(campus, building_id), k, exact)
+    space_ids = visible_space_ids(campus, building_id, withheld)
     buildings = [scope_building(campus, building_id)] if building_id else list(campus.buildings)
     hourly = read_hourly_occupancy(store, campus, start, end, space_ids)
-    utilisation = utilisation_overview_of(campus, hourly, building_id, profile=True)
-    profiles = {
-        b.id: profile_of(campus, subset(hourly, [s.id for s in b.spaces]))
-        for b in buildings
-        if b.spaces
-    }
+    utilisation = utilisation_overview_of(campus, hourly, building_id, True, withheld)
+    profiles = {}
+    for building in buildings:
+        shown = [s.id for s in building.spaces if s.id in hourly.space_ids]
+        if shown:
+            profiles[building.id] = profile_of(campus, subset(hourly, shown))
     step("utilisation")
     booked = booked_vs_actual_of_scope(campus, hourly, timetables)
-    recommendations = recommendations_overview_of(campus, hourly, booked)
+    recommendations = recommendations_overview_of(campus, hourly, booked, None, withheld)
     step("booked vs actual and recommendations")
     ieq = []
     for space_id in space_ids:
@@ -623,7 +722,7 @@ def planner_report(
         energy.append(building_energy(store, campus, building.id, start, end))
         step(f"energy {building.id}")
     quality_run, _ = check_quality(store, campus, start, end)
-    quality = quality_overview_of(campus, quality_run, building_id)
+    quality = quality_overview_of(campus, quality_run, building_id, withheld)
     step("data quality")
     return PlannerReport(
         requested_start=start,
@@ -636,4 +735,7 @@ def planner_report(
         energy=tuple(energy),
         recommendations=recommendations,
         quality=quality,
+        k=k,
+        exact=exact,
+        withheld=withheld,
     )

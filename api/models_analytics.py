@@ -33,7 +33,7 @@ from campuslab.analytics.comfort import AdaptiveCategoryHours, PmvCategoryHours
 from campuslab.analytics.energy_kpis import BuildingEnergy
 from campuslab.analytics.ieq import DELTA_CO2_LIMITS_PPM, CategoryHours
 from campuslab.analytics.learning_spaces import GroupUtilisation, UtilisationProfile
-from campuslab.analytics.privacy import RULES
+from campuslab.analytics.privacy import DEFAULT_K
 from campuslab.analytics.report import (
     SOURCES,
     QualityOverview,
@@ -41,12 +41,20 @@ from campuslab.analytics.report import (
     UtilisationOverview,
     protect_bookings,
     protect_recommendation,
+    shown_occupancy_rate,
 )
 from campuslab.analytics.utilisation import UtilisationResult
 from campuslab.api.dependencies import CampusDep, ReadLimits
+from campuslab.api.keys import Role
 from campuslab.api.models import CoreHoursDescription, Timestamp, core_hours_description
-from campuslab.api.parameters import MAX_PARAMETER_LENGTH, Period, check_span, resolve_period
-from campuslab.api.problems import invalid_parameter, shown
+from campuslab.api.parameters import (
+    MAX_PARAMETER_LENGTH,
+    Period,
+    check_span,
+    parse_instant,
+    resolve_period,
+)
+from campuslab.api.problems import ApiProblem, invalid_parameter, shown
 from campuslab.core.readings import isoformat_utc
 from campuslab.core.registry import Building, Campus
 from campuslab.core.timetables import ImportReport, TimetableStore
@@ -115,7 +123,7 @@ def analysis_period(
         local_start = datetime.combine(today - span, time(0), campus.tz)
         period = Period(local_start, local_end)
     elif end is None:
-        begins = resolve_period(start, None, now=now, default_span=timedelta(hours=1)).start
+        begins = parse_instant("start", start)
         period = Period(begins, begins + span)
     else:
         period = resolve_period(start, end, now=now, default_span=span)
@@ -186,15 +194,19 @@ class Suppression(BaseModel):
     )
     k: int = Field(description="the threshold k", examples=[5])
     rule: str
-    suppressed_counts: int = Field(description="counts withheld in this answer")
+    suppressed_counts: int = Field(
+        description="figures withheld in this answer (counts, hidden rates, withheld spaces)"
+    )
 
 
 def suppression_model(applied: bool, k: int, suppressed: int) -> Suppression:
     rule = (
-        RULES["total"].format(k=k).split(". Complementary")[0]
-        + f". Spaces with capacity below {k} show no counts of people."
+        f"Counts of people from 1 to {k - 1} (k = {k}) are withheld: null, with a "
+        "*_suppressed flag or hidden peak and P95 occupancy where rate × capacity gives the "
+        f"count back. Spaces with fewer than {k} seats are left out (withheld_spaces) and "
+        "show no count at all, so they cannot be recovered from a total either."
         if applied
-        else "none: the caller's role (facilities) sees exact counts"
+        else "none: the caller's role (facilities) sees exact counts and every space"
     )
     return Suppression(applied=applied, k=k, rule=rule, suppressed_counts=suppressed)
 
@@ -262,18 +274,45 @@ class UtilisationGroup(BaseModel):
     points_excluded: int = Field(description="flagged occupancy readings left out, core hours")
 
 
-def utilisation_group(group: GroupUtilisation) -> UtilisationGroup:
-    return UtilisationGroup(
+def _one_space_figures(
+    figures: UtilisationFigures, capacity: int, k: int, exact: bool
+) -> tuple[UtilisationFigures, int]:
+    """A single space's peak and P95 occupancy hidden when they are 1 … k − 1 people."""
+    hidden = {}
+    for name in ("peak_occupancy", "p95_occupancy"):
+        rate = getattr(figures, name)
+        if rate is not None and shown_occupancy_rate(rate, capacity, k, exact).suppressed:
+            hidden[name] = None
+    return figures.model_copy(update=hidden), len(hidden)
+
+
+def utilisation_group(
+    group: GroupUtilisation, k: int = DEFAULT_K, exact: bool = False
+) -> tuple[UtilisationGroup, int]:
+    """The group as a role may see it, and how many figures were hidden.
+
+    A group of one space shows what the per-space route shows: its peak and P95
+    occupancy times its capacity are headcounts, hidden when 1 … k − 1.
+    """
+    figures = utilisation_figures(group.utilisation)
+    at_peak = utilisation_figures(group.at_hourly_peak)
+    hidden = 0
+    if len(group.space_ids) == 1:
+        figures, hidden_here = _one_space_figures(figures, group.capacity, k, exact)
+        at_peak, hidden_at_peak = _one_space_figures(at_peak, group.capacity, k, exact)
+        hidden = hidden_here + hidden_at_peak
+    model = UtilisationGroup(
         group_by=group.group_by,
         key=group.key,
         name=group.name,
         spaces=len(group.space_ids),
         capacity=group.capacity,
         band=group.band,
-        figures=utilisation_figures(group.utilisation),
-        at_hourly_peak=utilisation_figures(group.at_hourly_peak),
+        figures=figures,
+        at_hourly_peak=at_peak,
         points_excluded=group.utilisation.points_excluded,
     )
+    return model, hidden
 
 
 class HourWeekdayProfile(BaseModel):
@@ -338,14 +377,28 @@ class UtilisationOverviewAnswer(BaseModel):
     profile: HourWeekdayProfile | None = Field(
         description="hour × weekday profile of the scope; only with profile=true"
     )
+    withheld_spaces: list[str] = Field(
+        description="spaces left out of every figure for privacy: fewer seats than k, so "
+        "their use would tell when their occupant is in (roles below facilities)"
+    )
+    suppression: Suppression
     sources: Sources
 
 
 def utilisation_overview_answer(
-    overview: UtilisationOverview, requested: Period, campus: Campus
+    overview: UtilisationOverview,
+    requested: Period,
+    campus: Campus,
+    *,
+    k: int = DEFAULT_K,
+    exact: bool = False,
 ) -> UtilisationOverviewAnswer:
     settings = campus.analytics
     campus_scope = overview.scope == "campus"
+    groups = [overview.total, *(overview.by_building if campus_scope else ())]
+    shown = [utilisation_group(g, k, exact) for g in [*groups, *overview.by_space_type]]
+    models = [model for model, _ in shown]
+    hidden = sum(count for _, count in shown)
     return UtilisationOverviewAnswer(
         scope="campus" if campus_scope else "building",
         id=overview.total.key,
@@ -356,11 +409,13 @@ def utilisation_overview_answer(
         core_hours=core_hours_description(campus),
         in_use_threshold=settings.in_use_threshold,
         hourly_observation=settings.hourly_observation,
-        total=utilisation_group(overview.total),
-        by_building=[utilisation_group(g) for g in overview.by_building] if campus_scope else [],
-        by_space_type=[utilisation_group(g) for g in overview.by_space_type],
+        total=models[0],
+        by_building=models[1 : len(groups)],
+        by_space_type=models[len(groups) :],
         profile=profile_model(overview.profile) if overview.profile is not None else None,
-        sources=[SOURCES["smg"], SOURCES["hesa"], SOURCES["hefce"]],
+        withheld_spaces=list(overview.withheld),
+        suppression=suppression_model(not exact, k, hidden + len(overview.withheld)),
+        sources=[SOURCES["smg"], SOURCES["hesa"], SOURCES["hefce"], SOURCES["privacy"]],
     )
 
 
@@ -1063,6 +1118,9 @@ class RecommendationsAnswer(BaseModel):
     rules: RightSizingRulesModel
     spaces_considered: int
     spaces_with_timetable: list[str]
+    withheld_spaces: list[str] = Field(
+        description="spaces not advised on for privacy: fewer seats than k (roles below facilities)"
+    )
     recommendations: list[RecommendationModel]
     suppression: Suppression
     sources: Sources
@@ -1121,8 +1179,9 @@ def recommendations_answer(
         rules=RightSizingRulesModel(**vars(report.rules)),
         spaces_considered=len(report.spaces),
         spaces_with_timetable=list(overview.spaces_with_timetable),
+        withheld_spaces=list(overview.withheld),
         recommendations=advice,
-        suppression=suppression_model(not exact, k, hidden),
+        suppression=suppression_model(not exact, k, hidden + len(overview.withheld)),
         sources=[SOURCES["smg"], SOURCES["hefce"], SOURCES["privacy"]],
     )
 
@@ -1188,3 +1247,14 @@ async def get_timetables(request: Request) -> TimetableStore | None:
 
 
 TimetablesDep = Annotated[TimetableStore | None, Depends(get_timetables)]
+
+
+def withheld_space_problem(space_id: str, capacity: int, k: int, what: str) -> ApiProblem:
+    """403 for a role below facilities asking about a space with fewer than k seats."""
+    return ApiProblem(
+        "forbidden",
+        f"{what} of {space_id} ({capacity} seats, fewer than k = {k}) is withheld from roles "
+        "below facilities: in so small a space it tells when its occupant is in (METRICS.md, "
+        "Privacy)",
+        required_role=Role.FACILITIES.value,
+    )

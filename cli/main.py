@@ -281,11 +281,13 @@ def _register_commands() -> None:
     from campuslab.cli.dashboards_command import dashboards_app
     from campuslab.cli.export_command import export
     from campuslab.cli.keys_command import keys_app
-    from campuslab.cli.timetable_command import timetable_app
+    from campuslab.cli.report_command import report
     from campuslab.cli.simulate_command import simulate
+    from campuslab.cli.timetable_command import timetable_app
 
     app.command("simulate")(simulate)
     app.command("export")(export)
+    app.command("report")(report)
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(dashboards_app, name="dashboards")
     app.add_typer(keys_app, name="keys")

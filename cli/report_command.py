@@ -127,14 +127,14 @@ def report(
         _fail(f"--end ({end_at.isoformat()}) must be after --start ({start_at.isoformat()})")
     options = StoreOptions(store, data_dir, influx_url, influx_token, influx_org, influx_bucket)
     reading_store = _store(options, campus)
+    k = OpenDataSettings.from_env().k
     try:
-        figures = _compute(reading_store, campus, start_at, end_at, data_dir, building)
+        figures = _compute(reading_store, campus, start_at, end_at, data_dir, building, k)
     except NoSpaces as exc:
         _fail(str(exc))
     finally:
         reading_store.close()
-    k = OpenDataSettings.from_env().k
-    html = render_report(figures, campus, k=k, data_source=_source(options))
+    html = render_report(figures, campus, data_source=_source(options))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     console.print(f"Wrote {escape(str(out))} ({len(html.encode()) / 1024:.0f} kB)")
@@ -147,6 +147,7 @@ def _compute(
     end_at: datetime,
     data_dir: Path,
     building: str | None,
+    k: int,
 ) -> PlannerReport:
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -155,13 +156,13 @@ def _compute(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("reading occupancy", total=report_steps(campus, building))
+        task = bar.add_task("reading occupancy", total=report_steps(campus, building, k))
 
         def step(done: str) -> None:
             bar.update(task, advance=1, description=done)
 
         return planner_report(
-            store, campus, start_at, end_at, store_for(data_dir), building, progress=step
+            store, campus, start_at, end_at, store_for(data_dir), building, step, k
         )
 
 

@@ -33,7 +33,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from campuslab import __version__
-from campuslab.analytics.privacy import DEFAULT_K
 from campuslab.analytics.report import SOURCES, PlannerReport
 from campuslab.api.models_analytics import (
     BookedVsActualAnswer,
@@ -62,7 +61,6 @@ from campuslab.core.registry import Campus
 TEMPLATES = Path(__file__).parent / "templates"
 BAND_COLOURS = {"poor": "#c0392b", "fair": "#e0a526", "good": "#2e8b57", None: "#9aa0a6"}
 CATEGORY_COLOURS = {"I": "#2e8b57", "II": "#8cc084", "III": "#e0a526", "IV": "#c0392b"}
-PLANNER_AUDIENCE = False  # a report answers planners: counts of people are suppressed
 MAX_WORST_DAYS = 15
 MAX_GAPS = 15
 
@@ -81,15 +79,18 @@ class ReportAnswers:
     quality: QualityAnswer
 
 
-def report_answers(report: PlannerReport, campus: Campus, k: int = DEFAULT_K) -> ReportAnswers:
-    """The API's answer models for each section of ``report``, as a planner sees them."""
+def report_answers(report: PlannerReport, campus: Campus) -> ReportAnswers:
+    """The API's answer models for each section of ``report``, as its audience sees them
+    (a planner, unless the report was computed ``exact`` for facilities)."""
     period = Period(report.requested_start, report.requested_end)
-    exact = PLANNER_AUDIENCE
+    k, exact = report.k, report.exact
     campus_scope = report.building_id is None
     scope_id = report.building_id or campus.site.id
     return ReportAnswers(
-        utilisation=utilisation_overview_answer(report.utilisation, period, campus),
-        spaces=[utilisation_group(g) for g in report.utilisation.by_space],
+        utilisation=utilisation_overview_answer(
+            report.utilisation, period, campus, k=k, exact=exact
+        ),
+        spaces=[utilisation_group(g, k, exact)[0] for g in report.utilisation.by_space],
         building_profiles={
             building_id: profile_model(profile)
             for building_id, profile in report.building_profiles.items()
@@ -241,7 +242,7 @@ def bookings_plot(bookings: Sequence[BookedVsActualAnswer]) -> str | None:
     axes.set_yticks(rows + height, [b.space_id for b in shown])
     axes.invert_yaxis()
     axes.set_xlabel("hours (core hours of the period)")
-    axes.legend(fontsize=7, loc="lower right")
+    figure.legend(fontsize=7, loc="outside lower center", ncol=3, frameon=False)
     axes.grid(axis="x", alpha=0.3)
     return _png(figure)
 
@@ -261,7 +262,7 @@ def co2_plot(ieq: Sequence[SpaceIeqAnswer]) -> str | None:
     axes.set_xlim(0, 100)
     axes.set_xlabel("share of occupied hours by EN 16798-1 ΔCO₂ category, %")
     axes.tick_params(axis="y", labelsize=7)
-    axes.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    figure.legend(fontsize=7, loc="outside upper center", ncol=4, frameon=False)
     return _png(figure)
 
 
@@ -298,7 +299,7 @@ def emissions_plot(energy: Sequence[BuildingEnergyAnswer]) -> str | None:
     axes.set_yticks(rows + 0.2, [e.building_id for e in energy])
     axes.invert_yaxis()
     axes.set_xlabel("Scope 2 emissions in the period, kg CO₂e")
-    axes.legend(fontsize=7, loc="lower right")
+    figure.legend(fontsize=7, loc="outside lower center", ncol=2, frameon=False)
     axes.grid(axis="x", alpha=0.3)
     return _png(figure)
 
@@ -395,12 +396,12 @@ def render_report(
     report: PlannerReport,
     campus: Campus,
     *,
-    k: int = DEFAULT_K,
     generated_at: datetime | None = None,
     data_source: str = "",
 ) -> str:
     """The report as one self-contained HTML page."""
-    answers = report_answers(report, campus, k)
+    answers = report_answers(report, campus)
+    k = report.k
     generated = generated_at or datetime.now(UTC)
     building = campus.building(report.building_id) if report.building_id else None
     worst = sorted(
@@ -424,6 +425,8 @@ def render_report(
         severities=severities,
         sources=SOURCES,
         k=k,
+        exact=report.exact,
+        withheld=[campus.space(s) for s in report.withheld],
         version=__version__,
         generated=generated.astimezone(campus.tz).strftime("%d %b %Y %H:%M %Z"),
         local_start=local_time(answers.utilisation.period.requested_start, campus),

@@ -190,4 +190,6 @@ def backfill_direct(
         duplicates += result.duplicates
         if progress is not None:
             progress(readings, max(expected, readings))
+    if progress is not None:  # dropouts leave readings out: the bar ends full all the same
+        progress(readings, readings)
     return DirectBackfillReport(readings, stored, duplicates, time.perf_counter() - began)

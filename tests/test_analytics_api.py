@@ -56,21 +56,29 @@ NOW = datetime(2026, 3, 9, 10, 30, tzinfo=OSLO)  # the API's clock: defaults are
 TIMETABLED = ("hall-a", "hall-b", "sem-1")
 HAND_WRITTEN = ("aud-x", "quiet-1")  # not simulated: their readings are written by hand
 
-SIMULATED_SPACES = """\
-      - {id: hall-a, name: "Auditorium A", floor: 1, type: lecture_hall, capacity: 200, area_m2: 220}
-      - {id: hall-b, name: "Auditorium B", floor: 1, type: lecture_hall, capacity: 450, area_m2: 500}
-      - {id: sem-1, name: "Seminar room 1", floor: 2, type: seminar_room, capacity: 30, area_m2: 60}
-      - {id: office-1, name: "Office 1", floor: 2, type: office, capacity: 2, area_m2: 12}
-"""
-LIBRARY_SPACES = """\
-      - {id: read-1, name: "Reading room 1", floor: 1, type: study_space, capacity: 60, area_m2: 150}
-      - {id: group-1, name: "Group room 1", floor: 1, type: meeting_room, capacity: 6, area_m2: 15}
-      - {id: atrium, name: "Atrium", floor: 1, type: other, capacity: 80, area_m2: 200}
-"""
-EXTRA_SPACES = """\
-      - {id: aud-x, name: "Old auditorium", floor: 0, type: lecture_hall, capacity: 300, area_m2: 320}
-      - {id: quiet-1, name: "Quiet room", floor: 2, type: study_space, capacity: 12, area_m2: 25}
-"""
+
+def spaces_yaml(*spaces: tuple[str, str, str, int]) -> str:
+    """Registry lines for (id, name, type, seats); 2 m² per seat, floor 1."""
+    return "".join(
+        f'      - {{id: {i}, name: "{n}", floor: 1, type: {t}, capacity: {c}, area_m2: {2 * c}}}\n'
+        for i, n, t, c in spaces
+    )
+
+
+SIMULATED_SPACES = spaces_yaml(
+    ("hall-a", "Auditorium A", "lecture_hall", 200),
+    ("hall-b", "Auditorium B", "lecture_hall", 450),
+    ("sem-1", "Seminar room 1", "seminar_room", 30),
+    ("office-1", "Office 1", "office", 2),  # fewer than k = 5 seats: withheld below facilities
+)
+LIBRARY_SPACES = spaces_yaml(
+    ("read-1", "Reading room 1", "study_space", 60),
+    ("group-1", "Group room 1", "meeting_room", 6),
+    ("atrium", "Atrium", "other", 80),
+)
+TEACH_EXTRA = spaces_yaml(("quiet-1", "Quiet room", "study_space", 12))
+LIBRARY_EXTRA = spaces_yaml(("aud-x", "Old auditorium", "lecture_hall", 300))
+WITHHELD = ["office-1"]
 REGISTRY = """\
 site:
   id: testsite
@@ -132,10 +140,7 @@ def seed_week(folder: Path) -> SeededWeek:
     simulated.write_text(REGISTRY.format(teach=SIMULATED_SPACES, lib=LIBRARY_SPACES))
     registry = folder / "campus.yaml"
     registry.write_text(
-        REGISTRY.format(
-            teach=SIMULATED_SPACES + EXTRA_SPACES.splitlines(keepends=True)[1],
-            lib=LIBRARY_SPACES + EXTRA_SPACES.splitlines(keepends=True)[0],
-        )
+        REGISTRY.format(teach=SIMULATED_SPACES + TEACH_EXTRA, lib=LIBRARY_SPACES + LIBRARY_EXTRA)
     )
     campus = load_campus(registry)
     data_dir = folder / "data"
@@ -227,8 +232,9 @@ def same(api: float | None, computed: float) -> bool:
     return api is None if math.isnan(computed) else api == computed
 
 
-def assert_period(body: dict, start: str = "2026-03-01T23:00:00Z", end: str = "2026-03-08T23:00:00Z"):
-    assert body["period"]["start"] == start and body["period"]["end"] == end
+def assert_period(body: dict) -> None:
+    assert body["period"]["start"] == "2026-03-01T23:00:00Z"
+    assert body["period"]["end"] == "2026-03-08T23:00:00Z"
     assert body["period"]["timezone"] == "Europe/Oslo"
     assert body["units"], "every answer states its units"
     assert isinstance(body["points_excluded"], dict)
@@ -247,8 +253,15 @@ def figures_match(api: dict, result) -> None:
     assert api["room_hours_without_data"] == result.hours_without_data
 
 
-def test_campus_utilisation_is_the_pooled_smg_figures(week, researcher):
-    body = ok(researcher.get("/api/v1/campus/utilisation", params=WEEK))
+def visible(week: SeededWeek, building: str | None = None) -> list[str]:
+    """The spaces a role below facilities sees figures of."""
+    return [
+        s.id for b, s in week.campus.spaces() if s.id not in WITHHELD and building in (None, b.id)
+    ]
+
+
+def test_campus_utilisation_is_the_pooled_smg_figures(week, facilities):
+    body = ok(facilities.get("/api/v1/campus/utilisation", params=WEEK))
 
     assert_period(body)
     [campus_group] = utilisation_by_group(week.store, week.campus, MONDAY, WEEK_END, "campus")
@@ -273,6 +286,23 @@ def test_campus_utilisation_is_the_pooled_smg_figures(week, researcher):
     )
     assert sum(b["capacity"] for b in buildings) == body["total"]["capacity"] == 1140
     assert body["profile"] is None
+    assert body["withheld_spaces"] == [] and body["suppression"]["applied"] is False
+
+
+def test_below_facilities_small_spaces_are_left_out_of_every_pool(week, researcher):
+    body = ok(researcher.get("/api/v1/campus/utilisation", params=WEEK))
+
+    assert body["withheld_spaces"] == WITHHELD
+    [pool] = utilisation_by_group(
+        week.store, week.campus, MONDAY, WEEK_END, "campus", visible(week)
+    )
+    figures_match(body["total"]["figures"], pool.utilisation)
+    assert body["total"]["capacity"] == 1140 - 2
+    assert "office" not in [g["key"] for g in body["by_space_type"]]  # its only space is out
+    assert body["suppression"]["applied"] and body["suppression"]["suppressed_counts"] >= 1
+    for route in ("/api/v1/spaces/office-1/ieq", "/api/v1/spaces/office-1/bookings"):
+        problem = assert_problem(researcher.get(route, params=WEEK), 403, "fewer than k = 5")
+        assert problem["required_role"] == "facilities"
 
 
 def test_building_utilisation_with_its_profile(week, researcher):
@@ -281,13 +311,9 @@ def test_building_utilisation_with_its_profile(week, researcher):
     )
 
     assert (body["scope"], body["id"], body["by_building"]) == ("building", "teach", [])
-    group = next(
-        g
-        for g in utilisation_by_group(week.store, week.campus, MONDAY, WEEK_END, "building")
-        if g.key == "teach"
-    )
+    spaces = visible(week, "teach")
+    [group] = utilisation_by_group(week.store, week.campus, MONDAY, WEEK_END, "building", spaces)
     figures_match(body["total"]["figures"], group.utilisation)
-    spaces = [s.id for s in week.campus.building("teach").spaces]
     profile = hour_weekday_profile(week.store, week.campus, MONDAY, WEEK_END, spaces)
     cells = np.array(
         [[np.nan if v is None else v for v in row] for row in body["profile"]["utilisation"]]
@@ -295,7 +321,7 @@ def test_building_utilisation_with_its_profile(week, researcher):
     np.testing.assert_array_equal(cells, profile.utilisation)
     assert body["profile"]["room_hours"] == profile.hours.tolist()
     # by hand: one Monday, so at most one room-hour per space in a cell; core cells outlined
-    assert max(max(row) for row in body["profile"]["room_hours"]) == len(spaces) == 5
+    assert max(max(row) for row in body["profile"]["room_hours"]) == len(spaces) == 4
     assert body["profile"]["core"][0][8] and not body["profile"]["core"][5][10]
 
 
@@ -310,7 +336,8 @@ def test_ieq_is_space_ieq_over_occupied_hours(week, researcher):
     assert body["occupied_hours"] == ieq.occupied_hours > 0
     assert body["co2"]["category_hours"] == ieq.co2.category_hours
     assert body["co2"]["hours_above_1000_ppm"] == ieq.co2.hours_above_fhi_limit
-    assert body["operative_temperature"]["category_hours"] == ieq.operative_temperature.category_hours
+    temperature = body["operative_temperature"]["category_hours"]
+    assert temperature == ieq.operative_temperature.category_hours
     assert body["relative_humidity"]["category_hours"] == ieq.relative_humidity.category_hours
     assert body["pmv"]["category_hours"] == ieq.pmv.hours.category_hours
     assert same(body["pmv"]["mean_pmv"], ieq.pmv.mean_pmv)
@@ -372,35 +399,36 @@ def test_planner_uploads_a_timetable_and_small_counts_stay_hidden(week, tmp_path
     clients = make_clients(week, timetables)
     planner, researcher = clients.as_role(Role.PLANNER), clients.as_role(Role.RESEARCHER)
     facilities = clients.as_role(Role.FACILITIES)
-    before = ok(researcher.get("/api/v1/spaces/office-1/bookings", params=WEEK))
+    before = ok(researcher.get("/api/v1/spaces/group-1/bookings", params=WEEK))
     assert before["timetable_imported"] is False and before["booked_hours"] is None
     assert "POST" in before["note"]
 
     response = planner.post(
-        "/api/v1/spaces/office-1/timetable",
+        "/api/v1/spaces/group-1/timetable",
         content=OFFICE_CALENDAR,
         headers={"Content-Type": "text/calendar; charset=utf-8"},
     )
 
     assert response.status_code == 201, response.text
-    assert response.headers["Location"] == "/api/v1/spaces/office-1/bookings"
+    assert response.headers["Location"] == "/api/v1/spaces/group-1/bookings"
     imported = response.json()
     assert (imported["events"], imported["occurrences"]) == (1, 5)
     assert any("ATTENDEE" in w for w in imported["warnings"])
-    assert b"someone@example.org" not in (tmp_path / "timetables" / "office-1.ics").read_bytes()
-    shown = ok(researcher.get("/api/v1/spaces/office-1/bookings", params=WEEK))
-    exact = ok(facilities.get("/api/v1/spaces/office-1/bookings", params=WEEK))
+    assert b"someone@example.org" not in (tmp_path / "timetables" / "group-1.ics").read_bytes()
+    shown = ok(researcher.get("/api/v1/spaces/group-1/bookings", params=WEEK))
+    exact = ok(facilities.get("/api/v1/spaces/group-1/bookings", params=WEEK))
     assert shown["booked_hours"] == exact["booked_hours"] == 15
-    # a 2-seat office is withheld below facilities: no headcount at all
-    seen = [b["observed_peak"] is not None for b in exact["bookings"]]
-    assert sum(seen) >= 4
-    assert [b["observed_peak"] for b in shown["bookings"]] == [None] * 5
-    assert [b["observed_peak_suppressed"] for b in shown["bookings"]] == seen
-    assert shown["mean_observed_peak"] is None and shown["mean_observed_peak_suppressed"]
-    assert shown["suppression"]["applied"]
-    assert shown["suppression"]["suppressed_counts"] == sum(seen) + 1 + 1  # + mean, + ratio
-    assert not any(b["observed_peak_suppressed"] for b in exact["bookings"])
     assert exact["suppression"]["applied"] is False
+    assert not any(b["observed_peak_suppressed"] for b in exact["bookings"])
+    # 1 to 4 people observed is a small count: hidden from a researcher, 0 and 5+ are shown
+    small = [p is not None and 0 < p < 5 for p in (b["observed_peak"] for b in exact["bookings"])]
+    assert any(small), "the simulated meeting room has small meetings that week"
+    for hidden, mine, theirs in zip(small, shown["bookings"], exact["bookings"], strict=True):
+        assert mine["observed_peak_suppressed"] is hidden
+        assert mine["observed_peak"] == (None if hidden else theirs["observed_peak"])
+    assert shown["suppression"]["applied"] and shown["suppression"]["suppressed_counts"] >= sum(
+        small
+    )
 
 
 @pytest.mark.parametrize(
@@ -409,7 +437,7 @@ def test_planner_uploads_a_timetable_and_small_counts_stay_hidden(week, tmp_path
 def test_timetable_upload_needs_the_planner_role(week, tmp_path, caller, status):
     client = make_clients(week, TimetableStore(tmp_path / "t")).as_role(caller)
     response = client.post(
-        "/api/v1/spaces/office-1/timetable",
+        "/api/v1/spaces/group-1/timetable",
         content=OFFICE_CALENDAR,
         headers={"Content-Type": "text/calendar"},
     )
@@ -486,9 +514,7 @@ def test_energy_normalised_when_normal_degree_days_are_given(week, researcher):
     body = ok(
         researcher.get("/api/v1/buildings/teach/energy", params={**WEEK, "hdd_normal": "150"})
     )
-    energy = building_energy(
-        week.store, week.campus, "teach", MONDAY, WEEK_END, hdd_normal=150.0
-    )
+    energy = building_energy(week.store, week.campus, "teach", MONDAY, WEEK_END, hdd_normal=150.0)
     if energy.normalised is None:
         assert body["normalised"] is None and list(energy.notes) == body["notes"]
     else:
@@ -510,7 +536,8 @@ def test_quality_per_sensor_and_day(week, facilities):
     assert body["qci"] == pytest.approx(1 - body["flagged_points"] / body["points"])
     assert body["points_excluded"] == {"all": body["flagged_points"]}
     assert len(body["days"]) == len(report.days)
-    assert {d["date"] for d in body["days"]} == {str(date(2026, 3, 2) + timedelta(d)) for d in range(7)}
+    week_days = {str(date(2026, 3, 2) + timedelta(d)) for d in range(7)}
+    assert {d["date"] for d in body["days"]} == week_days
     one = body["days"][0]
     assert one["qci"] == pytest.approx((one["points"] - one["flagged"]) / one["points"])
     # a building's part is its own sensors only
@@ -523,15 +550,18 @@ def test_quality_per_sensor_and_day(week, facilities):
 # -- recommendations -------------------------------------------------------------------------
 
 
-def test_recommendations_are_right_sizing_report_with_small_counts_hidden(week, planner, facilities):
+def test_recommendations_are_right_sizing_report_with_small_counts_hidden(
+    week, planner, facilities
+):
     body = ok(planner.get("/api/v1/recommendations", params=WEEK))
 
     assert_period(body)
-    report = right_sizing_report(week.store, week.campus, MONDAY, WEEK_END, week.timetables)
-    assert [(r["space_id"], r["kind"], r["impact_seat_hours"]) for r in body["recommendations"]] == [
-        (r.space_id, r.kind, r.impact_seat_hours) for r in report.recommendations
-    ]
-    assert body["spaces_considered"] == sum(1 for _ in week.campus.spaces()) == 9
+    report = right_sizing_report(
+        week.store, week.campus, MONDAY, WEEK_END, week.timetables, space_ids=visible(week)
+    )
+    advice = [(r["space_id"], r["kind"], r["impact_seat_hours"]) for r in body["recommendations"]]
+    assert advice == [(r.space_id, r.kind, r.impact_seat_hours) for r in report.recommendations]
+    assert body["spaces_considered"] == 8 and body["withheld_spaces"] == WITHHELD
     assert body["spaces_with_timetable"] == list(TIMETABLED)
     kinds = {(r["space_id"], r["kind"]) for r in body["recommendations"]}
     assert ("aud-x", "split_or_reassign") in kinds
@@ -579,6 +609,19 @@ def test_default_period_is_the_last_seven_whole_local_days(facilities, route):
     assert body["period"]["requested_end"] == "2026-03-08T23:00:00Z"
 
 
+@pytest.mark.parametrize(
+    ("params", "requested"),
+    [
+        ({"start": "2026-03-02T00:00:00+01:00"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
+        ({"end": "2026-03-09T00:00:00+01:00"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
+        ({"start": "2026-12-01T00:00:00Z"}, ("2026-12-01T00:00:00Z", "2026-12-08T00:00:00Z")),
+    ],
+)
+def test_one_end_of_the_period_gives_seven_days(researcher, params, requested):
+    body = ok(researcher.get("/api/v1/campus/utilisation", params=params))
+    assert (body["period"]["requested_start"], body["period"]["requested_end"]) == requested
+
+
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize(
     ("params", "parameter", "words"),
@@ -623,8 +666,14 @@ def test_a_period_without_data_answers_with_nulls(facilities):
 def test_openapi_documents_the_analytics_answers(facilities):
     spec = ok(facilities.get("/openapi.json"))
     schemas = spec["components"]["schemas"]
-    for name in ("SpaceIeqAnswer", "BookedVsActualAnswer", "BuildingEnergyAnswer",
-                 "UtilisationOverviewAnswer", "QualityAnswer", "RecommendationsAnswer"):
+    for name in (
+        "SpaceIeqAnswer",
+        "BookedVsActualAnswer",
+        "BuildingEnergyAnswer",
+        "UtilisationOverviewAnswer",
+        "QualityAnswer",
+        "RecommendationsAnswer",
+    ):
         assert {"period", "units", "points_excluded"} <= schemas[name]["properties"].keys()
     upload = spec["paths"]["/api/v1/spaces/{space_id}/timetable"]["post"]
     assert "text/calendar" in upload["requestBody"]["content"]

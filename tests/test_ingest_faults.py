@@ -13,13 +13,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from servers.publisher import MqttTestPublisher
 
 from campuslab.core.config import parse_mqtt_url
 from campuslab.core.store.duckdb import DuckDBStore
 from campuslab.ingest.metrics import IngestMetrics
 from campuslab.ingest.processor import MessageProcessor
 from campuslab.ingest.service import Ingestor, IngestSettings
-from servers.publisher import MqttTestPublisher
 
 pytestmark = pytest.mark.servers
 
@@ -50,9 +50,13 @@ def test_a_store_outage_pauses_ingest_and_loses_nothing(mosquitto, campus, tmp_p
     n = 6000
     store = FlakyDuckDB(tmp_path / "flaky.duckdb", down_for=2.0)
     metrics = IngestMetrics()
-    ingestor = Ingestor(parse_mqtt_url(mosquitto.url), MessageProcessor(campus), store, metrics,
-                        IngestSettings(client_id=f"flaky-{uuid.uuid4().hex[:6]}",
-                                       retry_backoff_s=(0.2, 0.5)))
+    ingestor = Ingestor(
+        parse_mqtt_url(mosquitto.url),
+        MessageProcessor(campus),
+        store,
+        metrics,
+        IngestSettings(client_id=f"flaky-{uuid.uuid4().hex[:6]}", retry_backoff_s=(0.2, 0.5)),
+    )
     ingestor.start()
     publisher = MqttTestPublisher(mosquitto.port, f"flaky-pub-{uuid.uuid4().hex[:6]}")
     t0 = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
@@ -66,8 +70,9 @@ def test_a_store_outage_pauses_ingest_and_loses_nothing(mosquitto, campus, tmp_p
             for i in range(n):
                 building, space = spaces[i % len(spaces)]
                 ts = (t0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-                publisher.publish(f"campus/{building}/{space}/co2",
-                                  f'{{"value": {400 + i % 500}, "ts": "{ts}"}}')
+                publisher.publish(
+                    f"campus/{building}/{space}/co2", f'{{"value": {400 + i % 500}, "ts": "{ts}"}}'
+                )
                 if i == n // 3:
                     store.fail_now()  # the disk fills up in the middle of the stream
                 if i % 200 == 0:

@@ -28,10 +28,12 @@ from test_analytics_api import (
     MONDAY,
     WEEK,
     WEEK_END,
+    WITHHELD,
     SeededWeek,
     make_clients,
     ok,
     seed_week,
+    visible,
 )
 from typer.testing import CliRunner
 
@@ -46,6 +48,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 ON_CI = os.environ.get("CI") == "true"
+LIB_SENSORS = {"read-1", "group-1", "atrium", "aud-x", "lib-el"}
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_FLAGS = (
     "--headless",
@@ -55,6 +58,11 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--no-first-run",
 )
+
+
+def without_images(html: str) -> str:
+    """The page without its embedded PNGs (base64 may spell anything, "NaN" too)."""
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:", html)
 
 
 def report_cli() -> typer.Typer:
@@ -147,25 +155,28 @@ def facilities(week: SeededWeek) -> TestClient:
 def test_utilisation_equals_the_api(page, planner):
     campus = ok(planner.get("/api/v1/campus/utilisation", params=WEEK))
     assert page.one("campus-utilisation") == campus["total"]["figures"]["utilisation"]
-    assert page.one("group-utilisation", scope="campus", key="testsite") == (
-        campus["total"]["figures"]["utilisation"]
+    assert (
+        page.one("group-utilisation", scope="campus", key="testsite")
+        == (campus["total"]["figures"]["utilisation"])
     )
     assert page.one("campus-frequency-rate") == campus["total"]["figures"]["frequency_rate"]
     for building in campus["by_building"]:
-        assert page.one("group-utilisation", scope="building", key=building["key"]) == (
-            building["figures"]["utilisation"]
+        assert (
+            page.one("group-utilisation", scope="building", key=building["key"])
+            == (building["figures"]["utilisation"])
         )
         alone = ok(planner.get(f"/api/v1/buildings/{building['key']}/utilisation", params=WEEK))
         assert alone["total"]["figures"] == building["figures"]
     for group in campus["by_space_type"]:
-        assert page.one("group-utilisation", scope="space_type", key=group["key"]) == (
-            group["figures"]["utilisation"]
+        assert (
+            page.one("group-utilisation", scope="space_type", key=group["key"])
+            == (group["figures"]["utilisation"])
         )
 
 
 def test_each_spaces_utilisation_equals_its_own_route(page, planner, week):
     ranked = page.all("space-utilisation")
-    assert {m["space"] for m in ranked} == {s.id for _, s in week.campus.spaces()}
+    assert {m["space"] for m in ranked} == set(visible(week))  # the 2-seat office is withheld
     assert [m["value"] for m in ranked] == sorted((m["value"] for m in ranked), reverse=True)
     for metric in ranked:
         space = ok(planner.get(f"/api/v1/spaces/{metric['space']}/utilisation", params=WEEK))
@@ -177,14 +188,17 @@ def test_energy_and_emissions_equal_the_api(page, planner, week):
     for building in week.campus.buildings:
         energy = ok(planner.get(f"/api/v1/buildings/{building.id}/energy", params=WEEK))
         assert page.one("eui", building=building.id) == energy["eui"]["kwh_per_m2_year"]
-        assert page.one("emissions-location", building=building.id) == (
-            energy["emissions"]["location_based_kg"]
+        assert (
+            page.one("emissions-location", building=building.id)
+            == (energy["emissions"]["location_based_kg"])
         )
-        assert page.one("emissions-market", building=building.id) == (
-            energy["emissions"]["market_based_kg"]
+        assert (
+            page.one("emissions-market", building=building.id)
+            == (energy["emissions"]["market_based_kg"])
         )
-        assert page.one("kwh-per-occupant-hour", building=building.id) == (
-            energy["use_intensity"]["kwh_per_occupant_hour"]
+        assert (
+            page.one("kwh-per-occupant-hour", building=building.id)
+            == (energy["use_intensity"]["kwh_per_occupant_hour"])
         )
         delivered += energy["delivered_kwh"]
     assert page.one("total-delivered-kwh") == pytest.approx(delivered)
@@ -204,8 +218,10 @@ def test_bookings_equal_the_api_as_a_planner_sees_them(page, planner, week):
         booked = ok(planner.get(f"/api/v1/spaces/{space_id}/bookings", params=WEEK))
         assert page.one("no-show-rate", space=space_id) == booked["no_show_rate"]
         assert page.one("booked-frequency", space=space_id) == booked["booked_frequency"]
-        peaks = {m["start"]: m["value"] for m in page.all("observed-peak") if m["space"] == space_id}
-        assert peaks == {
+        peaks = {
+            m["start"]: m["value"] for m in page.all("observed-peak") if m["space"] == space_id
+        }
+        assert peaks == {  # as a planner sees them: small counts are not in the page
             b["start"]: b["observed_peak"]
             for b in booked["bookings"]
             if not b["observed_peak_suppressed"]
@@ -213,16 +229,25 @@ def test_bookings_equal_the_api_as_a_planner_sees_them(page, planner, week):
 
 
 def test_ieq_and_quality_equal_the_api(page, planner, facilities, week):
-    for _, space in week.campus.spaces():
-        ieq = ok(planner.get(f"/api/v1/spaces/{space.id}/ieq", params=WEEK))
+    for space_id in visible(week):
+        ieq = ok(planner.get(f"/api/v1/spaces/{space_id}/ieq", params=WEEK))
         for category, share in ieq["co2"]["category_shares"].items():
-            assert page.one("co2-share", space=space.id, category=category) == share
-        assert page.one("hours-above-1000-ppm", space=space.id) == ieq["co2"]["hours_above_1000_ppm"]
+            assert page.one("co2-share", space=space_id, category=category) == share
+        above = ieq["co2"]["hours_above_1000_ppm"]
+        assert page.one("hours-above-1000-ppm", space=space_id) == above
+    assert not [m for m in page.found if m.get("space") in WITHHELD]
+    # the appendix is the API's answer without the withheld office's sensors
     quality = ok(facilities.get("/api/v1/quality", params=WEEK))
-    assert page.one("quality-qci") == quality["qci"]
-    assert page.one("quality-flagged") == quality["flagged_points"] > 0
-    for check, count in quality["flagged_by_check"].items():
-        assert page.one("quality-check", check=check) == count
+    days = [d for d in quality["days"] if d["sensor"] not in WITHHELD]
+    points, flagged = sum(d["points"] for d in days), sum(d["flagged"] for d in days)
+    assert page.one("quality-flagged") == flagged > 0
+    assert page.one("quality-qci") == pytest.approx((points - flagged) / points, rel=1e-12)
+    for check in quality["flagged_by_check"]:
+        assert page.one("quality-check", check=check) == sum(
+            d["flagged_by_check"].get(check, 0) for d in days
+        )
+    lib = ok(facilities.get("/api/v1/quality", params={**WEEK, "building": "lib"}))
+    assert lib["points"] == sum(d["points"] for d in days if d["sensor"] in LIB_SENSORS)
 
 
 def test_the_report_is_the_analytics_for_the_same_period(week):
@@ -231,11 +256,13 @@ def test_the_report_is_the_analytics_for_the_same_period(week):
     figures = planner_report(
         week.store, week.campus, MONDAY, WEEK_END, week.timetables, progress=steps.append
     )
-    assert len(steps) == report_steps(week.campus) == 3 + 9 + 2
-    [campus] = utilisation_by_group(week.store, week.campus, MONDAY, WEEK_END, "campus")
+    assert len(steps) == report_steps(week.campus) == 3 + 8 + 2
+    assert figures.withheld == tuple(WITHHELD)
+    shown = visible(week)
+    [campus] = utilisation_by_group(week.store, week.campus, MONDAY, WEEK_END, "campus", shown)
     assert figures.utilisation.total == campus
     assert figures.recommendations.report == right_sizing_report(
-        week.store, week.campus, MONDAY, WEEK_END, week.timetables
+        week.store, week.campus, MONDAY, WEEK_END, week.timetables, space_ids=shown
     )
 
 
@@ -266,11 +293,13 @@ def test_the_report_has_every_section_with_units_and_sources(written):
         "kg CO₂e",
         "annualised from 7.0 days",
         "fewer than 5",  # quiet-1's P95 of 3 people is not shown to a planner
+        "office-1 (2 seats)",  # withheld, and the report says so
         "placeholder",  # the district-heating factor is a placeholder, and the report says so
     ):
         assert words in html, words
     assert html.count("data:image/png;base64,") >= 6  # ranking, 3 heatmaps, bookings, CO2, EUI
-    assert "NaN" not in html and "None" not in html
+    text = without_images(html)
+    assert "NaN" not in text and "None" not in text
 
 
 def test_no_external_requests(written, page):
@@ -333,9 +362,7 @@ def test_a_building_report_equals_that_buildings_api(week, planner, tmp_path):
     parser.feed(out.read_text(encoding="utf-8"))
     lib = ok(planner.get("/api/v1/buildings/lib/utilisation", params=WEEK))
     assert parser.one("campus-utilisation") == lib["total"]["figures"]["utilisation"]
-    assert {m["space"] for m in parser.all("space-utilisation")} == {
-        s.id for s in week.campus.building("lib").spaces
-    }
+    assert {m["space"] for m in parser.all("space-utilisation")} == set(visible(week, "lib"))
     assert [m["building"] for m in parser.all("eui")] == ["lib"]
     advice = ok(planner.get("/api/v1/recommendations", params={**WEEK, "building": "lib"}))
     assert [m["value"] for m in parser.all("recommendation-impact")] == [
@@ -376,4 +403,4 @@ def test_a_period_with_no_data_still_gives_an_honest_report(week, tmp_path):
     html = out.read_text(encoding="utf-8")
     assert "No occupancy data in core hours for" in html
     assert "meters without data" in html
-    assert "NaN" not in html
+    assert "NaN" not in without_images(html) and "None" not in without_images(html)

@@ -130,6 +130,11 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/spaces/{space_id}/readings"): Role.RESEARCHER,
     ("GET", "/api/v1/spaces/{space_id}/utilisation"): Role.RESEARCHER,
     ("GET", "/metrics"): Role.FACILITIES,
+    ("GET", "/api/v1/export"): Role.RESEARCHER,
+    ("GET", "/api/v1/export.zip"): Role.RESEARCHER,
+    ("GET", "/api/v1/export/card"): Role.RESEARCHER,
+    ("GET", "/api/v1/export/card.md"): Role.RESEARCHER,
+    ("GET", "/api/v1/campus.ttl"): None,
     ("GET", "/api/v1/keys"): Role.ADMIN,
     ("POST", "/api/v1/keys"): Role.ADMIN,
     ("GET", "/api/v1/keys/{key_id}"): Role.ADMIN,
@@ -169,6 +174,8 @@ def _request(client: TestClient, keys: KeyStore, method: str, route: str, header
     params = {"quantity": "co2", **WINDOW} if path.endswith("/readings") else {}
     if path.endswith("/utilisation"):
         params = WINDOW
+    if path.startswith("/api/v1/export"):
+        params = {"quantity": "co2", "every": "15m", **WINDOW}
     return client.request(method, path, params=params, headers=headers)
 
 

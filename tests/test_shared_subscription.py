@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from campuslab.core.store.duckdb import DuckDBStore
 from servers.mosquitto import free_port
 from servers.publisher import MqttTestPublisher
+
+from campuslab.core.store.duckdb import DuckDBStore
 
 pytestmark = pytest.mark.servers
 
@@ -41,22 +41,41 @@ def start_ingestor(mosquitto, data_dir: Path, name: str) -> tuple[subprocess.Pop
     data_dir.mkdir(parents=True)
     log = (data_dir / "ingest.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "campuslab", "ingest", "--mqtt-url", mosquitto.url,
-         "--data-dir", str(data_dir), "--share-group", "campuslab", "--client-id", name,
-         "--metrics-port", str(port), "--log-level", "warning"],
-        stdout=log, stderr=log)
+        [
+            sys.executable,
+            "-m",
+            "campuslab",
+            "ingest",
+            "--mqtt-url",
+            mosquitto.url,
+            "--data-dir",
+            str(data_dir),
+            "--share-group",
+            "campuslab",
+            "--client-id",
+            name,
+            "--metrics-port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=log,
+    )
     return process, port
 
 
 def test_two_ingestors_share_the_stream_and_store_each_reading_once(mosquitto, campus, tmp_path):
     n = 8000
     group = uuid.uuid4().hex[:6]
-    ingestors = [start_ingestor(mosquitto, tmp_path / f"ingest-{i}", f"share-{group}-{i}")
-                 for i in range(2)]
+    ingestors = [
+        start_ingestor(mosquitto, tmp_path / f"ingest-{i}", f"share-{group}-{i}") for i in range(2)
+    ]
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not all(
-                counter(port, "campuslab_ingest_connected") == 1 for _, port in ingestors):
+            counter(port, "campuslab_ingest_connected") == 1 for _, port in ingestors
+        ):
             time.sleep(0.1)
         assert all(counter(port, "campuslab_ingest_connected") == 1 for _, port in ingestors)
 
@@ -66,8 +85,10 @@ def test_two_ingestors_share_the_stream_and_store_each_reading_once(mosquitto, c
         for i in range(n):
             building, space = spaces[i % len(spaces)]
             ts = (t0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            publisher.publish(f"campus/{building}/{space}/temperature",
-                              f'{{"value": {20 + (i % 40) / 10}, "ts": "{ts}"}}')
+            publisher.publish(
+                f"campus/{building}/{space}/temperature",
+                f'{{"value": {20 + (i % 40) / 10}, "ts": "{ts}"}}',
+            )
         publisher.wait_acked(n)
         publisher.close()
 

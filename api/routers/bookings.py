@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from campuslab.analytics.bookings import space_booked_vs_actual
+from campuslab.analytics.report import is_withheld
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, SpaceDep, StoreDep
 from campuslab.api.keys import Role
 from campuslab.api.models_analytics import (
@@ -32,6 +33,7 @@ from campuslab.api.models_analytics import (
     analysis_period,
     bookings_answer,
     timetable_import_answer,
+    withheld_space_problem,
 )
 from campuslab.api.problems import ApiProblem, problem_responses
 from campuslab.api.routers.exports import OpenDataDep
@@ -60,9 +62,10 @@ CALENDAR_MEDIA_TYPE = "text/calendar"
     "capacity and against the observed peak headcount (METRICS.md; SMG 2006). A booking "
     "covers an hour it overlaps by at least 30 minutes. Without an imported timetable "
     "`timetable_imported` is false and the figures are null. Observed headcounts of "
-    "1 … k − 1 people are withheld below the facilities role. Default: the last 7 whole "
+    "1 … k − 1 people are withheld below the facilities role, and a space with fewer than k "
+    "seats is withheld altogether (403). Default: the last 7 whole "
     "local days; at most 366 days per request.",
-    responses=problem_responses(404, 422, 500),
+    responses=problem_responses(403, 404, 422, 500),
 )
 def read_bookings(
     principal: ResearcherDep,
@@ -76,8 +79,10 @@ def read_bookings(
     start: StartQuery = None,
     end: EndQuery = None,
 ) -> BookedVsActualAnswer:
+    space_id, capacity, k = space.space.id, space.space.capacity, open_data.k
+    if not principal.sees_unsuppressed and is_withheld(capacity, k):
+        raise withheld_space_problem(space_id, capacity, k, "booked vs actual")
     period = analysis_period(start, end, now=clock(), campus=campus, limit=analysis_limit(limits))
-    space_id = space.space.id
     result, note = None, None
     if timetables is None:
         note = "this server keeps no timetables (started without a timetable folder)"
@@ -92,10 +97,10 @@ def read_bookings(
     return bookings_answer(
         result,
         space_id,
-        space.space.capacity,
+        capacity,
         period,
         campus,
-        k=open_data.k,
+        k=k,
         exact=principal.sees_unsuppressed,
         note=note,
     )

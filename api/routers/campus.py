@@ -5,16 +5,23 @@
 
 Both take ``profile=true`` for the hour × weekday profile. Researcher role.
 The figures come from ``analytics.report.utilisation_overview``, which the
-planner report calls too.
+planner report calls too. Below facilities, spaces with fewer than k seats are
+left out of every pool (privacy: see ``analytics.report``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
+from starlette.exceptions import HTTPException
 
-from campuslab.analytics.report import utilisation_overview
+from campuslab.analytics.report import (
+    NoSpaces,
+    scope_space_ids,
+    utilisation_overview,
+    withheld_space_ids,
+)
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, StoreDep
 from campuslab.api.keys import Role
 from campuslab.api.models_analytics import (
@@ -26,10 +33,14 @@ from campuslab.api.models_analytics import (
     analysis_period,
     utilisation_overview_answer,
 )
-from campuslab.api.problems import problem_responses
-from campuslab.api.security import require_role
+from campuslab.api.parameters import Period
+from campuslab.api.problems import ApiProblem, problem_responses
+from campuslab.api.routers.exports import OpenDataDep
+from campuslab.api.security import Principal, ResearcherDep
+from campuslab.core.registry import Campus
+from campuslab.core.store.port import ReadingStore
 
-router = APIRouter(tags=["utilisation"], dependencies=[Depends(require_role(Role.RESEARCHER))])
+router = APIRouter(tags=["utilisation"])
 
 ProfileQuery = Annotated[
     bool,
@@ -41,9 +52,32 @@ _DESCRIPTION = (
     "seat-hours over the core hours of `start <= t < end` (UK Space Management Group 2006; "
     "HESA Estates Management Record), pooled as seat-hours, never as a mean of rooms' "
     "percentages. Each group carries its HEFCE band (poor < 25 %, fair 25–35 %, good ≥ 35 %) "
-    "and the same figures at the hour's peak count. The period is widened to whole UTC hours; "
-    "default: the last 7 whole local days. At most 366 days per request."
+    "and the same figures at the hour's peak count. Below the facilities role, spaces with "
+    "fewer than k seats are left out (`withheld_spaces`). The period is widened to whole UTC "
+    "hours; default: the last 7 whole local days. At most 366 days per request."
 )
+
+
+def _overview(
+    store: ReadingStore,
+    campus: Campus,
+    period: Period,
+    principal: Principal,
+    k: int,
+    building_id: str | None,
+    profile: bool,
+) -> UtilisationOverviewAnswer:
+    exact = principal.sees_unsuppressed
+    withheld = withheld_space_ids(campus, scope_space_ids(campus, building_id), k, exact)
+    try:
+        overview = utilisation_overview(
+            store, campus, period.start, period.end, building_id, profile, withheld
+        )
+    except NoSpaces as empty:
+        if withheld:
+            raise ApiProblem("forbidden", str(empty), required_role=Role.FACILITIES.value) from None
+        raise HTTPException(404, str(empty)) from None
+    return utilisation_overview_answer(overview, period, campus, k=k, exact=exact)
 
 
 @router.get(
@@ -54,17 +88,18 @@ _DESCRIPTION = (
     responses=problem_responses(422, 500),
 )
 def read_campus_utilisation(
+    principal: ResearcherDep,
     store: StoreDep,
     campus: CampusDep,
     clock: ClockDep,
     limits: ReadLimitsDep,
+    open_data: OpenDataDep,
     start: StartQuery = None,
     end: EndQuery = None,
     profile: ProfileQuery = False,
 ) -> UtilisationOverviewAnswer:
     period = analysis_period(start, end, now=clock(), campus=campus, limit=analysis_limit(limits))
-    overview = utilisation_overview(store, campus, period.start, period.end, profile=profile)
-    return utilisation_overview_answer(overview, period, campus)
+    return _overview(store, campus, period, principal, open_data.k, None, profile)
 
 
 @router.get(
@@ -72,20 +107,19 @@ def read_campus_utilisation(
     response_model=UtilisationOverviewAnswer,
     summary="Utilisation of one building",
     description=_DESCRIPTION + " The building and each space type in it.",
-    responses=problem_responses(404, 422, 500),
+    responses=problem_responses(403, 404, 422, 500),
 )
 def read_building_utilisation(
+    principal: ResearcherDep,
     building: BuildingDep,
     store: StoreDep,
     campus: CampusDep,
     clock: ClockDep,
     limits: ReadLimitsDep,
+    open_data: OpenDataDep,
     start: StartQuery = None,
     end: EndQuery = None,
     profile: ProfileQuery = False,
 ) -> UtilisationOverviewAnswer:
     period = analysis_period(start, end, now=clock(), campus=campus, limit=analysis_limit(limits))
-    overview = utilisation_overview(
-        store, campus, period.start, period.end, building_id=building.id, profile=profile
-    )
-    return utilisation_overview_answer(overview, period, campus)
+    return _overview(store, campus, period, principal, open_data.k, building.id, profile)

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from campuslab.analytics.report import recommendations_overview
+from campuslab.analytics.report import (
+    recommendations_overview,
+    scope_space_ids,
+    withheld_space_ids,
+)
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, StoreDep
 from campuslab.api.models_analytics import (
     BuildingQuery,
@@ -40,7 +44,9 @@ router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"])
     "stays under 50 % of capacity (METRICS.md); release bookings when over 30 % of booked "
     "hours were no-shows (spaces with an imported timetable); review low use when the "
     "frequency rate is under 25 % (HEFCE 'poor'); insufficient data below 20 core hours "
-    "with readings. Each piece of advice lists its evidence with units. Default: the last "
+    "with readings. Each piece of advice lists its evidence with units; below the facilities "
+    "role, evidence of 1 … k − 1 people is withheld and spaces with fewer than k seats are "
+    "not advised on (`withheld_spaces`). Default: the last "
     "7 whole local days; at most 366 days per request.",
     responses=problem_responses(422, 500),
 )
@@ -58,8 +64,10 @@ def read_recommendations(
 ) -> RecommendationsAnswer:
     building_id = building_filter(campus, building)
     period = analysis_period(start, end, now=clock(), campus=campus, limit=analysis_limit(limits))
+    exact = principal.sees_unsuppressed
+    withheld = withheld_space_ids(campus, scope_space_ids(campus, building_id), open_data.k, exact)
     overview = recommendations_overview(
-        store, campus, period.start, period.end, timetables, building_id
+        store, campus, period.start, period.end, timetables, building_id, withheld=withheld
     )
     return recommendations_answer(
         overview,
@@ -68,5 +76,5 @@ def read_recommendations(
         period,
         campus,
         k=open_data.k,
-        exact=principal.sees_unsuppressed,
+        exact=exact,
     )
