@@ -15,6 +15,7 @@ grafana-client uses) has replaced ``urllib3`` in the environment.
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from campuslab.api.problems import PROBLEM_MEDIA_TYPE
 from campuslab.core.readings import ReadingBatch, to_epoch_us
 from campuslab.core.registry import Campus, load_campus, sample_campus_path
 from campuslab.core.store.duckdb import DuckDBStore
+from campuslab.core.timetables import TimetableStore
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -71,6 +73,8 @@ APP = create_app(
     load_campus(sample_campus_path()),
     keys=KEYS,
     status=lambda: {"connected": True, "backlog": 0},
+    # as `campuslab serve` has: uploads are stored, so every input reaches the real code
+    timetables=TimetableStore(Path(tempfile.mkdtemp(prefix="campuslab-fuzz-")) / "timetables"),
 )
 APP.dependency_overrides[get_clock] = lambda: lambda: NOW
 schema = schemathesis.openapi.from_dict(APP.openapi()).exclude(path=ENDLESS)
