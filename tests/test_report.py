@@ -324,7 +324,7 @@ def test_the_report_renders_in_headless_chromium(written, tmp_path):
         message = "Chromium is not installed (apt-get install chromium)"
         if ON_CI:
             pytest.fail(f"{message}; on CI a missing browser is a failure, not a skip")
-        pytest.skip(message)
+        pytest.skip(message)  # not on CI (above)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
     shot.unlink(missing_ok=True)

@@ -379,7 +379,7 @@ def pandas_reference():
     except ImportError:
         if os.environ.get("CI") == "true":
             pytest.fail("pandas (the [bench] extra) must be installed on CI")
-        pytest.skip("pandas is not installed (pip install -e '.[bench]')")
+        pytest.skip("pandas is not installed (pip install -e '.[bench]')")  # not on CI (above)
     sys.path.insert(0, str(BENCH))
     import analytics_pandas_reference
 
