@@ -10,7 +10,6 @@ import signal
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -41,7 +40,7 @@ from campuslab.analytics.scheduler import (
 from campuslab.cli import options as opt
 from campuslab.cli.stores import STORE_FILE, StoreOptions
 from campuslab.cli.stores import open_store as open_any_store
-from campuslab.core.config import format_duration, parse_duration
+from campuslab.core.config import format_duration
 from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path
 from campuslab.core.store.duckdb import DuckDBStore, StoreLockedError
 from campuslab.core.store.port import ReadingStore
@@ -126,20 +125,8 @@ def run(
         help="Delete raw readings older than SPAN (e.g. 90d) after each run, whole local days "
         "at a time. Rollups are kept forever. Default: keep all raw readings.",
     ),
-    registry: Path | None = typer.Option(
-        None,
-        "--registry",
-        metavar="FILE",
-        envvar="CAMPUSLAB_REGISTRY",
-        help="Campus registry YAML (default: the sample campus shipped with CampusLab).",
-    ),
-    data_dir: Path = typer.Option(
-        Path("data"),
-        "--data-dir",
-        metavar="DIR",
-        envvar="CAMPUSLAB_DATA_DIR",
-        help="Folder of the DuckDB store (campuslab.duckdb).",
-    ),
+    registry: opt.Registry = None,
+    data_dir: opt.DataDir = Path("data"),
     store: opt.Store = "duckdb",
     influx_url: opt.InfluxUrl = None,
     influx_token: opt.InfluxToken = None,
@@ -167,7 +154,7 @@ def run(
 
       campuslab analytics run --since 2026-11-01    # backfill, then exit
     """
-    period = _duration(every, "--every") if every else None
+    period = opt.duration_option(every, "--every") if every else None
     keep = _retention(retention)
     campus = _campus(registry)
     now = datetime.now(UTC)
@@ -187,9 +174,9 @@ def run(
         options.check()
         store = open_store(options, campus)
     except ValueError as exc:
-        _fail(str(exc))
+        opt.fail(str(exc))
     except StoreUnavailable as exc:
-        _fail(str(exc), EXIT_FAILURE)
+        opt.fail(str(exc), EXIT_FAILURE)
     try:
         if first_day is not None:
             retain = keep if period is None else None
@@ -203,22 +190,10 @@ def run(
         store.close()
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _duration(text: str, option: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
-
-
 def _retention(text: str | None) -> timedelta | None:
     if text is None:
         return None
-    span = _duration(text, "--retention")
+    span = opt.duration_option(text, "--retention")
     if span < MIN_RETENTION:
         raise typer.BadParameter(
             f"{text} is too short: keep at least {format_duration(MIN_RETENTION)} of raw "
@@ -232,7 +207,7 @@ def _campus(path: Path | None) -> Campus:
     try:
         return load_campus(path or sample_campus_path())
     except RegistryError as exc:
-        _fail(str(exc))
+        opt.fail(str(exc))
 
 
 def _backfill_start(
@@ -328,20 +303,8 @@ def quality_command(
         help="Check the last N local days, today included (default 2: yesterday and today).",
     ),
     worst: int = typer.Option(10, "--worst", min=0, help="List this many worst sensor-days."),
-    registry: Path | None = typer.Option(
-        None,
-        "--registry",
-        metavar="FILE",
-        envvar="CAMPUSLAB_REGISTRY",
-        help="Campus registry YAML (default: the sample campus shipped with CampusLab).",
-    ),
-    data_dir: Path = typer.Option(
-        Path("data"),
-        "--data-dir",
-        metavar="DIR",
-        envvar="CAMPUSLAB_DATA_DIR",
-        help="Folder of the DuckDB store (campuslab.duckdb).",
-    ),
+    registry: opt.Registry = None,
+    data_dir: opt.DataDir = Path("data"),
     store: opt.Store = "duckdb",
     influx_url: opt.InfluxUrl = None,
     influx_token: opt.InfluxToken = None,
@@ -377,13 +340,13 @@ def quality_command(
         options.check()
         opened = open_store(options, campus)
     except ValueError as exc:
-        _fail(str(exc))
+        opt.fail(str(exc))
     except StoreUnavailable as exc:
-        _fail(str(exc), EXIT_FAILURE)
+        opt.fail(str(exc), EXIT_FAILURE)
     try:
         report = run_quality(opened, campus, local_midnight(campus, first_day), now)
     except QualityFlagsUnsupported as exc:
-        _fail(str(exc), EXIT_FAILURE)
+        opt.fail(str(exc), EXIT_FAILURE)
     finally:
         opened.close()
     _show_quality(report, worst)

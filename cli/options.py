@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.console import Console
+
+from campuslab.core.config import parse_duration
+
+EXIT_USAGE = 2
+_errors = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Say what is wrong on stderr, in red, and exit (2: usage, 1: runtime)."""
+    _errors.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def duration_option(text: str, option: str) -> timedelta:
+    """A duration option such as 15m or 7d, or a usage error naming the option."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
 
 Registry = Annotated[
     Path | None,

@@ -19,8 +19,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from campuslab.cli import options as opt
 from campuslab.cli.stores import STORE_FILE, StoreOptions, mqtt_endpoint, open_store
-from campuslab.core.config import MqttEndpoint, format_duration, parse_duration
+from campuslab.core.config import MqttEndpoint, format_duration
 from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path
 from campuslab.core.store.duckdb import StoreLockedError
 from campuslab.core.store.port import ReadingStore
@@ -154,8 +155,8 @@ def simulate(
 
     Example: campuslab simulate --backfill 7d --then-live --faults spike,stuck
     """
-    step = _duration_option(interval, "--interval")
-    span = _duration_option(backfill_span, "--backfill") if backfill_span else None
+    step = opt.duration_option(interval, "--interval")
+    span = opt.duration_option(backfill_span, "--backfill") if backfill_span else None
     fmt = payload_format.value
     if direct:
         _direct(
@@ -213,21 +214,9 @@ def simulate(
             if go_live:
                 _live(sim, publisher, fmt, prefix, speed, duration, start=now if lead else None)
     except BrokerUnreachable as exc:
-        _fail(str(exc))
+        opt.fail(str(exc))
     except TimeoutError as exc:
-        _fail(str(exc), code=1)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    errors.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _duration_option(text: str, option: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
+        opt.fail(str(exc), code=1)
 
 
 def _fault_set(text: str) -> frozenset[str]:
@@ -252,8 +241,8 @@ def _campus(path: Path | None) -> Campus:
     try:
         return load_campus(path or sample_campus_path())
     except RegistryError as exc:
-        _fail(str(exc))
-        raise  # unreachable: _fail exits
+        opt.fail(str(exc))
+        raise  # unreachable: fail exits
 
 
 def _backfill(
@@ -323,7 +312,7 @@ def _direct(
     try:
         store = open_store(options, campus)
     except StoreLockedError:
-        _fail(
+        opt.fail(
             f"the store {target} is in use by another CampusLab process (a running "
             "`campuslab serve`?); DuckDB lets one process at a time hold it. Stop that "
             "process and run the backfill again, or give another --data-dir.",
