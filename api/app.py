@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from campuslab import __version__
 from campuslab.api.dependencies import ReadLimits, utc_now
 from campuslab.api.keys import KeyStore, Role
+from campuslab.api.live import LiveSettings
 from campuslab.api.problems import install_problem_handlers
 from campuslab.api.request_ids import (
     REQUEST_ID_HEADER,
@@ -43,6 +44,7 @@ from campuslab.api.routers import (
     utilisation,
 )
 from campuslab.api.routers import campus as campus_utilisation
+from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.api.routers import keys as key_admin
 from campuslab.api.security import (
     AuthMetrics,
@@ -99,6 +101,7 @@ def create_app(
     metrics_public: bool = False,
     cors_origins: Sequence[str] = (),
     timetables: TimetableStore | None = None,
+    open_data: OpenDataSettings | None = None,
 ) -> FastAPI:
     """The CampusLab API over ``store`` and ``campus``.
 
@@ -117,7 +120,16 @@ def create_app(
             default): no CORS headers, so browsers allow same-origin calls only.
         timetables: the imported timetables (booked vs actual, timetable uploads); None
             when the server keeps none (uploads answer 503).
+        open_data: the privacy threshold k and the licence exports publish under; None
+            reads them from the environment (``CAMPUSLAB_SUPPRESSION_K`` and
+            ``CAMPUSLAB_DATA_*``) once, here, so a bad value fails at start-up. Its k is
+            the one k of every view: exports, analytics, the overview page, the live
+            stream and the free-seat finder.
+
+    Raises:
+        ValueError: a bad ``CAMPUSLAB_SUPPRESSION_K`` or data setting in the environment.
     """
+    open_data = open_data or OpenDataSettings.from_env()
     app = FastAPI(
         title=f"CampusLab API — {campus.site.name}",
         version=__version__,
@@ -135,6 +147,9 @@ def create_app(
     app.state.request_metrics = RequestMetrics()
     app.state.keys = keys
     app.state.timetables = timetables
+    app.state.open_data = open_data
+    # the page and stream suppress with the same k as exports and analytics
+    app.state.live_settings = LiveSettings(suppression_k=open_data.k)
     app.state.auth_metrics = AuthMetrics(app.state.request_metrics.registry)
     install_problem_handlers(app)
     if cors_origins:

@@ -70,8 +70,18 @@ def _serve_options(
         store_options.check()
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--store") from None
+    from campuslab.api.routers.exports import OpenDataSettings
+
+    try:
+        open_data = OpenDataSettings.from_env()
+    except ValueError as exc:
+        opt.fail(f"{exc} (from the environment; see .env.example)")
     return ServeOptions(
-        mqtt_url=mqtt_url, registry=_registry_or_sample(registry), store=store_options, **rest
+        mqtt_url=mqtt_url,
+        registry=_registry_or_sample(registry),
+        store=store_options,
+        open_data=open_data,
+        **rest,
     )
 
 

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from campuslab.api.app import create_app
 from campuslab.api.keys import KeyStore
 from campuslab.api.request_ids import install_request_id_logging
+from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli.stores import StoreOptions, mqtt_endpoint, open_store
 from campuslab.core.config import DEFAULT_TOPIC_PREFIX
 from campuslab.core.registry import Campus, load_campus
@@ -46,6 +47,8 @@ class ServeOptions:
     analytics_every: timedelta | None = None  # serve runs the rollup scheduler in a thread
     metrics_public: bool = False
     cors_origins: tuple[str, ...] = ()
+    # privacy threshold k and licence, read from the environment once at start-up
+    open_data: OpenDataSettings = field(default_factory=OpenDataSettings)
 
 
 def configure_logging(level: str) -> None:
@@ -71,6 +74,7 @@ def _app(
         keys=KeyStore.in_data_dir(options.store.data_dir),
         metrics_public=options.metrics_public,
         cors_origins=options.cors_origins,
+        open_data=options.open_data,
     )
 
 

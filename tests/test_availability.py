@@ -303,6 +303,32 @@ def test_k_comes_from_the_app_settings(client: TestClient):
     assert by_id["lsb-101"]["free_seats"] == 145
 
 
+def test_one_k_from_the_environment_for_the_finder_the_page_and_exports(
+    store: DuckDBStore, campus: Campus, keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+):
+    # An operator who raises k for exports must not leave the page and finder at 5.
+    monkeypatch.setenv("CAMPUSLAB_SUPPRESSION_K", "10")
+    app = create_app(store, campus, keys=keys)
+    app.dependency_overrides[get_clock] = lambda: lambda: NOW
+    client = TestClient(app)
+    body = client.get(URL, params={"min_seats": 0}).json()
+    by_id = {s["space_id"]: s for s in body["spaces"]}
+    assert body["suppression_k"] == 10
+    assert (by_id["lsb-403"]["free_seats"], by_id["lsb-403"]["suppressed"]) == (68, True)  # 77 − 9
+    page = client.get("/").text
+    assert "a room with 1 to 9 people shows “fewer than 10”" in page
+    assert app.state.open_data.k == 10
+
+
+@pytest.mark.parametrize("value", ["2", "five", "-5"])
+def test_a_bad_k_in_the_environment_fails_at_start_up(
+    store: DuckDBStore, campus: Campus, monkeypatch: pytest.MonkeyPatch, value: str
+):
+    monkeypatch.setenv("CAMPUSLAB_SUPPRESSION_K", value)
+    with pytest.raises(ValueError, match="CAMPUSLAB_SUPPRESSION_K must be a whole number >= 3"):
+        create_app(store, campus)
+
+
 def test_the_route_is_not_taken_for_a_space_id(client: TestClient):
     spec = client.get("/openapi.json").json()
     operation = spec["paths"][URL]["get"]

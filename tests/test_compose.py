@@ -232,6 +232,7 @@ def test_secrets_flow_from_the_env_file_to_the_services_that_need_them(config):
     assert env["influxdb"]["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
     assert env["influxdb"]["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == values["INFLUXDB_ADMIN_TOKEN"]
     assert env["influxdb"]["DOCKER_INFLUXDB_INIT_PASSWORD"] == values["INFLUXDB_ADMIN_PASSWORD"]
+    assert env["api"]["CAMPUSLAB_SUPPRESSION_K"] == values["CAMPUSLAB_SUPPRESSION_K"] == "5"
     for name in ("api", "analytics", *INGESTORS):
         assert env[name]["CAMPUSLAB_STORE"] == "influxdb", name
         assert env[name]["CAMPUSLAB_INFLUX_URL"] == "http://influxdb:8086", name

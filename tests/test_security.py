@@ -827,3 +827,17 @@ def test_later_routers_get_the_caller_through_require_role(app, secrets):
     operation = client.get("/openapi.json").json()["paths"]["/api/v1/example-export"]["get"]
     assert operation["x-required-role"] == "researcher"
     assert operation["security"] == [{"bearerAuth": []}]
+
+
+@pytest.mark.parametrize("command", ["api", "serve"])
+def test_a_bad_suppression_k_stops_the_server_before_it_starts(command: str, data_dir: Path):
+    from campuslab.cli.main import app as campuslab
+
+    result = CliRunner().invoke(
+        campuslab,
+        [command, "--data-dir", str(data_dir), "--port", "1"],
+        env={"CAMPUSLAB_SUPPRESSION_K": "2"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "CAMPUSLAB_SUPPRESSION_K must be a whole number >= 3, not '2'" in result.stderr
+    assert not list(data_dir.glob("*.duckdb"))  # no store was opened

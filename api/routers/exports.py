@@ -174,7 +174,7 @@ class OpenDataSettings:
         ``CAMPUSLAB_DATA_PUBLISHER`` and ``CAMPUSLAB_SUPPRESSION_K``."""
         env = os.environ if environ is None else environ
         k_text = (env.get("CAMPUSLAB_SUPPRESSION_K") or "").strip()
-        if k_text and not k_text.isdigit():
+        if k_text and not (k_text.isdigit() and int(k_text) >= 3):
             raise ValueError(f"CAMPUSLAB_SUPPRESSION_K must be a whole number >= 3, not {k_text!r}")
         return cls(
             k=int(k_text) if k_text else DEFAULT_K,
