@@ -36,7 +36,7 @@ demo: $(STAMP)
 # Installs the Debian server packages when it can (root with apt-get), otherwise
 # says what is missing; the tests themselves fail on CI when a server is absent.
 servers:
-	@missing=""; for b in mosquitto influxd victoria-metrics docker-compose chromium; do \
+	@missing=""; for b in mosquitto mosquitto_sub influxd victoria-metrics docker-compose chromium; do \
 	  command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || [ -x /usr/bin/$$b ] || \
 	    missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \

@@ -233,12 +233,12 @@ def _print_urls(
         f"  Overview page   {base_url}/",
         f"  API docs        {base_url}/docs",
         f"  Spaces          {base_url}/api/v1/spaces",
-        f"  Metrics         {base_url}/metrics",
+        f"  Metrics         {base_url}/metrics  (facilities key, see below)",
         f"  MQTT broker     {mqtt_url}  (topics campus/#)",
         "",
         "Your facilities API key (shown once; `campuslab keys list` lists keys):",
         f"  {key}",
-        f"  curl -H 'Authorization: Bearer {key}' {base_url}/api/v1/health",
+        f"  curl -H 'Authorization: Bearer {key}' {base_url}/metrics",
         "",
         (
             "Stops after " + f"{options.duration:g} s."

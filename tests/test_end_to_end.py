@@ -180,8 +180,10 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
     serve = serve_factory(mosquitto.url, data_dir=tmp_path / "killed", client_id="kill-test")
     sender = _stream_in_background(publisher, messages)
     deadline = time.monotonic() + 30
-    while serve.stored() < n // 4 and time.monotonic() < deadline:
+    while (stored := serve.stored()) < n // 4 and time.monotonic() < deadline:
         time.sleep(0.01)
+    # a kill after the stream would prove nothing
+    assert n // 4 <= stored < n and sender.is_alive(), stored
     serve.kill()  # mid-stream, with messages received but not yet stored or acknowledged
     killed_at = serve.process.returncode
     assert killed_at == -9
@@ -202,8 +204,9 @@ def test_broker_restart_mid_stream_loses_nothing(fresh_mosquitto, serve_factory,
     try:
         sender = _stream_in_background(publisher, messages)
         deadline = time.monotonic() + 30
-        while serve.stored() < n // 3 and time.monotonic() < deadline:
+        while (stored := serve.stored()) < n // 3 and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert n // 3 <= stored < n, stored  # a restart after the stream would prove nothing
         fresh_mosquitto.restart(down_for=1.0)
         sender.join(60)
         publisher.wait_acked(n, timeout=90)
