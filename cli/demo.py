@@ -1,7 +1,8 @@
 """``campuslab demo``: a simulated campus streaming into CampusLab, in one command.
 
 1. Use the broker given by --mqtt-url, or start one (Mosquitto if installed, else amqtt).
-2. Start ``campuslab serve`` (ingest + DuckDB + API) as a child process.
+2. Import the simulator's timetables (booked vs actual) and start ``campuslab serve``
+   (ingest + DuckDB + API) as a child process.
 3. Backfill recent history from the simulator, with progress bars for publishing
    and for storing.
 4. Print the URLs, then stream live readings until --duration or Ctrl-C.
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import subprocess
 import sys
@@ -26,12 +28,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from campuslab.cli.brokers import port_is_free, start_local_broker
 from campuslab.cli.keys_command import create_demo_key
+from campuslab.cli.timetable_command import store_for as timetable_store_for
 from campuslab.core.config import format_duration, parse_mqtt_url
-from campuslab.core.registry import load_campus
+from campuslab.core.registry import Campus, load_campus
 from campuslab.simulators.campus import CampusSimulator, SimulationConfig
 from campuslab.simulators.publisher import MqttPublisher, backfill, run_live
+from campuslab.simulators.timetable_export import timetable_ics
 
 DEMO_FORMAT = "senml"  # packs: a week of history publishes in seconds, not minutes
+DEMO_TIMETABLE_WEEKS_AHEAD = 4  # calendars run this long past the backfilled weeks
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> None:
                 )
             )
         key = create_demo_key(options.data_dir)
+        imported = import_simulated_timetables(campus, options)
+        console.print(
+            f"[green]✓[/] imported the simulated timetables of {imported} teaching rooms "
+            "(booked vs actual)"
+        )
         _STATUS_HEADERS["Authorization"] = f"Bearer {key}"
         serve = _start_serve(options, mqtt_url)
         cleanup.callback(_stop_process, serve)
@@ -110,6 +120,26 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> None:
             f"{status.get('rejected', 0):,} rejected; data kept in "
             f"{options.data_dir}"
         )
+
+
+def import_simulated_timetables(campus: Campus, options: DemoOptions) -> int:
+    """Give every teaching room the simulator's timetable, as a booking system would.
+
+    Booked-vs-actual (API and ``campuslab report``) then works on the demo's data
+    without a real calendar. The calendars run from the first backfilled week to
+    well after the demo, and replace earlier demo imports.
+    """
+    simulator = CampusSimulator(
+        campus, SimulationConfig(seed=options.seed, interval=options.interval)
+    )
+    first_day = (datetime.now(campus.tz) - options.backfill).date()
+    weeks = math.ceil(options.backfill / timedelta(days=7)) + DEMO_TIMETABLE_WEEKS_AHEAD
+    timetables = timetable_store_for(options.data_dir)
+    rooms = sorted({slot.space_id for slot in simulator.timetable})
+    for space_id in rooms:
+        ics = timetable_ics(simulator, space_id, first_day, weeks)
+        timetables.import_calendar(campus, space_id, ics, source="simulator")
+    return len(rooms)
 
 
 def _stop_on_sigterm() -> None:
@@ -233,7 +263,7 @@ def _print_urls(
         f"  Overview page   {base_url}/",
         f"  API docs        {base_url}/docs",
         f"  Spaces          {base_url}/api/v1/spaces",
-        f"  Metrics         {base_url}/metrics  (facilities key, see below)",
+        f"  Metrics         {base_url}/metrics  (facilities key)",
         f"  MQTT broker     {mqtt_url}  (topics campus/#)",
         "",
         "Your facilities API key (shown once; `campuslab keys list` lists keys):",

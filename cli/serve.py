@@ -22,6 +22,7 @@ from campuslab.api.keys import KeyStore
 from campuslab.api.request_ids import install_request_id_logging
 from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli.stores import StoreOptions, mqtt_endpoint, open_store
+from campuslab.cli.timetable_command import store_for as timetable_store_for
 from campuslab.core.config import DEFAULT_TOPIC_PREFIX
 from campuslab.core.registry import Campus, load_campus
 from campuslab.core.store import ReadingStore
@@ -75,6 +76,8 @@ def _app(
         metrics_public=options.metrics_public,
         cors_origins=options.cors_origins,
         open_data=options.open_data,
+        # booked vs actual and uploads: the calendars `campuslab timetable import` keeps
+        timetables=timetable_store_for(options.store.data_dir),
     )
 
 

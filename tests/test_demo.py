@@ -6,10 +6,13 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from servers.mosquitto import free_port
+
+from campuslab.api.keys import KeyStore, Role
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -57,6 +60,17 @@ def test_demo_backfills_serves_the_overview_and_stops_cleanly(tmp_path, campus, 
         assert health["store"]["readings"] >= 360 * (81 * 4 + 8)
         docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=10)
         assert docs.status_code == 200
+        # the simulator's timetables are imported: booked vs actual works on demo data
+        assert any("simulated timetables of 37 teaching rooms" in line for line in output)
+        key = KeyStore.in_data_dir(tmp_path / "demo").create(Role.PLANNER, "test").secret
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        bookings = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/spaces/rfb-101/bookings",
+            params={"start": today.isoformat(), "end": (today + timedelta(days=1)).isoformat()},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        ).json()
+        assert bookings["timetable_imported"] is True, bookings
 
         rest, _ = demo.communicate(timeout=60)
         output.append(rest)
