@@ -24,6 +24,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     CAMPUSLAB_DATA_DIR=/data
 COPY --from=wheel /wheels /tmp/wheels
+# `campuslab dashboards sync` pushes these to a Grafana the stack does not provision.
+COPY dashboards /opt/campuslab/dashboards
+ENV CAMPUSLAB_DASHBOARDS_DIR=/opt/campuslab/dashboards
 RUN pip install --no-cache-dir /tmp/wheels/*.whl \
     && rm -rf /tmp/wheels \
     && groupadd --system --gid 10001 campuslab \

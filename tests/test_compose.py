@@ -205,6 +205,7 @@ def test_volumes_are_named_and_data_lives_in_them(config):
     assert mounts["mosquitto"] == {"/mosquitto/data"}
     assert mounts["influxdb"] == {"/var/lib/influxdb2", "/etc/influxdb2"}
     assert mounts["grafana"] == {"/var/lib/grafana"}
+    assert mounts["api"] == {"/data"}  # keys and uploaded timetables outlive the container
     assert {"mosquitto-data", "influxdb-data", "grafana-data"} <= declared
 
 
@@ -300,6 +301,9 @@ def test_the_image_holds_every_package_folder_and_runs_campuslab_as_non_root():
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
     assert re.search(r'^ENTRYPOINT \["campuslab"\]', dockerfile, re.MULTILINE)
+    # `campuslab dashboards sync` in the image finds the dashboards it pushes
+    assert "dashboards" in copied and "dashboards" not in ignored
+    assert "ENV CAMPUSLAB_DASHBOARDS_DIR=/opt/campuslab/dashboards" in dockerfile
 
 
 # -- the broker config, on the real Mosquitto ---------------------------------------
