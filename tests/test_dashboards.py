@@ -7,11 +7,16 @@ Grafana cannot run on this machine, so the dashboards are checked in two ways:
   provisioning YAML pointing at the right uid and paths);
 - by running **every query of every panel and every template variable** against
   the real InfluxDB 1.6.7 (fixture ``influxdb1``), seeded with simulator readings
-  of the last two days and with rollup rows, after substituting the template
-  variables the way Grafana's InfluxQL data source does (``$timeFilter`` as
-  ``time >= <ms>ms and time <= <ms>ms`` over the dashboard's or the panel's
-  range, multi-value variables as ``(a|b)``). Key panels are checked for values,
-  computed independently here from the seeded data.
+  of the two days before the dashboards' "now" and with rollup rows, after
+  substituting the template variables the way Grafana's InfluxQL data source does
+  (``$timeFilter`` as ``time >= <ms>ms and time <= <ms>ms`` over the dashboard's
+  or the panel's range, multi-value variables as ``(a|b)``). Key panels are
+  checked for values, computed independently here from the seeded data.
+
+The dashboards' "now" is not the wall clock but yesterday at ``DASHBOARD_NOW``
+campus time (``Seeded.now``), for every query and every expectation: run just
+after local midnight, "today so far" (``now/d``) would hold no readings, and the
+module would see the day change between seeding and querying.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ GRAFANA_BUILTIN_DATASOURCES = {"grafana", "-- Grafana --"}
 VARIABLE_REFERENCE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)")
 TAG_ALIAS = re.compile(r"\$tag_(\w+)")
 SEED_DAYS = 2
+DASHBOARD_NOW = time(14, 27, 30)  # yesterday's, campus time: hours after midnight, off the grid
 ROLLUP_DAYS = 35
 STUFFY_SPACE = "rfb-104"  # the seeded comfort issue: CO₂ and temperature out of band now
 
@@ -189,7 +195,7 @@ def test_dashboard_provider_yaml_points_at_the_mounted_json_folder():
 class Seeded:
     db: str
     campus: Campus
-    now: datetime
+    now: datetime  # the dashboards' "now": yesterday at DASHBOARD_NOW, campus time
     readings: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]  # (sensor, quantity) -> ts, v
     space_daily: list[RollupRow]
     building_daily: list[RollupRow]
@@ -309,7 +315,8 @@ def seeded(influxdb1, campus: Campus) -> Seeded:
     db = f"dashboards_{uuid.uuid4().hex[:8]}"
     influxdb1.create_database(db)
     encoder = LineProtocolEncoder(campus)
-    now = datetime.now(UTC)
+    yesterday = datetime.now(campus.tz).date() - timedelta(days=1)
+    now = datetime.combine(yesterday, DASHBOARD_NOW, campus.tz).astimezone(UTC)
     simulator = CampusSimulator(campus, SimulationConfig(seed=0, interval=timedelta(minutes=5)))
     lines: list[str] = []
     columns: dict[tuple[str, str], tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
@@ -388,7 +395,7 @@ def render(
     interval: str = "1h",
     now: datetime | None = None,
 ) -> str:
-    now = now or datetime.now(UTC)
+    now = now or seeded.now  # the seeded data's "now", not the wall clock's
     start, end = time_range(board, panel or {}, now, seeded.campus.tz)
     ms = lambda moment: int(moment.timestamp() * 1000)  # noqa: E731
     text = query.replace("$timeFilter", f"time >= {ms(start)}ms and time <= {ms(end)}ms")
@@ -556,15 +563,14 @@ def test_energy_today_is_the_sum_of_register_steps_since_local_midnight(influxdb
     board = board_named("campuslab-overview")
     chosen = selection(seeded.campus, ("rfb", "hb"))
     results = run_panel(influxdb1, seeded, board, "Energy today", chosen)
-    midnight_us = to_epoch_us(_relative("now/d", datetime.now(UTC), seeded.campus.tz))
+    midnight_us = to_epoch_us(_relative("now/d", seeded.now, seeded.campus.tz))
     for ref, quantity, meter_suffix in (("A", "energy", "el"), ("B", "heat_energy", "heat")):
         got = {one["tags"]["building"]: one["values"][0][1] for one in results[ref]}
         for building in ("rfb", "hb"):
             ts, values = seeded.readings[(f"{building}-{meter_suffix}", quantity)]
             today = values[ts >= midnight_us]
             steps = np.diff(today)
-            if today.size < 2:
-                pytest.skip("just after midnight: no register step today yet")  # CI too
+            assert today.size >= 2, "DASHBOARD_NOW must leave register steps since midnight"
             assert got[building] == pytest.approx(steps[steps > 0].sum())
 
 
@@ -596,7 +602,7 @@ def test_comfort_issues_table_lists_the_stuffy_room(influxdb1, seeded):
 def test_busiest_spaces_are_the_top_ten_by_last_hour_mean(influxdb1, seeded):
     board = board_named("campuslab-overview")
     chosen = selection(seeded.campus, ("rfb", "hb", "lsb", "elb"))
-    now = datetime.now(UTC)
+    now = seeded.now
     title = "Busiest spaces (last hour)"
     (series,) = run_panel(influxdb1, seeded, board, title, chosen, now=now).values()
     got = sorted((row["people"] for row in rows(series)), reverse=True)
@@ -616,7 +622,7 @@ def test_pooled_utilisation_per_space_follows_the_smg_definitions(influxdb1, see
         influxdb1, seeded, board, "Utilisation by space (pooled over the time range)", chosen
     ).values()
     got = {row["space"]: row for row in rows(series)}
-    start = datetime.now(UTC) - timedelta(days=30)
+    start = seeded.now - timedelta(days=30)  # the query's range: render() uses seeded.now
     for space_id in ("rfb-101", "rfb-104"):
         capacity = seeded.campus.space(space_id).capacity
         days = [
@@ -641,7 +647,7 @@ def test_co2_category_hours_add_up_per_local_day(influxdb1, seeded):
     ).values()
     assert len(series) == 1, "summed over the spaces"
     got = {row["time"]: row for row in rows(series)}
-    start = datetime.now(UTC) - timedelta(days=14)
+    start = seeded.now - timedelta(days=14)
     expected: dict[int, float] = defaultdict(float)
     for row in seeded.space_daily:
         if row.tags["building"] == "hb" and row.ts >= start:
@@ -661,7 +667,7 @@ def test_weekend_base_load_is_the_lowest_day_of_each_week(influxdb1, seeded):
     in_range = [
         (to_epoch_us(r.ts), r.fields["electricity_kwh"])
         for r in seeded.building_daily
-        if r.tags["building"] == "lsb" and r.ts >= datetime.now(UTC) - timedelta(days=30)
+        if r.tags["building"] == "lsb" and r.ts >= seeded.now - timedelta(days=30)
     ]
     assert len(series[0]["values"]) >= 4
     for week_start, kw in series[0]["values"]:

@@ -3,7 +3,8 @@
 The app runs over a real DuckDB store with short intervals (poll 0.2 s,
 heartbeat 0.6 s); the test writes readings into the store and reads the
 events that follow. test_overview_live.py does the same through MQTT and
-``campuslab serve``.
+``campuslab serve``. The app's clock, and the readings' times, run from noon
+campus time (``noon_clock``), whenever the suite runs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 import uvicorn
 
 from campuslab.api import create_app
+from campuslab.api.dependencies import get_clock
 from campuslab.api.live import LiveSettings
 from campuslab.api.privacy_counts import caller_sees_exact_counts
 from campuslab.core.readings import ReadingBatch, to_epoch_us
@@ -145,6 +147,7 @@ class Live:
     app: Any
     store: CountingStore
     raw: DuckDBStore
+    clock: Callable[[], datetime]
 
     def stream(self, last_event_id: str | None = None):
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
@@ -152,7 +155,7 @@ class Live:
 
     def write(self, *readings: tuple[str, str, str, float]) -> None:
         batch = ReadingBatch()
-        now = to_epoch_us(datetime.now(UTC))
+        now = to_epoch_us(self.clock())  # the app's clock: a reading from "now"
         for building, space, quantity, value in readings:
             batch.append(now, building, space, quantity, value)
         self.raw.write(batch)
@@ -166,15 +169,29 @@ SETTINGS = LiveSettings(
 )
 
 
+def noon_clock(campus: Campus) -> Callable[[], datetime]:
+    """The wall clock moved to 12:00 campus time today, ticking on from there.
+
+    On the real clock a test could straddle local midnight, where a reading's time
+    turns from "23:59" into "26 Nov 2026 23:59": an update of its space that no
+    test expects (a reconnecting client would be sent it instead of a heartbeat).
+    """
+    noon = datetime.now(campus.tz).replace(hour=12, minute=0, second=0, microsecond=0)
+    offset = noon - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + offset
+
+
 @pytest.fixture
 def live(tmp_path: Path, campus: Campus) -> Iterator[Live]:
     raw = DuckDBStore(tmp_path / "campus.duckdb")
     store = CountingStore(raw)
     app = create_app(store, campus)  # type: ignore[arg-type]
     app.state.live_settings = SETTINGS
+    clock = noon_clock(campus)
+    app.dependency_overrides[get_clock] = lambda: clock
     server = ServerThread(app).start()
     try:
-        yield Live(server.url, app, store, raw)
+        yield Live(server.url, app, store, raw, clock)
     finally:
         server.stop()
         raw.close()
