@@ -510,8 +510,28 @@ def test_small_spaces_are_withheld_from_researchers(client, auth):
         assert answer.status_code == 403
         assert answer.headers["content-type"] == PROBLEM
         assert "withheld" in answer.json()["detail"]
-    # temperature is no presence proxy; CO2 of a larger room stays raw
-    assert readings(client, auth[Role.RESEARCHER], "a-hall", quantity="co2").status_code == 200
+    # CO2 of a larger room is published, at 15 minutes like every quantity
+    answer = readings(client, auth[Role.RESEARCHER], "a-hall", quantity="co2", every="15m")
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("quantity", ["co2", "temperature", "humidity"])
+@pytest.mark.parametrize(
+    ("every", "fragment"),
+    [(None, "readings are not published to your role"), ("5m", "15-minute intervals")],
+)
+def test_no_quantity_is_published_finer_than_15_minutes_below_facilities(
+    client, auth, quantity: str, every: str | None, fragment: str
+):
+    params = {"quantity": quantity} | ({"every": every} if every else {})
+    answer = readings(client, auth[Role.RESEARCHER], "a-hall", **params)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["parameter"] == "every" and fragment in answer.json()["detail"]
+    assert "every=15m" in answer.json()["detail"]  # says how to ask
+    coarse = readings(client, auth[Role.RESEARCHER], "a-hall", quantity=quantity, every="15m")
+    assert coarse.status_code == 200
+    raw = readings(client, auth[Role.FACILITIES], "a-hall", quantity=quantity)
+    assert raw.status_code == 200  # facilities read raw
 
 
 def test_facilities_readings_are_raw_and_unsuppressed(client, auth):

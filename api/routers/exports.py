@@ -30,7 +30,8 @@ their reasons are in ``campuslab.analytics.privacy``):
 - spaces with fewer seats than k are withheld for occupancy and CO₂;
 - exports of every quantity are at 15 minutes or coarser;
 - the readings route (``ReadingsPrivacy``) serves occupancy from the same
-  protected table, so a room cannot be read there while suppressed here.
+  protected table, so a room cannot be read there while suppressed here, and
+  every other quantity at 15 minutes or coarser, as exports do.
 """
 
 from __future__ import annotations
@@ -1146,6 +1147,15 @@ class ReadingsPrivacy:
                 required_role=Role.FACILITIES.value,
             )
         if quantity not in COUNT_QUANTITIES:
+            # not counts, so nothing to suppress; but no finer than exports publish them
+            if every is None:
+                raise invalid_parameter(
+                    "every",
+                    f"raw {quantity} readings are not published to your role: every quantity "
+                    "is published in 15-minute intervals or coarser (METRICS.md, Privacy); "
+                    "add every=15m",
+                )
+            _check_protected_every(parse_every(every, self.limits), every)
             return None
         return self._protected(space, quantity, start, end, every, agg)
 
