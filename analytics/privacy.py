@@ -60,6 +60,15 @@ total is published, so the buildings' equations are independent.
    is. Every coarser table is then a function of the published 15-minute one
    and cannot be differenced against it (an hourly mean minus three published
    quarters would otherwise give the fourth quarter back).
+5. **Derived figures.** A figure computed from occupancy for a role below
+   facilities (used seat-hours, utilisation, frequency and occupancy rate, a
+   building's or the campus's total, a profile cell) is computed from the
+   protected 15-minute space cells alone, so differencing any number of them
+   gives back at most the published table. A suppressed cell counts as 0 people
+   (``count_bounds``), which makes those figures lower bounds, and as k for an
+   upper bound; how many cells were suppressed is stated beside the figure
+   (``UseBounds``). A total is a sum of protected space cells, never a sum of
+   exact counts, so it needs no complementary suppression of its own.
 
 Other quantities: CO₂, temperature and humidity are not counts of people, so
 the threshold rule does not apply to their values. CO₂ is a proxy of presence
@@ -73,6 +82,7 @@ API's and the CLI's business.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import IntEnum
@@ -393,3 +403,149 @@ def unprotected(
     status = np.where(present, CellStatus.PUBLISHED, CellStatus.MISSING).astype(np.int8)
     total_status = np.where(np.isnan(totals), CellStatus.MISSING, CellStatus.PUBLISHED)
     return ProtectedCounts(counts, status, totals, total_status.astype(np.int8), k=0)
+
+
+# -- figures derived from the protected cells ---------------------------------------------
+#
+# Below facilities, a figure computed from occupancy (used seat-hours, utilisation, ...) is
+# computed from the protected 15-minute cells and from nothing else, so it can tell no more
+# than those cells do: an intruder who differences any number of such figures (windows an
+# hour apart, a building against its rooms, the campus against its buildings) learns at
+# most the published table. A suppressed cell is known to hold 0 < count < k; it is counted
+# at a fixed value, 0 for the figures (a lower bound) and k for an upper bound, never at its
+# count. Ref.: Hundepool et al. (2012) §4.3: an intruder knows the published table and the
+# a-priori bounds of every cell, here [1, k − 1] for a suppressed one (a fraction for a mean).
+
+
+@dataclass(frozen=True)
+class CountBounds:
+    """What a protected table tells about the counts of coarser intervals (rows) per space.
+
+    Attributes:
+        lower: the coarse aggregate with every suppressed cell counted as 0 people; NaN
+            where no cell of the interval has data. Missing cells are left out, as in
+            ``coarsen``.
+        upper: the same with every suppressed cell counted as k people. A suppressed cell
+            holds less than k, so the unsuppressed aggregate is below ``upper`` (and at
+            least ``lower``) when ``suppressed`` > 0, and equals ``lower`` otherwise.
+        suppressed: suppressed cells in the interval (primary or complementary), int64.
+    """
+
+    lower: np.ndarray  # (coarse intervals, spaces) float64
+    upper: np.ndarray  # (coarse intervals, spaces) float64
+    suppressed: np.ndarray  # (coarse intervals, spaces) int64
+
+
+def count_bounds(
+    table: ProtectedCounts, bucket: np.ndarray, aggregate: str = "mean", k: int | None = None
+) -> CountBounds:
+    """Bounds of each coarse interval's mean, max or min count, from protected space cells.
+
+    Unlike ``coarsen``, which suppresses a coarse cell when any of its cells is, this
+    keeps the cells that are published and puts each suppressed one at a fixed value
+    (0, then k), so that an hourly figure can be shown for every hour while depending
+    on the published table alone.
+
+    Args:
+        table: a protected table (``protect_counts``); only its space cells are used.
+        bucket: (intervals,) non-decreasing index of the coarse interval of each row.
+        aggregate: ``mean`` (of the cells with data), ``max`` or ``min``.
+        k: the threshold the table was protected with (default: ``table.k``).
+
+    Example (k = 5): one space's hour of quarters [3, 0, 0, 0] is published as
+    [–, 0, 0, 0]: its hourly mean is at least 0 and below 5/4 people.
+
+    >>> t = protect_counts(np.array([[3.0], [0], [0], [0]]), np.zeros(1, int), np.full(1, 22.0))
+    >>> b = count_bounds(t, np.zeros(4, int))
+    >>> b.lower.tolist(), b.upper.tolist(), b.suppressed.tolist()
+    ([[0.0]], [[1.25]], [[1]])
+    """
+    if aggregate not in _REDUCERS:
+        raise ValueError(f"aggregate must be one of {', '.join(_REDUCERS)}, not {aggregate!r}")
+    k = table.k if k is None else check_k(k)
+    bucket = np.asarray(bucket)
+    values, status = table.space_values, table.space_status
+    if bucket.shape != (values.shape[0],):
+        raise ValueError("bucket needs one entry per interval (row)")
+    if len(bucket) and np.any(np.diff(bucket) < 0):
+        raise ValueError("bucket must be non-decreasing")
+    if values.shape[0] == 0:
+        empty = np.zeros((0, values.shape[1]))
+        return CountBounds(empty, empty.copy(), empty.astype(np.int64))
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    present = status != CellStatus.MISSING
+    published = status == CellStatus.PUBLISHED
+    suppressed = np.add.reduceat((present & ~published).astype(np.int64), starts, axis=0)
+    lower, upper = (
+        _aggregate_with(values, present, published, fill, starts, aggregate)
+        for fill in (0.0, float(k))
+    )
+    return CountBounds(lower, np.where(suppressed > 0, upper, lower), suppressed)
+
+
+def _aggregate_with(
+    values: np.ndarray,
+    present: np.ndarray,
+    published: np.ndarray,
+    fill: float,
+    starts: np.ndarray,
+    aggregate: str,
+) -> np.ndarray:
+    """The coarse aggregate with each suppressed cell at ``fill`` (missing cells left out)."""
+    cells = np.where(published, values, np.where(present, fill, np.nan))
+    if aggregate != "mean":
+        return _REDUCERS[aggregate].reduceat(cells, starts, axis=0)
+    sums = np.add.reduceat(np.where(present, cells, 0.0), starts, axis=0)
+    n = np.add.reduceat(present.astype(np.float64), starts, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, sums / np.where(n > 0, n, 1.0), np.nan)
+
+
+@dataclass(frozen=True)
+class UseBounds:
+    """How exact the use figures of some spaces are when suppressed cells count as 0.
+
+    Attributes:
+        suppressed_cells: suppressed 15-minute cells behind the figures.
+        used_seat_hours_upper: Σ n_h over the same room-hours with suppressed cells at k
+            people, person-hours: the used seat-hours are below it (equal when nothing
+            was suppressed).
+    """
+
+    suppressed_cells: int
+    used_seat_hours_upper: float
+
+    @property
+    def lower_bound(self) -> bool:
+        """True when the figures rest on a suppressed cell, so they are lower bounds."""
+        return self.suppressed_cells > 0
+
+
+@dataclass(frozen=True)
+class ProtectedUse:
+    """Hourly occupancy bounds of several spaces, from their protected 15-minute cells.
+
+    Attributes:
+        space_ids: the spaces (columns of the bounds).
+        core: (hours,) True for the site's core hours.
+        by_rule: bounds of n_h by the site's hourly rule (mean or peak of the quarters).
+        at_peak: bounds of the hour's peak (max of the 15-minute max cells).
+    """
+
+    space_ids: tuple[str, ...]
+    core: np.ndarray  # (hours,) bool
+    by_rule: CountBounds
+    at_peak: CountBounds
+
+    def bounds(
+        self, space_ids: Sequence[str], *, at_peak: bool = False, core_only: bool = True
+    ) -> UseBounds:
+        """The bounds of the figures of ``space_ids`` pooled (core hours, or all hours)."""
+        columns = [self.space_ids.index(s) for s in space_ids]
+        counts = self.at_peak if at_peak else self.by_rule
+        hours = self.core if core_only else np.ones(self.core.shape, dtype=bool)
+        upper = counts.upper[np.ix_(hours, columns)]
+        return UseBounds(
+            suppressed_cells=int(counts.suppressed[np.ix_(hours, columns)].sum()),
+            used_seat_hours_upper=float(np.nansum(upper)),
+        )

@@ -13,9 +13,13 @@ only decides what to read once and what to hand to whom.
   exactly what ``right_sizing_report`` composes).
 - ``quality_overview``: the data-quality checks' QCI per sensor and day, flags
   per check and gaps for the campus or one building (``quality_kpis``).
+- ``building_savings``: IPMVP Option C for one building: the daily degree-day
+  baseline fitted on a baseline period and checked against ASHRAE Guideline 14
+  (``savings``), and the avoided energy of a reporting period.
 - ``planner_report``: everything above plus booked vs actual
   (``bookings``), IEQ per space (``climate_kpis.space_ieq``) and energy per
-  building (``energy_kpis.building_energy``), over one occupancy read.
+  building (``energy_kpis.building_energy``), over one occupancy read, and the
+  savings of each building when a baseline period is given.
 
 The API's routes call the same functions for one section each, so the report
 and the API give the same numbers for the same period (tests/test_report.py).
@@ -43,14 +47,20 @@ import dataclasses
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from typing import Literal
 
 import numpy as np
 
 from campuslab.analytics.bookings import BookedVsActual, booked_vs_actual_for
-from campuslab.analytics.climate_kpis import SpaceIeq, space_ieq
-from campuslab.analytics.energy_kpis import BuildingEnergy, building_energy
-from campuslab.analytics.kpis import NotInRegistry
+from campuslab.analytics.climate_kpis import SpaceIeq, outdoor_temperature, space_ieq, utc_period
+from campuslab.analytics.energy import (
+    daily_mean_temperature,
+    heating_degree_days,
+    register_consumption,
+)
+from campuslab.analytics.energy_kpis import ELECTRICITY, HEAT, BuildingEnergy, building_energy
+from campuslab.analytics.kpis import REGISTER_LOOKBACK, NotInRegistry, read_register
 from campuslab.analytics.learning_spaces import (
     GroupUtilisation,
     HourlyOccupancy,
@@ -78,7 +88,17 @@ from campuslab.analytics.recommendations import (
     RightSizingRules,
     right_sizing_of,
 )
-from campuslab.core.registry import Building, Campus
+from campuslab.analytics.savings import (
+    MIN_BASELINE_DAYS,
+    AvoidedEnergy,
+    BaselineModel,
+    BaselineRejected,
+    Guideline14Check,
+    avoided_energy,
+    fit_baseline,
+    guideline_14_checks,
+)
+from campuslab.core.registry import Building, Campus, Meter
 from campuslab.core.store.port import ReadingStore
 from campuslab.core.timetables import TimetableStore
 
@@ -115,6 +135,12 @@ SOURCES: dict[str, str] = {
     "factor uses the nearest earlier year's",
     "pecos": "QCI = points passing all checks / all points, per sensor and day, as in "
     "Sandia's pecos; flagged points are left out of every KPI and counted",
+    "ipmvp": "IPMVP Option C (whole facility): a baseline E = β0 + βH·HDD fitted on the "
+    "baseline period; avoided energy = Σ(adjusted baseline − measured) over the reporting "
+    "period",
+    "ashrae_g14": "ASHRAE Guideline 14 goodness of fit before a baseline is used: "
+    "CV(RMSE) = √(Σ(y − ŷ)²/(n − p))/ȳ and NMBE = Σ(y − ŷ)/((n − p)·ȳ); daily data: "
+    "CV(RMSE) ≤ 20 %, |NMBE| ≤ 5 % (CampusLab's reading, see analytics/savings.py)",
     "privacy": "Counts of people shown below the facilities role are suppressed when "
     "1 … k − 1 (k = 5 by default); spaces with fewer than k seats show no counts",
 }
@@ -466,6 +492,437 @@ def quality_overview(
     return quality_overview_of(campus, report, building_id)
 
 
+# -- savings (IPMVP Option C) --------------------------------------------------------------
+
+
+class SavingsUnavailable(ValueError):
+    """Savings cannot be computed for these periods; the message says why and what to do.
+
+    Attributes:
+        period: the period at fault, 'baseline' or 'reporting'.
+    """
+
+    def __init__(self, message: str, period: Literal["baseline", "reporting"]) -> None:
+        super().__init__(message)
+        self.period = period
+
+
+@dataclass(frozen=True)
+class SavingsDays:
+    """The whole local days of one period, with each day's energy and degree days.
+
+    Attributes:
+        requested_start, requested_end: the period asked for.
+        start, end: the whole local days inside it (local midnights), UTC.
+        dates: the local dates, datetime64[D].
+        energy_kwh: delivered energy per day (electricity + district heat), kWh; NaN
+            when the readings of a meter of the building do not span the day (within
+            ``REGISTER_EDGE_TOLERANCE`` of both midnights).
+        hdd: heating degree days per day, K·day; NaN without a daily mean temperature.
+        registers_excluded, outdoor_excluded: flagged readings left out.
+    """
+
+    requested_start: datetime
+    requested_end: datetime
+    start: datetime
+    end: datetime
+    dates: np.ndarray = field(hash=False, repr=False)
+    energy_kwh: np.ndarray = field(hash=False, repr=False)
+    hdd: np.ndarray = field(hash=False, repr=False)
+    registers_excluded: int = 0
+    outdoor_excluded: int = 0
+
+    @property
+    def used(self) -> np.ndarray:
+        """Days with both energy and degree days: the days the model sees."""
+        return ~np.isnan(self.energy_kwh) & ~np.isnan(self.hdd)
+
+    @property
+    def days_without_energy(self) -> int:
+        return int(np.isnan(self.energy_kwh).sum())
+
+    @property
+    def days_without_hdd(self) -> int:
+        return int(np.isnan(self.hdd).sum())
+
+
+@dataclass(frozen=True)
+class BuildingSavings:
+    """IPMVP Option C savings of one building: baseline model, checks and avoided energy.
+
+    Attributes:
+        building_id: the building.
+        meters: the electricity and district-heat meters inside the measurement boundary.
+        baseline, reporting: the two periods' days.
+        hdd_base_c: base temperature of the degree days, °C.
+        model: the daily baseline E = β0 + βH·HDD, also when Guideline 14 refused it.
+        checks: the Guideline 14 checks of ``model``.
+        rejection: the refusal when ``model`` fails Guideline 14, else None.
+        avoided: avoided energy over the reporting days used; None when refused.
+        notes: what was left out, extrapolated or assumed.
+    """
+
+    building_id: str
+    meters: tuple[str, ...]
+    baseline: SavingsDays
+    reporting: SavingsDays
+    hdd_base_c: float
+    model: BaselineModel
+    checks: tuple[Guideline14Check, ...]
+    rejection: BaselineRejected | None
+    avoided: AvoidedEnergy | None
+    notes: tuple[str, ...]
+
+    @property
+    def points_excluded(self) -> dict[str, int]:
+        return {
+            "registers": self.baseline.registers_excluded + self.reporting.registers_excluded,
+            "outdoor_temperature": self.baseline.outdoor_excluded + self.reporting.outdoor_excluded,
+        }
+
+
+# A day's register figure counts when the meter's readings reach within this of both its
+# midnights. Gaps inside the day do not matter (the register is cumulative); a gap across
+# midnight books another day's energy to the day it ends in (``energy.daily_consumption``),
+# which would put several days' energy on one day of the model.
+REGISTER_EDGE_TOLERANCE = timedelta(hours=1)
+
+
+def _local_midnights(start: datetime, end: datetime, campus: Campus) -> list[datetime]:
+    """The local midnights bounding the whole local days inside [start, end), UTC."""
+    first = start.astimezone(campus.tz).date()
+    if datetime.combine(first, time(0), campus.tz) < start:
+        first += timedelta(days=1)
+    last = end.astimezone(campus.tz).date()
+    days = (last - first).days
+    return [
+        datetime.combine(first + timedelta(days=i), time(0), campus.tz).astimezone(UTC)
+        for i in range(max(days, 0) + 1)
+    ]
+
+
+def _us(moment: datetime) -> np.datetime64:
+    return np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "us")
+
+
+def _meter_days(
+    store: ReadingStore, meter: Meter, midnights: list[datetime]
+) -> tuple[np.ndarray, int]:
+    """One register's kWh per whole day (NaN where its readings do not span the day),
+    and the flagged readings left out.
+
+    Consumption is ``energy.register_consumption`` (positive differences; a decrease is
+    a reset), each interval booked to the day holding its end, as ``daily_consumption``
+    books it. Flagged readings are left out as ``kpis.read_register`` leaves them out.
+    """
+    bounds = np.array([_us(m) for m in midnights])
+    register = read_register(
+        store,
+        meter.id,
+        meter.quantity,
+        midnights[0] - REGISTER_LOOKBACK,
+        midnights[-1] + timedelta(microseconds=1),
+    )
+    ts = register.ts
+    keep_to = int(np.searchsorted(ts, bounds[-1], side="right"))
+    keep_from = max(int(np.searchsorted(ts, bounds[0], side="right")) - 1, 0)
+    ts, values = ts[keep_from:keep_to], register.values[keep_from:keep_to]
+    left_out = register.excluded_ts
+    excluded = int(((left_out > bounds[0]) & (left_out <= bounds[-1])).sum())
+    days = bounds.size - 1
+    kwh = np.full(days, np.nan)
+    if ts.size < 2:
+        return kwh, excluded
+    per_interval = register_consumption(values).per_interval
+    begins, ends = ts[:-1], ts[1:]
+    day = np.searchsorted(bounds, ends - np.timedelta64(1, "us"), side="right") - 1
+    inside = (day >= 0) & (day < days)
+    if not inside.any():
+        return kwh, excluded
+    day, begins, ends, per_interval = (
+        day[inside],
+        begins[inside],
+        ends[inside],
+        per_interval[inside],
+    )
+    booked = np.bincount(day, weights=per_interval, minlength=days)
+    seen = np.bincount(day, minlength=days) > 0
+    first_begin = np.full(days, np.datetime64("NaT", "us"))
+    last_end = np.full(days, np.datetime64("NaT", "us"))
+    # intervals are in time order: a day's first interval begins, its last one ends
+    first_of_day = np.flatnonzero(np.r_[True, np.diff(day) != 0])
+    last_of_day = np.r_[first_of_day[1:] - 1, day.size - 1]
+    first_begin[day[first_of_day]] = begins[first_of_day]
+    last_end[day[last_of_day]] = ends[last_of_day]
+    tolerance = np.timedelta64(REGISTER_EDGE_TOLERANCE)
+    with np.errstate(invalid="ignore"):
+        spans_day = (
+            seen
+            & (np.abs(first_begin - bounds[:-1]) <= tolerance)
+            & (last_end >= bounds[1:] - tolerance)
+        )
+    kwh[spans_day] = booked[spans_day]
+    return kwh, excluded
+
+
+def _savings_days(
+    store: ReadingStore,
+    campus: Campus,
+    building: Building,
+    start: datetime,
+    end: datetime,
+    period: Literal["baseline", "reporting"],
+) -> SavingsDays:
+    midnights = _local_midnights(start, end, campus)
+    opens, closes = midnights[0], midnights[-1]
+    if len(midnights) < 2:
+        raise SavingsUnavailable(
+            f"the {period} period {start.isoformat()} to {end.isoformat()} holds no whole "
+            f"local day ({campus.site.timezone}); the model works on whole days: start and "
+            "end it at local midnights",
+            period,
+        )
+    dates = np.array(
+        [m.astimezone(campus.tz).date() for m in midnights[:-1]], dtype="datetime64[D]"
+    )
+    energy = np.zeros(dates.size)
+    registers_excluded = 0
+    for meter in building.meters:
+        if meter.quantity in (ELECTRICITY, HEAT):
+            kwh, excluded = _meter_days(store, meter, midnights)
+            energy += kwh  # NaN where any meter does not span the day
+            registers_excluded += excluded
+    hdd = np.full(dates.shape, np.nan)
+    outside = outdoor_temperature(store, campus, opens, closes)
+    if outside.hour_starts is not None:
+        hours = outside.hour_starts
+        first = np.datetime64(opens.replace(tzinfo=None), "us")
+        last = np.datetime64(closes.replace(tzinfo=None), "us")
+        inside = (hours >= first) & (hours < last)
+        daily = daily_mean_temperature(hours[inside], outside.celsius[inside], campus.tz)
+        degree_days = heating_degree_days(daily.mean_c, campus.analytics.degree_day_base_c)
+        found = dict(zip(daily.dates.tolist(), degree_days.per_day.tolist(), strict=True))
+        hdd = np.array([found.get(day, np.nan) for day in dates.tolist()])
+    return SavingsDays(
+        requested_start=start,
+        requested_end=end,
+        start=opens,
+        end=closes,
+        dates=dates,
+        energy_kwh=energy,
+        hdd=hdd,
+        registers_excluded=registers_excluded,
+        outdoor_excluded=outside.points_excluded,
+    )
+
+
+def _check_savings_periods(
+    baseline_start: datetime, baseline_end: datetime, start: datetime, end: datetime
+) -> None:
+    baseline_start, baseline_end = utc_period(baseline_start, baseline_end)
+    start, end = utc_period(start, end)
+    if baseline_end > start:
+        raise ValueError(
+            f"the baseline ({baseline_start.isoformat()} to {baseline_end.isoformat()}) must "
+            f"end at or before the reporting period starts ({start.isoformat()}): IPMVP "
+            "compares a reporting period with an earlier baseline"
+        )
+
+
+def _needed(meters: Sequence[str]) -> str:
+    return (
+        f"readings of every meter ({', '.join(meters)}) across the day and a daily mean "
+        "outdoor temperature"
+    )
+
+
+def _left_out(days: SavingsDays, what: str) -> str | None:
+    """A note on the days of a period the model could not use, or None."""
+    total, used = days.dates.size, int(days.used.sum())
+    if used == total:
+        return None
+    reasons = []
+    if days.days_without_energy:
+        reasons.append(f"{days.days_without_energy} without readings of every meter across it")
+    if days.days_without_hdd:
+        reasons.append(f"{days.days_without_hdd} without a daily mean outdoor temperature")
+    return (
+        f"{what}: {total - used} of {total} whole local days left out ({'; '.join(reasons)}); "
+        "their energy is in neither the measured nor the adjusted baseline figure"
+    )
+
+
+def _extrapolation_note(baseline: SavingsDays, reporting: SavingsDays) -> str | None:
+    seen = baseline.hdd[baseline.used]
+    asked = reporting.hdd[reporting.used]
+    low, high = float(seen.min()), float(seen.max())
+    outside = int(((asked < low) | (asked > high)).sum())
+    if not outside:
+        return None
+    return (
+        f"{outside} reporting day(s) have degree days outside the baseline's range "
+        f"{low:.1f}–{high:.1f} K·day: the baseline model is extrapolated to them; a baseline "
+        "that spans the reporting period's conditions is more defensible"
+    )
+
+
+def building_savings(
+    store: ReadingStore,
+    campus: Campus,
+    building_id: str,
+    baseline_start: datetime,
+    baseline_end: datetime,
+    start: datetime,
+    end: datetime,
+) -> BuildingSavings:
+    """IPMVP Option C savings of a building: fit on the baseline, avoided energy after it.
+
+    The building's delivered energy (its ``energy`` and ``heat_energy`` registers)
+    and the heating degree days (the weather station's daily means, base
+    ``AnalyticsSettings.degree_day_base_c``) are taken per whole local day. A day
+    enters the model only when the readings of every meter of the building span it
+    (within ``REGISTER_EDGE_TOLERANCE`` of both midnights) and it has a daily mean
+    outdoor temperature: IPMVP Option C keeps the same measurement boundary in both
+    periods, and a register gap across midnight would put several days' energy on
+    one day. The daily baseline E = β0 + βH·HDD is fitted on the baseline days
+    (``savings.fit_baseline``, ASHRAE Guideline 14's daily limits); avoided energy
+    = Σ(predicted − measured) over the reporting days (``savings.avoided_energy``).
+
+    Args:
+        store: the reading store.
+        campus: the registry.
+        building_id: a building of the registry.
+        baseline_start, baseline_end: the baseline period, timezone-aware, half-open.
+        start, end: the reporting period, after the baseline.
+
+    Returns:
+        BuildingSavings; when Guideline 14 refuses the model, ``rejection`` says why
+        and ``avoided`` is None.
+
+    Raises:
+        NotInRegistry: an unknown building.
+        SavingsUnavailable: no meters, no outdoor temperature, fewer than
+            ``MIN_BASELINE_DAYS`` usable baseline days, no usable reporting day, or a
+            baseline the model cannot be fitted to (e.g. no spread in degree days).
+        ValueError: naive datetimes, an empty period, or a baseline that does not end
+            before the reporting period starts.
+    """
+    building = scope_building(campus, building_id)
+    assert building is not None
+    _check_savings_periods(baseline_start, baseline_end, start, end)
+    meters = tuple(m.id for m in building.meters if m.quantity in (ELECTRICITY, HEAT))
+    if not meters:
+        raise SavingsUnavailable(
+            f"building {building_id!r} has no electricity or district-heat meter (quantities "
+            "energy, heat_energy) in the campus registry: there is no energy to save",
+            "baseline",
+        )
+    if campus.weather_station is None:
+        raise SavingsUnavailable(
+            "the campus registry has no site.weather_station: the baseline needs daily "
+            "heating degree days from an outdoor temperature series",
+            "baseline",
+        )
+    baseline = _savings_days(store, campus, building, baseline_start, baseline_end, "baseline")
+    used = baseline.used
+    if not used.any():
+        raise SavingsUnavailable(
+            f"no data in the baseline: none of its {baseline.dates.size} whole local days has "
+            f"{_needed(meters)}; choose a baseline when the meters and the weather station "
+            "were recording",
+            "baseline",
+        )
+    if used.sum() < MIN_BASELINE_DAYS:
+        raise SavingsUnavailable(
+            f"only {int(used.sum())} of the baseline's {baseline.dates.size} whole local days "
+            f"have {_needed(meters)}; the baseline needs at least {MIN_BASELINE_DAYS}: choose "
+            "a longer baseline, or one where the meters and the weather station have data",
+            "baseline",
+        )
+    reporting = _savings_days(store, campus, building, start, end, "reporting")
+    if not reporting.used.any():
+        raise SavingsUnavailable(
+            f"no data in the reporting period: none of its {reporting.dates.size} whole local "
+            f"days has {_needed(meters)}, so there is nothing to compare with the baseline",
+            "reporting",
+        )
+    try:
+        model = fit_baseline(baseline.energy_kwh[used], baseline.hdd[used], granularity="daily")
+        rejection = None
+    except BaselineRejected as refused:
+        model, rejection = refused.model, refused
+    except ValueError as problem:
+        raise SavingsUnavailable(
+            f"the baseline model cannot be fitted: {problem}. Choose a baseline in the "
+            "heating season, when the degree days vary from day to day",
+            "baseline",
+        ) from None
+    avoided = None
+    if rejection is None:
+        chosen = reporting.used
+        avoided = avoided_energy(model, reporting.energy_kwh[chosen], reporting.hdd[chosen])
+    notes = [
+        note
+        for note in (
+            _left_out(baseline, "baseline"),
+            _left_out(reporting, "reporting period"),
+            _extrapolation_note(baseline, reporting),
+        )
+        if note
+    ]
+    notes.append(
+        "no uncertainty is stated for the avoided energy: CampusLab does not compute one "
+        "yet (ASHRAE Guideline 14 describes a method)"
+    )
+    return BuildingSavings(
+        building_id=building_id,
+        meters=meters,
+        baseline=baseline,
+        reporting=reporting,
+        hdd_base_c=campus.analytics.degree_day_base_c,
+        model=model,
+        checks=guideline_14_checks(model),
+        rejection=rejection,
+        avoided=avoided,
+        notes=tuple(notes),
+    )
+
+
+@dataclass(frozen=True)
+class SavingsOutcome:
+    """One building's savings in the report: the figures, or why there are none.
+
+    Attributes:
+        building_id: the building.
+        savings: the figures (refused by Guideline 14 when ``savings.rejection``); None
+            when they could not be computed.
+        unavailable: why they could not be computed; None when ``savings`` is set.
+    """
+
+    building_id: str
+    savings: BuildingSavings | None
+    unavailable: str | None = None
+
+
+def savings_outcome(
+    store: ReadingStore,
+    campus: Campus,
+    building_id: str,
+    baseline_start: datetime,
+    baseline_end: datetime,
+    start: datetime,
+    end: datetime,
+) -> SavingsOutcome:
+    """``building_savings``, with a reason instead of ``SavingsUnavailable``."""
+    try:
+        savings = building_savings(
+            store, campus, building_id, baseline_start, baseline_end, start, end
+        )
+    except SavingsUnavailable as unavailable:
+        return SavingsOutcome(building_id, None, str(unavailable))
+    return SavingsOutcome(building_id, savings)
+
+
 # -- privacy: counts of people below facilities ------------------------------------------
 
 
@@ -642,6 +1099,9 @@ class PlannerReport:
         k: the small-count threshold applied.
         exact: True when nothing was suppressed or withheld (a facilities report).
         withheld: spaces left out of the use figures for privacy (fewer than k seats).
+        baseline_start, baseline_end: the savings baseline asked for; None without one.
+        savings: IPMVP Option C savings of each building of the scope against that
+            baseline, the report's period as reporting period; empty without a baseline.
     """
 
     requested_start: datetime
@@ -657,15 +1117,24 @@ class PlannerReport:
     k: int = DEFAULT_K
     exact: bool = False
     withheld: tuple[str, ...] = ()
+    baseline_start: datetime | None = None
+    baseline_end: datetime | None = None
+    savings: tuple[SavingsOutcome, ...] = ()
 
 
 def report_steps(
-    campus: Campus, building_id: str | None = None, k: int = DEFAULT_K, exact: bool = False
+    campus: Campus,
+    building_id: str | None = None,
+    k: int = DEFAULT_K,
+    exact: bool = False,
+    savings: bool = False,
 ) -> int:
-    """How many steps ``planner_report`` reports to its progress callback."""
+    """How many steps ``planner_report`` reports to its progress callback (``savings``:
+    with a baseline, one more step per building)."""
     buildings = 1 if building_id is not None else len(campus.buildings)
     scope = scope_space_ids(campus, building_id)
-    return 3 + len(scope) - len(withheld_space_ids(campus, scope, k, exact)) + buildings
+    withheld = len(withheld_space_ids(campus, scope, k, exact))
+    return 3 + len(scope) - withheld + buildings * (2 if savings else 1)
 
 
 def planner_report(
@@ -678,6 +1147,7 @@ def planner_report(
     progress: Progress | None = None,
     k: int = DEFAULT_K,
     exact: bool = False,
+    baseline: tuple[datetime, datetime] | None = None,
 ) -> PlannerReport:
     """Compute every section of the planner report, reading occupancy once.
 
@@ -692,12 +1162,17 @@ def planner_report(
             (``report_steps`` of them), for a progress bar.
         k: the small-count threshold (``privacy.DEFAULT_K``).
         exact: report as facilities see it (nothing withheld); default: as a planner.
+        baseline: (start, end) of a savings baseline before ``start``: adds each
+            building's IPMVP Option C savings (``building_savings``) over the period.
 
     Raises:
         NotInRegistry: an unknown building id.
         NoSpaces: no space left in the scope.
-        ValueError: naive datetimes, or end not after start.
+        ValueError: naive datetimes, end not after start, or a baseline that does not
+            end before ``start``.
     """
+    if baseline is not None:
+        _check_savings_periods(*baseline, start, end)
     step = progress or (lambda _: None)
     withheld = withheld_space_ids(campus, scope_space_ids(campus, building_id), k, exact)
     space_ids = visible_space_ids(campus, building_id, withheld)
@@ -721,6 +1196,10 @@ def planner_report(
     for building in buildings:
         energy.append(building_energy(store, campus, building.id, start, end))
         step(f"energy {building.id}")
+    savings = []
+    for building in buildings if baseline is not None else ():
+        savings.append(savings_outcome(store, campus, building.id, *baseline, start, end))
+        step(f"savings {building.id}")
     quality_run, _ = check_quality(store, campus, start, end)
     quality = quality_overview_of(campus, quality_run, building_id, withheld)
     step("data quality")
@@ -738,4 +1217,7 @@ def planner_report(
         k=k,
         exact=exact,
         withheld=withheld,
+        baseline_start=baseline[0] if baseline is not None else None,
+        baseline_end=baseline[1] if baseline is not None else None,
+        savings=tuple(savings),
     )

@@ -324,3 +324,50 @@ def avoided_energy(
         measured_kwh=float(measured.sum()),
         periods=int(measured.size),
     )
+
+
+# -- checking a baseline, for callers that show the checks ----------------------------------
+
+# Our choice, not Guideline 14's: a daily baseline shorter than two weeks holds each weekday
+# at most once, so the weekly cycle of a campus building (teaching days, weekends) cannot
+# average out of the fit. IPMVP asks that the baseline period cover a full cycle of the
+# facility's operating modes; a whole heating season (or year) is better still.
+MIN_BASELINE_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Guideline14Check:
+    """One ASHRAE Guideline 14 criterion applied to a baseline model.
+
+    Attributes:
+        criterion: 'cv_rmse' or 'nmbe'.
+        value: the model's figure, a fraction (NMBE signed).
+        limit: the largest acceptable value (CV(RMSE)) or |value| (NMBE), a fraction.
+        passed: whether the model meets it.
+    """
+
+    criterion: Literal["cv_rmse", "nmbe"]
+    value: float
+    limit: float
+    passed: bool
+
+
+def guideline_14_checks(model: BaselineModel) -> tuple[Guideline14Check, Guideline14Check]:
+    """The CV(RMSE) and NMBE checks ``fit_baseline`` applies, each with its value and limit.
+
+    The same comparisons as ``fit_baseline``: CV(RMSE) ≤ limit and |NMBE| ≤ limit.
+
+    Example: the tiny example of ``cv_rmse`` (CV(RMSE) 42.3 %) fails the 20 % daily limit:
+
+        >>> try:
+        ...     fit_baseline([1, 3, 2, 5], [0, 1, 2, 3])
+        ... except BaselineRejected as refused:
+        ...     checks = guideline_14_checks(refused.model)
+        >>> [(c.criterion, c.limit, c.passed) for c in checks], round(checks[0].value, 4)
+        ([('cv_rmse', 0.2, False), ('nmbe', 0.05, True)], 0.4225)
+    """
+    limits = model.limits
+    return (
+        Guideline14Check("cv_rmse", model.cv_rmse, limits.cv_rmse, model.cv_rmse <= limits.cv_rmse),
+        Guideline14Check("nmbe", model.nmbe, limits.nmbe, abs(model.nmbe) <= limits.nmbe),
+    )

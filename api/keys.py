@@ -2,21 +2,36 @@
 
 A key is ``clk_<id>_<secret>``: a 12-hex-digit id, which is not secret (it
 names the key in listings and logs), and 256 random bits from ``secrets``.
-Only the SHA-256 digest of the whole key is stored, never the key.
+The key is never stored: keys.json holds HMAC-SHA256(server secret, key).
 
-Why plain SHA-256 and not argon2/scrypt: slow, salted hashes exist to stop
-an attacker who holds the hash file from guessing *low-entropy* passwords.
-A 256-bit random secret cannot be guessed whatever the hash speed, so a slow
-hash would only cost every request milliseconds of CPU for no gain (GitHub
-tokens and most API-key schemes do the same). A server-side HMAC secret would
-add a second file to protect beside keys.json and buys nothing here either.
+The server secret is 32 random bytes (64 hex digits) in ``<data-dir>/key-secret``,
+mode 0600, made on first use; or the file ``CAMPUSLAB_KEY_SECRET_FILE`` names
+(a container secret, say), which CampusLab never makes or changes. It is never
+logged and never written to keys.json, so keys.json alone (a backup, a copied
+volume, a support bundle) cannot confirm a guessed key. Losing the secret loses
+every key: restore it from a backup, or move keys.json aside and create new
+keys. keys.json records a check value of the secret (an HMAC of a constant), so
+a wrong secret file is an error at start-up, not every key quietly refused.
+
+Why HMAC-SHA256 and not argon2/scrypt: slow, salted hashes exist to stop an
+attacker who holds the hash file from guessing *low-entropy* passwords. A
+256-bit random key cannot be guessed at any hash speed, and a key is checked on
+every request: scrypt at its usual cost (n=2**14) takes tens of milliseconds of
+CPU, which every request would pay (and a flood of bad keys would make cheap to
+exhaust the server), for no gain. One HMAC-SHA256 takes about a microsecond.
 Digests are compared with ``hmac.compare_digest`` (constant time).
+
+Keys made by earlier versions are stored as plain SHA-256 (``"hash": "sha256"``).
+They still verify, and each is rewritten as HMAC-SHA256 on its first successful
+use, so no deployed key breaks.
 
 The store is ``<data-dir>/keys.json``, written atomically (temporary file,
 fsync, rename) with mode 0600 under an ``flock`` on ``keys.json.lock``, so the
-CLI (``campuslab keys ...``) and a running server can both change it. A
-server notices a changed file on the next request (one ``stat`` per check), so
-a key revoked from the CLI is refused at once, without a restart.
+CLI (``campuslab keys ...``) and a running server can both change it. The
+server secret is made under the same lock, so two processes starting at once
+end with one secret. A server notices a changed file on the next request (one
+``stat`` per check), so a key revoked from the CLI is refused at once, without
+a restart.
 """
 
 from __future__ import annotations
@@ -42,6 +57,14 @@ from typing import Any
 log = logging.getLogger("campuslab.api.keys")
 
 KEYS_FILE = "keys.json"
+KEYS_FORMAT = "campuslab-api-keys/2"  # /1: every key plain SHA-256, as {"sha256": hex}
+SECRET_FILE = "key-secret"  # beside keys.json
+SECRET_FILE_ENV = "CAMPUSLAB_KEY_SECRET_FILE"  # names another secret file (never created)
+SECRET_BYTES = 32
+_SECRET_TEXT = re.compile(r"[0-9a-fA-F]{64}")
+_SECRET_CHECK_MESSAGE = b"campuslab-api-keys secret check"
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_SECRET_CHECK = re.compile(r"[0-9a-f]{16}")
 KEY_PREFIX = "clk_"
 _KEY_PATTERN = re.compile(r"^clk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 MAX_KEY_LENGTH = 128  # longer Authorization values are refused before hashing
@@ -80,7 +103,15 @@ KEY_ROLES: tuple[Role, ...] = (Role.RESEARCHER, Role.PLANNER, Role.FACILITIES, R
 
 
 class KeyStoreError(RuntimeError):
-    """keys.json cannot be read or written; the message says which file and why."""
+    """keys.json or the server secret cannot be used; the message says which file, why,
+    and what to do."""
+
+
+class HashScheme(StrEnum):
+    """How a key's digest in keys.json was made."""
+
+    HMAC_SHA256 = "hmac-sha256"  # HMAC-SHA256(server secret, key): every key made now
+    SHA256 = "sha256"  # plain SHA-256, by earlier versions; upgraded on first use
 
 
 class UnknownKey(KeyError):
@@ -118,7 +149,8 @@ class ApiKey:
 @dataclass(frozen=True)
 class _StoredKey:
     key: ApiKey
-    sha256: str  # hex digest of the whole key string
+    scheme: HashScheme
+    digest: str  # hex digest of the whole key string
 
 
 @dataclass(frozen=True)
@@ -129,8 +161,17 @@ class NewKey:
     secret: str
 
 
-def key_digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+def _hmac_digest(server_secret: bytes, key: str) -> str:
+    return hmac.digest(server_secret, key.encode("utf-8"), "sha256").hex()
+
+
+def _sha256_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _secret_check(server_secret: bytes) -> str:
+    """A value that tells secrets apart and reveals nothing of them (an HMAC of a constant)."""
+    return hmac.digest(server_secret, _SECRET_CHECK_MESSAGE, "sha256").hex()[:16]
 
 
 def check_name(name: str) -> str:
@@ -174,7 +215,8 @@ def _to_json(stored: _StoredKey) -> dict[str, Any]:
         "last_used": _iso(key.last_used),
         "revoked": key.revoked,
         "revoked_at": _iso(key.revoked_at),
-        "sha256": stored.sha256,
+        "hash": stored.scheme.value,
+        "digest": stored.digest,
     }
 
 
@@ -188,22 +230,100 @@ def _from_json(item: dict[str, Any]) -> _StoredKey:
         revoked=bool(item.get("revoked", False)),
         revoked_at=_parse_time(item.get("revoked_at")),
     )
-    digest = str(item["sha256"])
-    if not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise ValueError(f"key {key.id}: sha256 is not a hex digest")
-    return _StoredKey(key, digest)
+    if "hash" in item:
+        if item["hash"] not in set(HashScheme):
+            schemes = " or ".join(HashScheme)
+            raise ValueError(f"key {key.id}: hash {item['hash']!r} is not {schemes}")
+        scheme, digest = HashScheme(item["hash"]), str(item["digest"])
+    else:  # format /1, before hmac-sha256
+        scheme, digest = HashScheme.SHA256, str(item["sha256"])
+    if not _DIGEST.fullmatch(digest):
+        raise ValueError(f"key {key.id}: the {scheme} digest is not 64 hex digits")
+    return _StoredKey(key, scheme, digest)
+
+
+def _recovery(keys_file: Path) -> str:
+    return (
+        "Restore it from a backup. If it is lost, the keys in "
+        f"{keys_file} can never be checked again: move {keys_file} aside and create "
+        "new keys with `campuslab keys create` (each caller needs a new key)."
+    )
+
+
+def _read_secret(path: Path, keys_file: Path) -> bytes | None:
+    """The server secret in ``path``; None when there is no such file.
+
+    KeyStoreError when the file cannot be read or does not hold 64 hex digits. The
+    message never quotes the file's content.
+    """
+    try:
+        with open(path, "rb") as source:
+            raw = source.read(1024)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise KeyStoreError(
+            f"cannot read the API key secret {path}: {exc.strerror or exc}. Check that the "
+            f"server's user may read it (mode 0600, owned by that user). {_recovery(keys_file)}"
+        ) from None
+    text = raw.strip()
+    if not _SECRET_TEXT.fullmatch(text.decode("ascii", errors="replace")):
+        raise KeyStoreError(
+            f"the API key secret {path} is corrupt: it must hold {2 * SECRET_BYTES} hex "
+            f"digits ({SECRET_BYTES} random bytes), not the {len(text)} bytes it holds. "
+            + _recovery(keys_file)
+        )
+    return bytes.fromhex(text.decode("ascii"))
+
+
+def _replace_file(path: Path, text: str, prefix: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename), mode 0600."""
+    descriptor, temporary = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    try:
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 class KeyStore:
-    """API keys, kept as SHA-256 digests in ``path`` (or only in memory when path is None).
+    """API keys, kept as HMAC-SHA256 digests in ``path`` (or only in memory when path is None).
 
-    Thread-safe; several processes may share one file (see the module docstring).
+    ``secret_file`` is the server secret: by default ``key-secret`` beside ``path``,
+    made on first use. A ``secret_file`` given explicitly must exist; it is never
+    made or changed. In memory, the secret is random and lives as long as the store.
+
+    Raises KeyStoreError when keys.json or the secret cannot be used, so a server
+    does not start with keys it cannot check. Thread-safe; several processes may
+    share one file (see the module docstring).
     """
 
     def __init__(
-        self, path: Path | None, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        path: Path | None,
+        *,
+        secret_file: Path | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        if path is None and secret_file is not None:
+            raise ValueError("a key store in memory keeps its secret in memory; no secret_file")
         self.path = path
+        self.secret_file = (
+            secret_file if secret_file is not None or path is None else path.with_name(SECRET_FILE)
+        )
+        self._secret_given = secret_file is not None
+        self._secret: bytes | None = secrets.token_bytes(SECRET_BYTES) if path is None else None
         self._clock = clock
         self._lock = threading.RLock()
         self._keys: dict[str, _StoredKey] = {}
@@ -214,7 +334,12 @@ class KeyStore:
 
     @classmethod
     def in_data_dir(cls, data_dir: Path, **kwargs: Any) -> KeyStore:
-        """The key store of a CampusLab data folder: ``<data_dir>/keys.json``."""
+        """The key store of a CampusLab data folder: ``<data_dir>/keys.json``, with the
+        server secret ``<data_dir>/key-secret``, or the file ``CAMPUSLAB_KEY_SECRET_FILE``
+        names."""
+        configured = os.environ.get(SECRET_FILE_ENV, "").strip()
+        if configured and "secret_file" not in kwargs:
+            kwargs["secret_file"] = Path(configured)
         return cls(Path(data_dir) / KEYS_FILE, **kwargs)
 
     @classmethod
@@ -241,21 +366,25 @@ class KeyStore:
     def verify(self, secret: str) -> ApiKey:
         """The key ``secret`` belongs to; KeyRejected (with the reason) otherwise.
 
-        Fast (one SHA-256 and a dict lookup by the key's id) and constant-time in
-        the secret. Records when the key was last used.
+        Fast (one HMAC-SHA256 and a dict lookup by the key's id) and constant-time in
+        the secret. Records when the key was last used, and rewrites a key stored by
+        an earlier version (plain SHA-256) as HMAC-SHA256.
         """
         match = _KEY_PATTERN.fullmatch(secret) if len(secret) <= MAX_KEY_LENGTH else None
         if match is None:
             raise KeyRejected(KeyRejection.MALFORMED)
         key_id = match.group(1)
-        digest = key_digest(secret)
         with self._lock:
             self._refresh()
             stored = self._keys.get(key_id)
-            if stored is None or not hmac.compare_digest(stored.sha256, digest):
+            if stored is None or not hmac.compare_digest(
+                stored.digest, self._digest(stored, secret)
+            ):
                 raise KeyRejected(KeyRejection.UNKNOWN, key_id)
             if stored.key.revoked:
                 raise KeyRejected(KeyRejection.REVOKED, key_id)
+            if stored.scheme is HashScheme.SHA256:
+                stored = self._upgrade(stored, secret)
             return self._touch(stored)
 
     # -- changing ----------------------------------------------------------------
@@ -265,13 +394,13 @@ class KeyStore:
         parsed_role = check_key_role(role)
         clean_name = check_name(name)
         secret_part = secrets.token_urlsafe(32)
-        with self._changing() as keys:
+        with self._changing(needs_secret=True) as keys:
             key_id = secrets.token_hex(6)
             while key_id in keys:
                 key_id = secrets.token_hex(6)
             secret = f"{KEY_PREFIX}{key_id}_{secret_part}"
             key = ApiKey(key_id, clean_name, parsed_role, self._clock())
-            keys[key_id] = _StoredKey(key, key_digest(secret))
+            keys[key_id] = _StoredKey(key, HashScheme.HMAC_SHA256, self._hmac(secret))
         log.info("created API key %s (%r, role %s)", key_id, clean_name, parsed_role.value)
         return NewKey(key, secret)
 
@@ -287,7 +416,87 @@ class KeyStore:
         log.info("revoked API key %s (%r)", key_id, stored.key.name)
         return stored.key
 
-    # -- internals ---------------------------------------------------------------
+    # -- internals: hashing and the server secret --------------------------------
+
+    def _hmac(self, key: str) -> str:
+        assert self._secret is not None  # loaded (or made) before any hmac-sha256 key exists
+        return _hmac_digest(self._secret, key)
+
+    def _digest(self, stored: _StoredKey, key: str) -> str:
+        """``key``'s digest made the way ``stored``'s was."""
+        if stored.scheme is HashScheme.HMAC_SHA256:
+            return self._hmac(key)
+        return _sha256_digest(key)
+
+    def _upgrade(self, stored: _StoredKey, key: str) -> _StoredKey:
+        """Rewrite an earlier version's SHA-256 entry as HMAC-SHA256 (that entry only).
+
+        A failure is logged and the key still works, as SHA-256, until the next try.
+        """
+        key_id = stored.key.id
+        try:
+            with self._changing(needs_secret=True) as keys:
+                current = keys.get(key_id)
+                if current is not None and current.scheme is HashScheme.SHA256:
+                    keys[key_id] = replace(
+                        current, scheme=HashScheme.HMAC_SHA256, digest=self._hmac(key)
+                    )
+        except (OSError, KeyStoreError) as exc:
+            log.warning("could not rewrite key %s as hmac-sha256 (it still works): %s", key_id, exc)
+            return stored
+        log.info(
+            "rewrote API key %s, stored as sha256 by an earlier version, as hmac-sha256", key_id
+        )
+        return self._keys.get(key_id, stored)
+
+    def _load_secret(self, keys: dict[str, _StoredKey], check: str | None) -> None:
+        """Read the server secret if it exists; KeyStoreError when it is needed and cannot
+        be read, or is not the one keys.json was written with."""
+        assert self.path is not None and self.secret_file is not None
+        if self._secret is None:
+            self._secret = _read_secret(self.secret_file, self.path)
+        if self._secret is None:
+            self._refuse_missing_secret(keys)
+        elif check is not None and not hmac.compare_digest(check, _secret_check(self._secret)):
+            raise KeyStoreError(
+                f"the API key secret {self.secret_file} is not the one the keys in {self.path} "
+                f"were stored with (a different file, or a restored backup of only one of "
+                f"the two). Use the matching {self.secret_file.name}. " + _recovery(self.path)
+            )
+
+    def _refuse_missing_secret(self, keys: dict[str, _StoredKey]) -> None:
+        """KeyStoreError when the missing secret is needed; otherwise it is made on first use."""
+        assert self.path is not None and self.secret_file is not None
+        if self._secret_given:
+            raise KeyStoreError(
+                f"the API key secret {self.secret_file} does not exist. It was named "
+                f"explicitly ({SECRET_FILE_ENV}), so CampusLab does not create it: create it "
+                f"(`openssl rand -hex {SECRET_BYTES} > {self.secret_file}`, mode 0600), or "
+                f"unset {SECRET_FILE_ENV} to use {self.path.with_name(SECRET_FILE)}. If "
+                f"{self.path} already holds keys, restore the secret from a backup instead."
+            )
+        hashed = sum(1 for stored in keys.values() if stored.scheme is HashScheme.HMAC_SHA256)
+        if hashed:
+            raise KeyStoreError(
+                f"the API key secret {self.secret_file} is missing, and the {hashed} key(s) "
+                f"in {self.path} cannot be checked without it. " + _recovery(self.path)
+            )
+
+    def _make_secret(self) -> bytes:
+        """A new server secret, written to the secret file (under the keys.json lock)."""
+        assert self.secret_file is not None
+        secret = secrets.token_bytes(SECRET_BYTES)
+        try:
+            self.secret_file.parent.mkdir(parents=True, exist_ok=True)
+            _replace_file(self.secret_file, secret.hex() + "\n", prefix=".key-secret-")
+        except OSError as exc:
+            raise KeyStoreError(
+                f"cannot write the API key secret {self.secret_file}: {exc.strerror or exc}"
+            ) from None
+        log.info("created the API key secret %s", self.secret_file)
+        return secret
+
+    # -- internals: keys.json ----------------------------------------------------
 
     def _touch(self, stored: _StoredKey) -> ApiKey:
         now = self._clock()
@@ -328,30 +537,41 @@ class KeyStore:
         assert self.path is not None
         signature = self._file_signature()
         try:
-            keys = self._read() if signature is not None else {}
+            keys, check = self._read() if signature is not None else ({}, None)
+            self._load_secret(keys, check)
         except KeyStoreError:
             if strict:
                 raise
-            log.exception("keeping the keys loaded before; %s could not be read", self.path)
+            log.exception("keeping the keys loaded before; %s could not be used", self.path)
             return
         self._keys = keys
         self._signature = signature
         self._persisted_last_used = {k: s.key.last_used for k, s in keys.items()}
 
-    def _read(self) -> dict[str, _StoredKey]:
+    def _read(self) -> tuple[dict[str, _StoredKey], str | None]:
+        """The keys in keys.json, and the check value of the secret they were stored with."""
         assert self.path is not None
         try:
             document = json.loads(self.path.read_text(encoding="utf-8"))
             items = [_from_json(item) for item in document["keys"]]
+            check = document.get("secret_check")
+            if check is not None and not (
+                isinstance(check, str) and _SECRET_CHECK.fullmatch(check)
+            ):
+                raise ValueError("secret_check is not 16 hex digits")
         except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return {}, None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise KeyStoreError(f"cannot read the API keys in {self.path}: {exc}") from None
-        return {s.key.id: s for s in items}
+        return {s.key.id: s for s in items}, check
 
     @contextlib.contextmanager
-    def _changing(self) -> Iterator[dict[str, _StoredKey]]:
-        """Read-modify-write of the key file, under a lock shared with other processes."""
+    def _changing(self, *, needs_secret: bool = False) -> Iterator[dict[str, _StoredKey]]:
+        """Read-modify-write of the key file, under a lock shared with other processes.
+
+        ``needs_secret``: make the server secret first if there is none yet. It is made
+        under the same lock, so two processes making it at once end with one secret.
+        """
         with self._lock:
             if self.path is None:
                 yield self._keys
@@ -360,7 +580,11 @@ class KeyStore:
             lock_path = self.path.with_name(self.path.name + ".lock")
             with open(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                keys = self._read()  # the file, not our cache: another process may have written
+                # the file, not our cache: another process may have written
+                keys, check = self._read()
+                self._load_secret(keys, check)  # a secret another process made is read here
+                if needs_secret and self._secret is None:
+                    self._secret = self._make_secret()
                 yield keys
                 self._write(keys)
                 self._keys = keys
@@ -369,26 +593,8 @@ class KeyStore:
 
     def _write(self, keys: dict[str, _StoredKey]) -> None:
         assert self.path is not None
-        document = {
-            "format": "campuslab-api-keys/1",
-            "hash": "sha256",
-            "keys": [_to_json(s) for s in sorted(keys.values(), key=lambda s: s.key.created)],
-        }
-        descriptor, temporary = tempfile.mkstemp(prefix=".keys-", dir=self.path.parent)
-        try:
-            os.fchmod(descriptor, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-                json.dump(document, out, indent=2)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        document: dict[str, Any] = {"format": KEYS_FORMAT, "hash": HashScheme.HMAC_SHA256.value}
+        if self._secret is not None:
+            document["secret_check"] = _secret_check(self._secret)
+        document["keys"] = [_to_json(s) for s in sorted(keys.values(), key=lambda s: s.key.created)]
+        _replace_file(self.path, json.dumps(document, indent=2) + "\n", prefix=".keys-")

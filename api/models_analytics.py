@@ -33,20 +33,28 @@ from campuslab.analytics.comfort import AdaptiveCategoryHours, PmvCategoryHours
 from campuslab.analytics.energy_kpis import BuildingEnergy
 from campuslab.analytics.ieq import DELTA_CO2_LIMITS_PPM, CategoryHours
 from campuslab.analytics.learning_spaces import GroupUtilisation, UtilisationProfile
-from campuslab.analytics.privacy import DEFAULT_K
+from campuslab.analytics.privacy import DEFAULT_K, ProtectedUse, UseBounds
 from campuslab.analytics.report import (
     SOURCES,
+    BuildingSavings,
     QualityOverview,
     RecommendationsOverview,
+    SavingsDays,
     UtilisationOverview,
     protect_bookings,
     protect_recommendation,
     shown_occupancy_rate,
 )
+from campuslab.analytics.savings import Guideline14Check
 from campuslab.analytics.utilisation import UtilisationResult
 from campuslab.api.dependencies import CampusDep, ReadLimits
 from campuslab.api.keys import Role
-from campuslab.api.models import CoreHoursDescription, Timestamp, core_hours_description
+from campuslab.api.models import (
+    CoreHoursDescription,
+    Timestamp,
+    Utilisation,
+    core_hours_description,
+)
 from campuslab.api.parameters import (
     MAX_PARAMETER_LENGTH,
     Period,
@@ -211,36 +219,134 @@ def suppression_model(applied: bool, k: int, suppressed: int) -> Suppression:
     return Suppression(applied=applied, k=k, rule=rule, suppressed_counts=suppressed)
 
 
+class UtilisationSuppression(Suppression):
+    """How a utilisation answer was protected: from the published 15-minute cells."""
+
+    lower_bound: bool = Field(
+        default=False,
+        description="true when a figure of this answer rests on a suppressed 15-minute cell, "
+        "counted as 0 people: used seat-hours, utilisation, frequency rate, in-use hours, peak "
+        "and P95 are then lower bounds of what the unsuppressed cells would give (each group "
+        "says which: figures.lower_bound)",
+    )
+    suppressed_cells: int = Field(
+        default=0,
+        description="space × 15-minute cells in the core hours behind the answer's total "
+        "figures (site's hourly rule) that were suppressed (1 … k − 1 people each) and "
+        "counted as 0; 0 below facilities means the figures are exact for the published cells",
+    )
+
+
+UTILISATION_RULE = (
+    "Below facilities every occupancy figure is computed from the protected 15-minute cells "
+    "that GET /api/v1/export publishes for the same spaces and period (occupancy of 1 to "
+    "{top} people suppressed, k = {k}), never from exact counts: an hour's n_h is the mean "
+    "(or, for the hour's peak, the maximum) of its published quarter hours, each suppressed "
+    "quarter counted as 0 people, up to the last complete quarter. So no answer, and no "
+    "difference of answers (two windows, a building and its rooms, the campus and its "
+    "buildings), says more than the export: a suppressed count cannot be recovered. Where a "
+    "suppressed cell is involved (lower_bound, suppressed_cells) used seat-hours, utilisation, "
+    "frequency rate, in-use hours, peak and P95 are lower bounds of what the unsuppressed cells "
+    "would give; used_seat_hours_upper_bound counts every suppressed cell at {k} instead; "
+    "occupancy rate and the capacity bands are computed from the same lower counts. The "
+    "published cells hold every reading, so nothing is left out for data quality "
+    "(points_excluded 0), and where the checks flagged readings (a spike, say) the facilities' "
+    "figures, which leave them out, can be lower. A single "
+    "space's peak and P95 occupancy are hidden (null) when below {k} people or resting on a "
+    "suppressed cell. Spaces with fewer than {k} seats are withheld: left out of every "
+    "pool (withheld_spaces), and their own answer is a 403."
+)
+
+
+def utilisation_suppression_model(
+    applied: bool, k: int, suppressed: int, bounds: UseBounds | None = None
+) -> UtilisationSuppression:
+    """The suppression block of a utilisation answer; ``bounds`` of its total figures."""
+    rule = (
+        UTILISATION_RULE.format(k=k, top=k - 1)
+        if applied
+        else "none: the caller's role (facilities) sees exact counts and every space"
+    )
+    cells = bounds.suppressed_cells if bounds is not None else 0
+    return UtilisationSuppression(
+        applied=applied,
+        k=k,
+        rule=rule,
+        suppressed_counts=suppressed,
+        lower_bound=cells > 0,
+        suppressed_cells=cells,
+    )
+
+
 # -- utilisation overviews ------------------------------------------------------------------
 
 Rate = Annotated[float | None, Field(description="fraction 0..1; null when undefined")]
+_LOWER = " Below facilities: from the published 15-minute cells, a lower bound when lower_bound."
 
 
 class UtilisationFigures(BaseModel):
     """SMG 2006 figures of a group of spaces, pooled as seat-hours (never a mean of rooms' %)."""
 
     frequency_rate: Rate = Field(
-        description="F: capacity-weighted share of available room-hours in use, 0..1"
+        description="F: capacity-weighted share of available room-hours in use, 0..1." + _LOWER
     )
-    occupancy_rate: Rate = Field(description="O: people / seats over in-use room-hours, 0..1")
+    occupancy_rate: Rate = Field(
+        description="O: people / seats over in-use room-hours, 0..1. Below facilities: "
+        "computed from the lower counts (suppressed cells at 0) over the room-hours they put "
+        "in use; not a bound when lower_bound"
+    )
     utilisation: Rate = Field(
-        description="U: used seat-hours / available seat-hours, 0..1", examples=[0.27]
+        description="U: used seat-hours / available seat-hours, 0..1." + _LOWER,
+        examples=[0.27],
     )
-    peak_occupancy: Rate = Field(description="highest room-hour n_h / capacity (may exceed 1)")
-    p95_occupancy: Rate = Field(description="capacity-weighted 95th percentile of n_h / capacity")
-    used_seat_hours: float = Field(description="Σ n_h over available core hours, person-hours")
+    peak_occupancy: Rate = Field(
+        description="highest room-hour n_h / capacity (may exceed 1)." + _LOWER
+    )
+    p95_occupancy: Rate = Field(
+        description="capacity-weighted 95th percentile of n_h / capacity." + _LOWER
+    )
+    used_seat_hours: float = Field(
+        description="Σ n_h over available core hours, person-hours." + _LOWER
+    )
     available_seat_hours: float = Field(description="Σ capacity × available hours, seat-hours")
     available_room_hours: int = Field(description="core room-hours with an observation, h")
-    in_use_room_hours: int = Field(description="room-hours with n_h >= the in-use threshold, h")
+    in_use_room_hours: int = Field(
+        description="room-hours with n_h >= the in-use threshold, h." + _LOWER
+    )
     room_hours_without_data: int = Field(
         description="core room-hours with no occupancy reading (left out, not counted empty), h"
     )
     share_under_60: Rate = Field(description="capacity-weighted share of hours under 60 % full")
     share_60_to_100: Rate = Field(description="… at 60–100 % of capacity")
     share_over_100: Rate = Field(description="… over capacity")
+    lower_bound: bool = Field(
+        default=False,
+        description="true below facilities when a suppressed 15-minute cell (1 … k − 1 "
+        "people) is behind these figures: it counts as 0 people, so used seat-hours, U, F, "
+        "in-use room-hours, peak and P95 are lower bounds of what the unsuppressed cells would "
+        "give; false: exact for the published cells",
+    )
+    suppressed_cells: int = Field(
+        default=0,
+        description="suppressed space × 15-minute cells behind these figures (core hours), "
+        "each counted as 0 people; 0 for facilities",
+    )
+    used_seat_hours_upper_bound: float = Field(
+        default=0.0,
+        description="used seat-hours with every suppressed cell at k people, person-hours: the "
+        "figure of the unsuppressed cells is at least used_seat_hours and below this when "
+        "lower_bound, equal to "
+        "used_seat_hours otherwise (divide by available_seat_hours for U's bound)",
+    )
 
 
-def utilisation_figures(result: UtilisationResult) -> UtilisationFigures:
+def utilisation_figures(
+    result: UtilisationResult, bounds: UseBounds | None = None
+) -> UtilisationFigures:
+    """The figures of a result; ``bounds`` when they come from protected cells."""
+    used = float(result.used_seat_hours)
+    cells = bounds.suppressed_cells if bounds is not None else 0
+    upper = max(used, bounds.used_seat_hours_upper) if cells else used
     return UtilisationFigures(
         frequency_rate=number(result.frequency_rate),
         occupancy_rate=number(result.occupancy_rate),
@@ -255,6 +361,9 @@ def utilisation_figures(result: UtilisationResult) -> UtilisationFigures:
         share_under_60=number(result.share_under_60),
         share_60_to_100=number(result.share_60_to_100),
         share_over_100=number(result.share_over_100),
+        lower_bound=cells > 0,
+        suppressed_cells=cells,
+        used_seat_hours_upper_bound=upper,
     )
 
 
@@ -271,7 +380,26 @@ class UtilisationGroup(BaseModel):
     )
     figures: UtilisationFigures = Field(description="with n_h by the site's hourly rule")
     at_hourly_peak: UtilisationFigures = Field(description="with n_h = the hour's peak count")
-    points_excluded: int = Field(description="flagged occupancy readings left out, core hours")
+    points_excluded: int = Field(
+        description="flagged occupancy readings left out, core hours (0 below facilities: "
+        "the published cells hold every reading)"
+    )
+
+
+def hidden_occupancy_rate(
+    rate: float | None, capacity: float, k: int, exact: bool, lower_bound: bool
+) -> bool:
+    """Whether one space's peak or P95 occupancy is hidden from the caller.
+
+    Rate × capacity is a head count: hidden when 1 … k − 1 people
+    (``shown_occupancy_rate``), and below facilities also when it is below k and
+    rests on a suppressed cell (a lower bound of 0 would stand for 1 … k − 1).
+    """
+    if rate is None or exact:
+        return False
+    if shown_occupancy_rate(rate, capacity, k, exact).suppressed:
+        return True
+    return lower_bound and rate * capacity < k
 
 
 def _one_space_figures(
@@ -281,21 +409,30 @@ def _one_space_figures(
     hidden = {}
     for name in ("peak_occupancy", "p95_occupancy"):
         rate = getattr(figures, name)
-        if rate is not None and shown_occupancy_rate(rate, capacity, k, exact).suppressed:
+        if hidden_occupancy_rate(rate, capacity, k, exact, figures.lower_bound):
             hidden[name] = None
     return figures.model_copy(update=hidden), len(hidden)
 
 
 def utilisation_group(
-    group: GroupUtilisation, k: int = DEFAULT_K, exact: bool = False
+    group: GroupUtilisation,
+    k: int = DEFAULT_K,
+    exact: bool = False,
+    protection: ProtectedUse | None = None,
 ) -> tuple[UtilisationGroup, int]:
     """The group as a role may see it, and how many figures were hidden.
 
     A group of one space shows what the per-space route shows: its peak and P95
     occupancy times its capacity are headcounts, hidden when 1 … k − 1.
+    ``protection``: the group's figures come from protected cells (below facilities),
+    and these are their bounds.
     """
-    figures = utilisation_figures(group.utilisation)
-    at_peak = utilisation_figures(group.at_hourly_peak)
+    rule = at_hourly_peak = None
+    if protection is not None:
+        rule = protection.bounds(group.space_ids)
+        at_hourly_peak = protection.bounds(group.space_ids, at_peak=True)
+    figures = utilisation_figures(group.utilisation, rule)
+    at_peak = utilisation_figures(group.at_hourly_peak, at_hourly_peak)
     hidden = 0
     if len(group.space_ids) == 1:
         figures, hidden_here = _one_space_figures(figures, group.capacity, k, exact)
@@ -330,19 +467,32 @@ class HourWeekdayProfile(BaseModel):
     room_hours: list[list[int]] = Field(description="7 × 24: room-hours with a reading, h")
     core: list[list[bool]] = Field(description="7 × 24: true inside the site's core hours")
     points_excluded: int = Field(description="flagged occupancy readings left out, all hours")
+    lower_bound: bool = Field(
+        default=False,
+        description="true below facilities when a suppressed 15-minute cell is behind the "
+        "profile: it counts as 0 people, so utilisation and share_in_use are lower bounds",
+    )
+    suppressed_cells: int = Field(
+        default=0, description="suppressed space × 15-minute cells behind the profile, all hours"
+    )
 
 
 def _grid(values: np.ndarray) -> list[list[float | None]]:
     return [[number(v) for v in row] for row in values.tolist()]
 
 
-def profile_model(profile: UtilisationProfile) -> HourWeekdayProfile:
+def profile_model(
+    profile: UtilisationProfile, bounds: UseBounds | None = None
+) -> HourWeekdayProfile:
+    cells = bounds.suppressed_cells if bounds is not None else 0
     return HourWeekdayProfile(
         utilisation=_grid(profile.utilisation),
         share_in_use=_grid(profile.share_in_use),
         room_hours=profile.hours.astype(int).tolist(),
         core=profile.core.astype(bool).tolist(),
         points_excluded=profile.points_excluded,
+        lower_bound=cells > 0,
+        suppressed_cells=cells,
     )
 
 
@@ -381,7 +531,7 @@ class UtilisationOverviewAnswer(BaseModel):
         description="spaces left out of every figure for privacy: fewer seats than k, so "
         "their use would tell when their occupant is in (roles below facilities)"
     )
-    suppression: Suppression
+    suppression: UtilisationSuppression
     sources: Sources
 
 
@@ -392,11 +542,17 @@ def utilisation_overview_answer(
     *,
     k: int = DEFAULT_K,
     exact: bool = False,
+    protection: ProtectedUse | None = None,
 ) -> UtilisationOverviewAnswer:
+    """The answer; ``protection`` when ``overview`` was computed from protected cells.
+
+    Below facilities the routes pass an overview of ``privacy_counts.protected_occupancy``
+    and its ``use``; each group then states the bounds of its figures.
+    """
     settings = campus.analytics
     campus_scope = overview.scope == "campus"
     groups = [overview.total, *(overview.by_building if campus_scope else ())]
-    shown = [utilisation_group(g, k, exact) for g in [*groups, *overview.by_space_type]]
+    shown = [utilisation_group(g, k, exact, protection) for g in [*groups, *overview.by_space_type]]
     models = [model for model, _ in shown]
     hidden = sum(count for _, count in shown)
     return UtilisationOverviewAnswer(
@@ -412,11 +568,78 @@ def utilisation_overview_answer(
         total=models[0],
         by_building=models[1 : len(groups)],
         by_space_type=models[len(groups) :],
-        profile=profile_model(overview.profile) if overview.profile is not None else None,
+        profile=profile_model(
+            overview.profile,
+            protection.bounds(overview.total.space_ids, core_only=False) if protection else None,
+        )
+        if overview.profile is not None
+        else None,
         withheld_spaces=list(overview.withheld),
-        suppression=suppression_model(not exact, k, hidden + len(overview.withheld)),
+        suppression=utilisation_suppression_model(
+            not exact,
+            k,
+            hidden + len(overview.withheld),
+            protection.bounds(overview.total.space_ids) if protection else None,
+        ),
         sources=[SOURCES["smg"], SOURCES["hesa"], SOURCES["hefce"], SOURCES["privacy"]],
     )
+
+
+class SpaceUtilisation(Utilisation):
+    """Space use over the core hours of a period (UK SMG 2006; HESA EMR definitions).
+
+    Rates are fractions (0.25 = 25 %); null where undefined (no available hours).
+    Below facilities every figure comes from the published 15-minute cells
+    (``suppression``): used seat-hours, U, F, in-use hours, peak and P95 are lower
+    bounds when ``lower_bound``.
+    """
+
+    lower_bound: bool = Field(
+        default=False,
+        description="true below facilities when a suppressed 15-minute cell (1 … k − 1 "
+        "people) is behind the figures: it counts as 0 people, so used_seat_hours, "
+        "utilisation, frequency_rate, in_use_hours, peak and P95 are lower bounds "
+        "of what the unsuppressed cells would give (occupancy_rate and the shares are computed "
+        "from the same lower counts); false: exact for the published cells",
+    )
+    suppressed_cells: int = Field(
+        default=0,
+        description="suppressed 15-minute cells of this space in the core hours, each counted "
+        "as 0 people; 0 for facilities",
+    )
+    used_seat_hours_upper_bound: float = Field(
+        default=0.0,
+        description="used seat-hours with every suppressed cell at k people, person-hours: the "
+        "figure of the unsuppressed cells is at least used_seat_hours and below this when "
+        "lower_bound, equal to "
+        "used_seat_hours otherwise",
+    )
+    suppression: UtilisationSuppression
+
+
+def space_utilisation_answer(
+    model: Utilisation, k: int, exact: bool, bounds: UseBounds | None = None
+) -> SpaceUtilisation:
+    """The per-space answer as the caller may see it.
+
+    ``model`` holds the figures: exact for facilities, else computed from the space's
+    protected cells, whose ``bounds`` are stated. A peak or P95 occupancy that is a
+    count of 1 … k − 1 people, or below k and resting on a suppressed cell, is hidden.
+    """
+    cells = bounds.suppressed_cells if bounds is not None else 0
+    used = model.used_seat_hours
+    fields = model.model_dump() | {
+        "lower_bound": cells > 0,
+        "suppressed_cells": cells,
+        "used_seat_hours_upper_bound": max(used, bounds.used_seat_hours_upper) if cells else used,
+    }
+    hidden = 0
+    for name in ("peak_occupancy", "p95_occupancy"):
+        if hidden_occupancy_rate(fields[name], model.capacity, k, exact, cells > 0):
+            fields[name] = None
+            hidden += 1
+    suppression = utilisation_suppression_model(not exact, k, hidden, bounds)
+    return SpaceUtilisation(**fields, suppression=suppression)
 
 
 # -- IEQ ------------------------------------------------------------------------------------
@@ -966,6 +1189,208 @@ def energy_answer(
             SOURCES["ghg_scope2"],
             SOURCES["nve"],
         ],
+    )
+
+
+# -- savings (IPMVP Option C) -----------------------------------------------------------------
+
+
+class Guideline14CheckModel(BaseModel):
+    """One ASHRAE Guideline 14 criterion applied to the baseline model."""
+
+    criterion: Literal["cv_rmse", "nmbe"] = Field(description="CV(RMSE) or NMBE")
+    value: float = Field(description="the model's figure, fraction (NMBE signed)")
+    limit: float = Field(
+        description="largest acceptable value (CV(RMSE)) or |value| (NMBE), fraction"
+    )
+    passed: bool
+
+
+class SavingsBaselineModel(BaseModel):
+    """The daily baseline E = β0 + βH·HDD, fitted by least squares on the baseline days."""
+
+    formula: str = Field(description="the model, per whole local day")
+    intercept_kwh_per_day: float = Field(description="β0, kWh per day")
+    kwh_per_degree_day: float = Field(description="βH, kWh per K·day")
+    hdd_base_c: float = Field(description="base temperature of the degree days, °C")
+    days: int = Field(description="n: baseline days fitted")
+    parameters: int = Field(description="p: parameters of the model")
+    granularity: str = Field(description="the data the model is fitted to")
+    cv_rmse: float | None = Field(description="√(Σ(y − ŷ)²/(n − p)) / ȳ, fraction")
+    nmbe: float | None = Field(description="Σ(y − ŷ) / ((n − p)·ȳ), fraction")
+    guideline_14: list[Guideline14CheckModel] = Field(
+        description="each ASHRAE Guideline 14 criterion with its value and limit"
+    )
+    accepted: bool = Field(description="true when every Guideline 14 criterion is met")
+
+
+class SavingsPeriod(BaseModel):
+    """One period of the comparison, in the whole local days the model works on."""
+
+    start: Timestamp = Field(description="local midnight opening the first whole day, UTC")
+    end: Timestamp = Field(description="local midnight closing the last whole day, UTC")
+    requested_start: Timestamp
+    requested_end: Timestamp
+    days: int = Field(description="whole local days in the period")
+    days_used: int = Field(
+        description="days with readings of every meter across the day (within 1 h of both "
+        "midnights) and a daily mean outdoor temperature: the days the model sees"
+    )
+    days_without_energy: int = Field(description="days some meter's readings do not span")
+    days_without_outdoor_temperature: int = Field(description="days without a daily mean")
+    hdd: float = Field(description="heating degree days of the days used, K·day")
+    measured_kwh: float = Field(description="delivered energy of the days used, kWh")
+
+
+class BuildingSavingsAnswer(BaseModel):
+    """IPMVP Option C: avoided energy of a reporting period against a degree-day baseline."""
+
+    building_id: str
+    name: str
+    period: AnalysisPeriod = Field(description="the reporting period")
+    units: Units
+    points_excluded: PointsExcluded
+    meters: list[str] = Field(description="the meters inside the measurement boundary")
+    baseline_period: SavingsPeriod
+    reporting_period: SavingsPeriod
+    baseline_model: SavingsBaselineModel
+    adjusted_baseline_kwh: float = Field(
+        description="Σ of the baseline model over the reporting days used, driven by their "
+        "degree days, kWh"
+    )
+    measured_kwh: float = Field(description="Σ measured over the reporting days used, kWh")
+    avoided_kwh: float = Field(description="adjusted baseline − measured, kWh")
+    avoided_share: float | None = Field(
+        description="avoided / adjusted baseline, fraction; positive: less was used"
+    )
+    notes: list[str] = Field(description="days left out, extrapolation, what is not stated")
+    sources: Sources
+
+
+class BaselineRefusal(BaseModel):
+    """Why a baseline was refused: the failing criteria, with values, limits and advice."""
+
+    building_id: str
+    baseline_period: SavingsPeriod
+    baseline_model: SavingsBaselineModel
+    failed: list[Guideline14CheckModel] = Field(description="the criteria the model fails")
+    detail: str = Field(description="the refusal in words, with what to do")
+
+
+SAVINGS_UNITS = {
+    "*_kwh": "kWh",
+    "intercept_kwh_per_day": "kWh per day",
+    "kwh_per_degree_day": "kWh per K·day",
+    "hdd": "K·day (heating degree days)",
+    "hdd_base_c": "°C",
+    "cv_rmse, nmbe, limit, avoided_share": "fraction",
+    "days": "whole local days",
+}
+SAVINGS_ADVICE = (
+    "Use a longer baseline (a whole heating season, or a year), one without unusual "
+    "weeks (holidays, faults, works under way), and check the meters' and the weather "
+    "station's data for gaps, resets and replaced meters"
+)
+
+
+def _savings_period(days: SavingsDays) -> SavingsPeriod:
+    used = days.used
+    return SavingsPeriod(
+        start=isoformat_utc(days.start),
+        end=isoformat_utc(days.end),
+        requested_start=isoformat_utc(days.requested_start),
+        requested_end=isoformat_utc(days.requested_end),
+        days=int(days.dates.size),
+        days_used=int(used.sum()),
+        days_without_energy=days.days_without_energy,
+        days_without_outdoor_temperature=days.days_without_hdd,
+        hdd=float(days.hdd[used].sum()),
+        measured_kwh=float(days.energy_kwh[used].sum()),
+    )
+
+
+def _check_model(check: Guideline14Check) -> Guideline14CheckModel:
+    return Guideline14CheckModel(
+        criterion=check.criterion, value=check.value, limit=check.limit, passed=check.passed
+    )
+
+
+def _savings_baseline_model(savings: BuildingSavings) -> SavingsBaselineModel:
+    model = savings.model
+    return SavingsBaselineModel(
+        formula=f"E_day = β0 + βH · HDD_day (HDD base {savings.hdd_base_c:g} °C)",
+        intercept_kwh_per_day=model.intercept_kwh,
+        kwh_per_degree_day=model.kwh_per_degree_day,
+        hdd_base_c=savings.hdd_base_c,
+        days=model.n,
+        parameters=model.p,
+        granularity=model.granularity,
+        cv_rmse=number(model.cv_rmse),
+        nmbe=number(model.nmbe),
+        guideline_14=[_check_model(c) for c in savings.checks],
+        accepted=savings.rejection is None,
+    )
+
+
+def savings_answer(
+    savings: BuildingSavings, requested: Period, campus: Campus
+) -> BuildingSavingsAnswer:
+    """The answer for savings Guideline 14 accepted (``baseline_refusal`` for the others)."""
+    building = campus.building(savings.building_id)
+    avoided = savings.avoided
+    assert building is not None and avoided is not None
+    return BuildingSavingsAnswer(
+        building_id=savings.building_id,
+        name=building.name,
+        period=period_model(requested, savings.reporting.start, savings.reporting.end, campus),
+        units=SAVINGS_UNITS,
+        points_excluded=savings.points_excluded,
+        meters=list(savings.meters),
+        baseline_period=_savings_period(savings.baseline),
+        reporting_period=_savings_period(savings.reporting),
+        baseline_model=_savings_baseline_model(savings),
+        adjusted_baseline_kwh=avoided.predicted_kwh,
+        measured_kwh=avoided.measured_kwh,
+        avoided_kwh=avoided.avoided_kwh,
+        avoided_share=number(avoided.avoided_share),
+        notes=list(savings.notes),
+        sources=[SOURCES["ipmvp"], SOURCES["ashrae_g14"], SOURCES["degree_days"]],
+    )
+
+
+def baseline_refusal(savings: BuildingSavings) -> BaselineRefusal:
+    """Why Guideline 14 refused the baseline of ``savings`` (its ``rejection`` is set)."""
+    assert savings.rejection is not None
+    period = _savings_period(savings.baseline)
+    model = savings.model
+    failed = [_check_model(c) for c in savings.checks if not c.passed]
+    reasons = "; ".join(savings.rejection.reasons)
+    detail = (
+        f"the baseline of building {savings.building_id} ({period.days_used} days from "
+        f"{period.start} to {period.end}) fails ASHRAE Guideline 14 for {model.granularity} "
+        f"data: {reasons}. The degree-day model E = β0 + βH·HDD does not explain the "
+        f"baseline's daily energy well enough to adjust it to the reporting period, so no "
+        f"avoided energy is given. {SAVINGS_ADVICE}."
+    )
+    return BaselineRefusal(
+        building_id=savings.building_id,
+        baseline_period=period,
+        baseline_model=_savings_baseline_model(savings),
+        failed=failed,
+        detail=detail,
+    )
+
+
+def baseline_refusal_problem(savings: BuildingSavings) -> ApiProblem:
+    """422 problem for a baseline Guideline 14 refuses: detail, ``failed`` criteria, model."""
+    refusal = baseline_refusal(savings)
+    return ApiProblem(
+        "invalid-parameter",
+        refusal.detail,
+        parameter="baseline_start",
+        failed=[c.model_dump() for c in refusal.failed],
+        baseline_period=refusal.baseline_period.model_dump(),
+        baseline_model=refusal.baseline_model.model_dump(),
     )
 
 

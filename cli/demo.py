@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from campuslab.api.keys import KeyStoreError
 from campuslab.cli.brokers import port_is_free, start_local_broker
 from campuslab.cli.keys_command import create_demo_key
 from campuslab.cli.timetable_command import store_for as timetable_store_for
@@ -76,7 +77,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> None:
                     else ""
                 )
             )
-        key = create_demo_key(options.data_dir)
+        try:
+            key = create_demo_key(options.data_dir)
+        except KeyStoreError as exc:
+            raise DemoError(str(exc)) from None
         imported = import_simulated_timetables(campus, options)
         console.print(
             f"[green]✓[/] imported the simulated timetables of {imported} teaching rooms "

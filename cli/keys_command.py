@@ -2,8 +2,10 @@
 
 ``create`` prints the key once, alone on stdout (so ``KEY=$(campuslab keys
 create ...)`` works), and what it is on stderr; the key itself is never stored,
-listed or logged. A running ``campuslab serve``/``api`` over the same data
-folder picks up changes on its next request.
+listed or logged, only its HMAC-SHA256 with the server secret
+(``<data-dir>/key-secret``, or ``CAMPUSLAB_KEY_SECRET_FILE``). A running
+``campuslab serve``/``api`` over the same data folder picks up changes on its
+next request.
 """
 
 from __future__ import annotations
@@ -39,12 +41,16 @@ DataDir = Annotated[
 ]
 
 
+def _fail(exc: KeyStoreError) -> typer.Exit:
+    typer.secho(str(exc), fg="red", err=True)
+    return typer.Exit(1)
+
+
 def _store(data_dir: Path) -> KeyStore:
     try:
         return KeyStore.in_data_dir(data_dir)
     except KeyStoreError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(1) from None
+        raise _fail(exc) from None
 
 
 @keys_app.command("create")
@@ -60,10 +66,12 @@ def create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
     data_dir: DataDir = Path("data"),
 ) -> None:
-    """Create a key and print it, once: it is stored only as a hash."""
+    """Create a key and print it, once: it is stored only as a keyed hash (HMAC-SHA256)."""
     store = _store(data_dir)
     try:
         created = store.create(Role(role.value), name)
+    except KeyStoreError as exc:  # e.g. the server secret could not be written
+        raise _fail(exc) from None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--name") from None
     typer.echo(created.secret)
@@ -136,6 +144,8 @@ def revoke(
             err=True,
         )
         raise typer.Exit(1) from None
+    except KeyStoreError as exc:
+        raise _fail(exc) from None
     typer.echo(f"revoked key {key.id} ({key.name!r}, role {key.role})")
 
 

@@ -38,6 +38,18 @@ def _registry_or_sample(registry: Path | None) -> Path:
     return path
 
 
+def _check_key_store(data_dir: Path) -> None:
+    """Load the API keys now: a damaged key store stops the server before anything opens."""
+    from rich.markup import escape
+
+    from campuslab.api.keys import KeyStore, KeyStoreError
+
+    try:
+        KeyStore.in_data_dir(data_dir)
+    except KeyStoreError as exc:
+        opt.fail(escape(str(exc)), code=1)
+
+
 def _serve_options(
     mqtt_url: str,
     registry: Path | None,
@@ -116,6 +128,7 @@ def serve(
     """
     from campuslab.cli.serve import run_serve
 
+    _check_key_store(data_dir)
     run_serve(
         _serve_options(
             mqtt_url,
@@ -201,6 +214,7 @@ def api(
     """
     from campuslab.cli.serve import run_api
 
+    _check_key_store(data_dir)
     run_api(
         _serve_options(
             "mqtt://unused",

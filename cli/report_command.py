@@ -6,12 +6,17 @@ The figures come from ``analytics.report.planner_report`` (the functions the
 API's routes call) and the page from ``cli.report_render`` (the API's own
 answer models, matplotlib plots embedded as PNG). A progress bar follows the
 long part: the IEQ of every space, the energy of every building, the checks.
+
+With ``--baseline-start`` and ``--baseline-end`` the energy section also gives
+each building's savings by IPMVP Option C (``analytics.report.building_savings``,
+as ``GET /api/v1/buildings/{id}/savings``): the report's period is the reporting
+period, compared with a degree-day baseline fitted on the earlier baseline.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -21,6 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from campuslab.analytics.report import NoSpaces, PlannerReport, planner_report, report_steps
+from campuslab.analytics.savings import MIN_BASELINE_DAYS
 from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli import options as opt
 from campuslab.cli.report_render import render_report
@@ -100,6 +106,22 @@ def report(
     out: Path = typer.Option(
         Path("report.html"), "--out", metavar="FILE", help="The HTML file to write."
     ),
+    baseline_start: str | None = typer.Option(
+        None,
+        "--baseline-start",
+        metavar="WHEN",
+        help="Savings (IPMVP Option C): first day of the baseline period, before --start "
+        "(YYYY-MM-DD or RFC 3339). With --baseline-end, each building gets its avoided "
+        "energy in the report's period against a degree-day baseline fitted on it, or the "
+        "reason ASHRAE Guideline 14 refuses the baseline.",
+    ),
+    baseline_end: str | None = typer.Option(
+        None,
+        "--baseline-end",
+        metavar="WHEN",
+        help=f"End of the baseline period, not included: at or before --start, at least "
+        f"{MIN_BASELINE_DAYS} days after --baseline-start (a heating season is better).",
+    ),
     data_dir: opt.DataDir = Path("data"),
     registry: opt.Registry = None,
     store: opt.Store = "duckdb",
@@ -108,15 +130,18 @@ def report(
     influx_org: opt.InfluxOrg = None,
     influx_bucket: opt.InfluxBucket = None,
 ) -> None:
-    """Write the planner report: utilisation, booked vs actual, IEQ, energy, advice.
+    """Write the planner report: utilisation, booked vs actual, IEQ, energy, savings, advice.
 
     One HTML file with its plots embedded, no external requests: open it in a
     browser, print it, or mail it. Every number in it is the one the API gives for
     the same period. Timetables are read from <data-dir>/timetables.
 
-    Example:
+    Examples:
 
       campuslab report --start 2026-03-02 --end 2026-03-09 --out week10.html
+
+      campuslab report --start 2026-02-02 --end 2026-03-02 \\
+        --baseline-start 2025-11-03 --baseline-end 2026-02-02
     """
     campus = _campus(registry)
     if building is not None and campus.building(building) is None:
@@ -125,11 +150,12 @@ def report(
     start_at, end_at = parse_moment(start, "--start", campus), parse_moment(end, "--end", campus)
     if end_at <= start_at:
         _fail(f"--end ({end_at.isoformat()}) must be after --start ({start_at.isoformat()})")
+    baseline = _baseline(baseline_start, baseline_end, start_at, campus)
     options = StoreOptions(store, data_dir, influx_url, influx_token, influx_org, influx_bucket)
     reading_store = _store(options, campus)
     k = OpenDataSettings.from_env().k
     try:
-        figures = _compute(reading_store, campus, start_at, end_at, data_dir, building, k)
+        figures = _compute(reading_store, campus, start_at, end_at, data_dir, building, k, baseline)
     except NoSpaces as exc:
         _fail(str(exc))
     finally:
@@ -140,6 +166,36 @@ def report(
     console.print(f"Wrote {escape(str(out))} ({len(html.encode()) / 1024:.0f} kB)")
 
 
+def _baseline(
+    start: str | None, end: str | None, report_start: datetime, campus: Campus
+) -> tuple[datetime, datetime] | None:
+    """The savings baseline of --baseline-start and --baseline-end, checked; None without."""
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        _fail("--baseline-start and --baseline-end go together: give both, or neither")
+    begins = parse_moment(start, "--baseline-start", campus)
+    ends = parse_moment(end, "--baseline-end", campus)
+    if ends <= begins:
+        _fail(
+            f"--baseline-end ({ends.isoformat()}) must be after --baseline-start "
+            f"({begins.isoformat()})"
+        )
+    if ends - begins < timedelta(days=MIN_BASELINE_DAYS):
+        _fail(
+            f"the baseline spans {(ends - begins) / timedelta(days=1):g} days; it needs at "
+            f"least {MIN_BASELINE_DAYS} whole days (a heating season is better): move "
+            "--baseline-start earlier"
+        )
+    if ends > report_start:
+        _fail(
+            f"--baseline-end ({ends.isoformat()}) must be at or before --start "
+            f"({report_start.isoformat()}): savings compare the report's period with an "
+            "earlier baseline"
+        )
+    return begins, ends
+
+
 def _compute(
     store: ReadingStore,
     campus: Campus,
@@ -148,6 +204,7 @@ def _compute(
     data_dir: Path,
     building: str | None,
     k: int,
+    baseline: tuple[datetime, datetime] | None = None,
 ) -> PlannerReport:
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -156,13 +213,22 @@ def _compute(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("reading occupancy", total=report_steps(campus, building, k))
+        steps = report_steps(campus, building, k, savings=baseline is not None)
+        task = bar.add_task("reading occupancy", total=steps)
 
         def step(done: str) -> None:
             bar.update(task, advance=1, description=done)
 
         return planner_report(
-            store, campus, start_at, end_at, store_for(data_dir), building, step, k
+            store,
+            campus,
+            start_at,
+            end_at,
+            store_for(data_dir),
+            building,
+            step,
+            k,
+            baseline=baseline,
         )
 
 

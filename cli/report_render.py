@@ -5,7 +5,9 @@ first builds, for every section, the very answer model the API returns for
 the same period (``api.models_analytics``: the same builders, the same
 small-count suppression for a planner), and renders those. So every number
 in the report is the API's number, and each carries a ``data-metric``
-attribute with its exact value for checking (tests/test_report.py).
+attribute with its exact value for checking (tests/test_report.py). The
+savings of a building are the ``/savings`` route's answer, or the refusal its
+422 problem carries (tests/test_savings_api.py).
 
 The file makes no request of its own: the plots are PNG images drawn by
 matplotlib (Agg, through ``Figure`` without pyplot) and embedded as base64
@@ -20,7 +22,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,10 +35,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from campuslab import __version__
-from campuslab.analytics.report import SOURCES, PlannerReport
+from campuslab.analytics.report import SOURCES, PlannerReport, SavingsOutcome
 from campuslab.api.models_analytics import (
+    BaselineRefusal,
     BookedVsActualAnswer,
     BuildingEnergyAnswer,
+    BuildingSavingsAnswer,
     CategoryShares,
     EvidenceFigure,
     HourWeekdayProfile,
@@ -45,12 +49,14 @@ from campuslab.api.models_analytics import (
     SpaceIeqAnswer,
     UtilisationGroup,
     UtilisationOverviewAnswer,
+    baseline_refusal,
     bookings_answer,
     energy_answer,
     ieq_answer,
     profile_model,
     quality_answer,
     recommendations_answer,
+    savings_answer,
     utilisation_group,
     utilisation_overview_answer,
 )
@@ -66,6 +72,37 @@ MAX_GAPS = 15
 
 
 @dataclass(frozen=True)
+class SavingsShown:
+    """One building's savings as the API gives them: the answer, the refusal, or the reason.
+
+    Attributes:
+        building_id: the building.
+        name: its name.
+        answer: ``GET /api/v1/buildings/{id}/savings``'s answer, when Guideline 14 accepts
+            the baseline.
+        refusal: what that route's 422 problem carries, when Guideline 14 refuses it.
+        unavailable: that route's 422 detail, when savings cannot be computed.
+    """
+
+    building_id: str
+    name: str
+    answer: BuildingSavingsAnswer | None = None
+    refusal: BaselineRefusal | None = None
+    unavailable: str | None = None
+
+
+def savings_shown(outcome: SavingsOutcome, period: Period, campus: Campus) -> SavingsShown:
+    """A building's savings in the API's models (``savings_answer``, ``baseline_refusal``)."""
+    name = campus.building(outcome.building_id).name
+    savings = outcome.savings
+    if savings is None:
+        return SavingsShown(outcome.building_id, name, unavailable=outcome.unavailable)
+    if savings.rejection is not None:
+        return SavingsShown(outcome.building_id, name, refusal=baseline_refusal(savings))
+    return SavingsShown(outcome.building_id, name, answer=savings_answer(savings, period, campus))
+
+
+@dataclass(frozen=True)
 class ReportAnswers:
     """Every section of the report as the API answers it for the same period."""
 
@@ -77,6 +114,7 @@ class ReportAnswers:
     energy: list[BuildingEnergyAnswer]
     recommendations: RecommendationsAnswer
     quality: QualityAnswer
+    savings: list[SavingsShown] = field(default_factory=list)
 
 
 def report_answers(report: PlannerReport, campus: Campus) -> ReportAnswers:
@@ -108,6 +146,7 @@ def report_answers(report: PlannerReport, campus: Campus) -> ReportAnswers:
             report.recommendations, scope_id, campus_scope, period, campus, k=k, exact=exact
         ),
         quality=quality_answer(report.quality, scope_id, campus_scope, period, campus),
+        savings=[savings_shown(outcome, period, campus) for outcome in report.savings],
     )
 
 
@@ -435,6 +474,27 @@ def render_report(
         data_source=data_source,
         isoformat_utc=isoformat_utc,
         totals=_totals(answers),
+        baseline=_baseline_text(report, campus),
+        savings_notes=savings_notes(answers),
+    )
+
+
+def savings_notes(answers: ReportAnswers) -> list[str]:
+    """The savings answers' notes, each once, with the buildings it concerns."""
+    buildings_of: dict[str, list[str]] = {}
+    for shown in answers.savings:
+        for note in shown.answer.notes if shown.answer is not None else ():
+            buildings_of.setdefault(note, []).append(shown.building_id)
+    return [f"{', '.join(ids)}: {note}" for note, ids in buildings_of.items()]
+
+
+def _baseline_text(report: PlannerReport, campus: Campus) -> str | None:
+    """The baseline asked for, in local time, for the savings section; None without one."""
+    if report.baseline_start is None or report.baseline_end is None:
+        return None
+    return (
+        f"{local_time(isoformat_utc(report.baseline_start), campus)} to "
+        f"{local_time(isoformat_utc(report.baseline_end), campus)}"
     )
 
 

@@ -6,10 +6,15 @@ below is the contract: every route the app has must appear in ROUTE_ROLES.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
+import shutil
 import stat
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,11 +29,12 @@ from typer.testing import CliRunner
 from campuslab.api import create_app
 from campuslab.api.keys import (
     LAST_USED_GRANULARITY,
+    SECRET_FILE_ENV,
     KeyRejected,
     KeyRejection,
     KeyStore,
+    KeyStoreError,
     Role,
-    key_digest,
 )
 from campuslab.api.security import Principal, ResearcherDep, api_routes, required_role
 from campuslab.cli.keys_command import DEMO_KEY_NAME, create_demo_key, keys_app
@@ -144,9 +150,11 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/spaces/{space_id}/bookings"): Role.RESEARCHER,
     ("POST", "/api/v1/spaces/{space_id}/timetable"): Role.PLANNER,
     ("GET", "/api/v1/buildings/{building_id}/energy"): Role.RESEARCHER,
+    ("GET", "/api/v1/buildings/{building_id}/savings"): Role.RESEARCHER,
     ("GET", "/api/v1/buildings/{building_id}/utilisation"): Role.RESEARCHER,
     ("GET", "/api/v1/campus/utilisation"): Role.RESEARCHER,
     ("GET", "/api/v1/quality"): Role.FACILITIES,
+    ("GET", "/api/v1/dead-letters"): Role.FACILITIES,  # rejected messages (ingest)
     ("GET", "/api/v1/recommendations"): Role.PLANNER,
 }
 # routes of the overview page and of other parts whose own tests cover them
@@ -155,6 +163,8 @@ OTHER_ROUTES = {"/", "/static/{name}", "/docs", "/docs/oauth2-redirect", "/redoc
 NOT_REQUESTED = {"/api/v1/stream"}
 # needs an iCalendar body; its roles are requested in tests/test_analytics_api.py
 NOT_REQUESTED.add("/api/v1/spaces/{space_id}/timetable")
+# needs a baseline with data; its roles are requested in tests/test_savings_api.py
+NOT_REQUESTED.add("/api/v1/buildings/{building_id}/savings")
 MATRIX = [(m, r) for m, r in ROUTE_ROLES if r not in NOT_REQUESTED]
 
 CALLERS = [Role.PUBLIC, Role.RESEARCHER, Role.PLANNER, Role.FACILITIES, Role.ADMIN]
@@ -171,7 +181,7 @@ def _request(client: TestClient, keys: KeyStore, method: str, route: str, header
         "{name}", "unauthorized"
     )
     path = path.replace("{building_id}", "rfb")
-    params = {"quantity": "co2", **WINDOW} if path.endswith("/readings") else {}
+    params = {"quantity": "co2", "every": "15m", **WINDOW} if path.endswith("/readings") else {}
     if path.endswith("/utilisation"):
         params = WINDOW
     if path.startswith("/api/v1/export"):
@@ -286,7 +296,7 @@ def test_revoked_key_is_refused_at_once_even_when_revoked_by_another_process(
 ):
     secret = secrets[Role.RESEARCHER]
     readings = "/api/v1/spaces/rfb-101/readings"
-    params = {"quantity": "co2", **WINDOW}
+    params = {"quantity": "co2", "every": "15m", **WINDOW}
     assert client.get(readings, params=params, headers=bearer(secret)).status_code == 200
     key_id = secret.split("_")[1]
     KeyStore.in_data_dir(data_dir).revoke(key_id)  # what `campuslab keys revoke` does
@@ -314,18 +324,34 @@ def test_metrics_can_be_public_for_a_scraper(store, campus, keys):
 # -- the key store ------------------------------------------------------------------------
 
 
+def server_secret(data_dir: Path) -> bytes:
+    """The server secret as an operator (or a thief of the data folder) finds it."""
+    return bytes.fromhex((data_dir / "key-secret").read_text().strip())
+
+
+def hmac_sha256(server_secret: bytes, key: str) -> str:
+    return hmac.new(server_secret, key.encode(), hashlib.sha256).hexdigest()
+
+
+def plain_sha256(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def test_keys_are_stored_only_as_hashes_in_a_private_file(keys, secrets, data_dir):
     path = data_dir / "keys.json"
     text = path.read_text()
     document = json.loads(text)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert document["format"] == "campuslab-api-keys/2" and document["hash"] == "hmac-sha256"
     for role, secret in secrets.items():
         assert secret not in text
         secret_part = secret.rsplit("_", 1)[1]
         assert secret_part[:20] not in text
+        assert plain_sha256(secret) not in text  # what earlier versions stored
         key_id = secret.split("_")[1]
         (entry,) = [k for k in document["keys"] if k["id"] == key_id]
-        assert entry["sha256"] == key_digest(secret)
+        assert entry["hash"] == "hmac-sha256"
+        assert entry["digest"] == hmac_sha256(server_secret(data_dir), secret)
         assert entry["role"] == role.value
         assert set(entry) == {
             "id",
@@ -335,7 +361,8 @@ def test_keys_are_stored_only_as_hashes_in_a_private_file(keys, secrets, data_di
             "last_used",
             "revoked",
             "revoked_at",
-            "sha256",
+            "hash",
+            "digest",
         }
     assert not [p.name for p in data_dir.iterdir() if p.name.startswith(".keys-")]
 
@@ -344,7 +371,9 @@ def test_keys_survive_a_restart(store, campus, data_dir, secrets):
     again = TestClient(create_app(store, campus, keys=KeyStore.in_data_dir(data_dir)))
     readings = "/api/v1/spaces/rfb-101/readings"
     for role, secret in secrets.items():
-        response = again.get(readings, params={"quantity": "co2", **WINDOW}, headers=bearer(secret))
+        response = again.get(
+            readings, params={"quantity": "co2", "every": "15m", **WINDOW}, headers=bearer(secret)
+        )
         assert response.status_code == 200, (role, response.text)
         assert len(response.json()["points"]) == len(CO2)
 
@@ -385,6 +414,314 @@ def test_key_store_refuses_bad_roles_and_names(keys, role, name):
         keys.create(role, name)
 
 
+# -- the server secret: keys are stored as HMAC-SHA256(secret, key) ------------------------
+
+
+def test_the_server_secret_is_private_made_once_and_never_logged(
+    data_dir, caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.DEBUG, logger="campuslab"):
+        keys = KeyStore.in_data_dir(data_dir)
+        assert not (data_dir / "key-secret").exists()  # made on first use, not on opening
+        secret = keys.create(Role.RESEARCHER, "r").secret
+        made = (data_dir / "key-secret").read_text()
+        keys.verify(secret)
+        KeyStore.in_data_dir(data_dir).create(Role.PLANNER, "p")
+    path = data_dir / "key-secret"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert len(server_secret(data_dir)) == 32
+    assert path.read_text() == made  # the second store used it, and did not replace it
+    assert made.strip() not in (data_dir / "keys.json").read_text()
+    assert f"created the API key secret {path}" in caplog.text
+    assert made.strip() not in caplog.text
+    assert not [p.name for p in data_dir.iterdir() if p.name.startswith(".key-secret-")]
+
+
+def test_the_same_key_verifies_after_a_restart(data_dir):
+    secret = KeyStore.in_data_dir(data_dir).create(Role.FACILITIES, "f").secret
+    before = (data_dir / "key-secret").read_bytes()
+    restarted = KeyStore.in_data_dir(data_dir)
+    assert restarted.verify(secret).role is Role.FACILITIES
+    assert (data_dir / "key-secret").read_bytes() == before
+
+
+_CREATE_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from campuslab.api.keys import KeyStore
+data_dir, ready, go = (Path(a) for a in sys.argv[1:4])
+ready.touch()
+deadline = time.monotonic() + 60
+while not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.001)
+print(KeyStore.in_data_dir(data_dir).create("researcher", ready.name).secret)
+"""
+
+
+def test_processes_starting_at_once_end_with_one_secret(data_dir, tmp_path):
+    go, ready = tmp_path / "go", [tmp_path / f"ready-{i}" for i in range(4)]
+    env = {k: v for k, v in os.environ.items() if k != SECRET_FILE_ENV}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CREATE_WHEN_TOLD, str(data_dir), str(r), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for r in ready
+    ]
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=60)
+        while not all(r.exists() for r in ready) and datetime.now(UTC) < deadline:
+            assert all(p.poll() is None for p in processes), "a process ended early"
+        go.touch()  # all four imported: create a key (and the secret) at once
+        outputs = [p.communicate(timeout=60) for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in processes] == [0] * 4, [err for _, err in outputs]
+    made = [out.strip() for out, _ in outputs]
+    fresh = KeyStore.in_data_dir(data_dir)
+    assert [fresh.verify(k).name for k in made] == [r.name for r in ready]
+    digests = {e["digest"] for e in json.loads((data_dir / "keys.json").read_text())["keys"]}
+    assert digests == {hmac_sha256(server_secret(data_dir), k) for k in made}
+
+
+def test_a_copy_of_keys_json_does_not_authenticate_with_another_secret(data_dir, secrets, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(data_dir / "keys.json", elsewhere / "keys.json")
+    with pytest.raises(KeyStoreError, match="is missing, and the 4 key"):
+        KeyStore.in_data_dir(elsewhere)  # no secret there: refused, not made anew
+    assert not (elsewhere / "key-secret").exists()
+    (elsewhere / "key-secret").write_text(os.urandom(32).hex() + "\n")
+    with pytest.raises(KeyStoreError, match="is not the one the keys in"):
+        KeyStore.in_data_dir(elsewhere)
+    # with the check value edited out, the store opens, and every key is simply unknown
+    document = json.loads((elsewhere / "keys.json").read_text())
+    del document["secret_check"]
+    (elsewhere / "keys.json").write_text(json.dumps(document))
+    copy = KeyStore.in_data_dir(elsewhere)
+    for secret in secrets.values():
+        with pytest.raises(KeyRejected) as rejected:
+            copy.verify(secret)
+        assert rejected.value.reason is KeyRejection.UNKNOWN
+    assert KeyStore.in_data_dir(data_dir).verify(secrets[Role.ADMIN]).role is Role.ADMIN
+
+
+LEGACY_KEYS = {
+    Role.PLANNER: "clk_0123456789ab_" + "P" * 43,
+    Role.RESEARCHER: "clk_ba9876543210_" + "R" * 43,
+    Role.FACILITIES: "clk_00000000abcd_" + "F" * 43,  # revoked
+}
+
+
+def write_legacy_keys(data_dir: Path) -> None:
+    """keys.json as CampusLab wrote it before hmac-sha256: plain SHA-256, no server secret."""
+    entries = [
+        {
+            "id": key.split("_")[1],
+            "name": f"old {role}",
+            "role": role.value,
+            "created": "2026-01-05T09:00:00Z",
+            "last_used": None,
+            "revoked": role is Role.FACILITIES,
+            "revoked_at": "2026-02-01T00:00:00Z" if role is Role.FACILITIES else None,
+            "sha256": plain_sha256(key),
+        }
+        for role, key in LEGACY_KEYS.items()
+    ]
+    data_dir.mkdir(parents=True)
+    document = {"format": "campuslab-api-keys/1", "hash": "sha256", "keys": entries}
+    (data_dir / "keys.json").write_text(json.dumps(document, indent=2))
+    (data_dir / "keys.json").chmod(0o600)
+
+
+def stored_entries(data_dir: Path) -> dict[Role, dict]:
+    entries = {e["id"]: e for e in json.loads((data_dir / "keys.json").read_text())["keys"]}
+    return {role: entries[key.split("_")[1]] for role, key in LEGACY_KEYS.items()}
+
+
+def test_a_key_from_an_earlier_version_works_and_is_then_stored_as_hmac(
+    data_dir, store, campus, caplog: pytest.LogCaptureFixture
+):
+    write_legacy_keys(data_dir)
+    keys = KeyStore.in_data_dir(data_dir)
+    assert not (data_dir / "key-secret").exists()
+    client = TestClient(create_app(store, campus, keys=keys))
+    readings = "/api/v1/spaces/rfb-101/readings"
+    params = {"quantity": "co2", "every": "15m", **WINDOW}
+    planner = LEGACY_KEYS[Role.PLANNER]
+    with caplog.at_level(logging.INFO, logger="campuslab.api.keys"):
+        response = client.get(readings, params=params, headers=bearer(planner))
+    assert response.status_code == 200, response.text
+    assert f"rewrote API key {planner.split('_')[1]}" in caplog.text
+
+    entries = stored_entries(data_dir)
+    assert entries[Role.PLANNER]["hash"] == "hmac-sha256"
+    assert entries[Role.PLANNER]["digest"] == hmac_sha256(server_secret(data_dir), planner)
+    assert plain_sha256(planner) not in (data_dir / "keys.json").read_text()
+    assert entries[Role.PLANNER]["name"] == "old planner"
+    assert entries[Role.PLANNER]["created"] == "2026-01-05T09:00:00Z"
+    for role in (Role.RESEARCHER, Role.FACILITIES):  # untouched until their own first use
+        assert entries[role]["hash"] == "sha256"
+        assert entries[role]["digest"] == plain_sha256(LEGACY_KEYS[role])
+
+    revoked = client.get(readings, params=params, headers=bearer(LEGACY_KEYS[Role.FACILITIES]))
+    assert_problem(revoked, 401, "revoked")
+    wrong = LEGACY_KEYS[Role.RESEARCHER][:-1] + "X"
+    assert_problem(client.get(readings, params=params, headers=bearer(wrong)), 401, "not valid")
+    assert stored_entries(data_dir)[Role.FACILITIES]["hash"] == "sha256"  # refused: as it was
+    assert stored_entries(data_dir)[Role.RESEARCHER]["hash"] == "sha256"
+
+    restarted = KeyStore.in_data_dir(data_dir)
+    assert restarted.verify(planner).role is Role.PLANNER
+    assert restarted.verify(LEGACY_KEYS[Role.RESEARCHER]).role is Role.RESEARCHER
+    assert stored_entries(data_dir)[Role.RESEARCHER]["hash"] == "hmac-sha256"
+    assert client.get(readings, params=params, headers=bearer(planner)).status_code == 200
+
+
+def test_a_failed_rewrite_leaves_an_earlier_versions_key_working(
+    data_dir, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    write_legacy_keys(data_dir)
+    before = (data_dir / "keys.json").read_bytes()
+    keys = KeyStore.in_data_dir(data_dir)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("campuslab.api.keys._replace_file", disk_full)
+    with caplog.at_level(logging.WARNING, logger="campuslab.api.keys"):
+        assert keys.verify(LEGACY_KEYS[Role.PLANNER]).role is Role.PLANNER
+    assert "No space left on device" in caplog.text
+    assert (data_dir / "keys.json").read_bytes() == before  # as the earlier version left it
+    assert not (data_dir / "key-secret").exists()
+    monkeypatch.undo()
+    assert keys.verify(LEGACY_KEYS[Role.PLANNER]).role is Role.PLANNER  # the next use retries
+    assert stored_entries(data_dir)[Role.PLANNER]["hash"] == "hmac-sha256"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\n", b"not a secret\n", b"ab" * 31 + b"\n", b"ab" * 33, bytes(range(32))],
+    ids=["empty", "newline", "text", "too-short", "too-long", "raw-bytes"],
+)
+def test_a_corrupt_secret_file_is_a_clear_error(data_dir, secrets, cli, content: bytes):
+    path = data_dir / "key-secret"
+    path.write_bytes(content)
+    with pytest.raises(KeyStoreError) as error:
+        KeyStore.in_data_dir(data_dir)
+    message = str(error.value)
+    for words in (f"{path} is corrupt", "64 hex digits", "Restore it from a backup"):
+        assert words in message
+    assert "move" in message and "campuslab keys create" in message
+    assert "ababab" not in message  # the content is never quoted
+    listed = CliRunner().invoke(cli, ["keys", "list", "--data-dir", str(data_dir)])
+    assert listed.exit_code == 1 and f"{path} is corrupt" in listed.stderr
+    assert listed.exception is None or isinstance(listed.exception, SystemExit)
+
+
+def test_an_unreadable_secret_file_is_a_clear_error(data_dir, secrets):
+    path = data_dir / "key-secret"
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(KeyStoreError) as error:
+        KeyStore.in_data_dir(data_dir)
+    assert f"cannot read the API key secret {path}: Is a directory" in str(error.value)
+    assert "Restore it from a backup" in str(error.value)
+
+
+@pytest.mark.parametrize("command", ["api", "serve"])
+def test_the_api_does_not_start_without_its_key_secret(
+    command: str, data_dir, secrets, monkeypatch: pytest.MonkeyPatch
+):
+    import uvicorn
+
+    from campuslab.cli.main import app as campuslab
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    (data_dir / "key-secret").unlink()
+    result = CliRunner().invoke(campuslab, [command, "--data-dir", str(data_dir), "--port", "1"])
+    assert result.exit_code == 1 and not started
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert not list(data_dir.glob("*.duckdb"))  # stopped before the store was opened
+    said = " ".join(result.stderr.split())  # rich wraps long lines
+    assert f"{data_dir / 'key-secret'} is missing, and the 4 key(s)" in said
+    assert not (data_dir / "key-secret").exists()  # not silently replaced by a new one
+
+
+def test_a_secret_file_named_by_the_environment(data_dir, tmp_path, monkeypatch):
+    mounted = tmp_path / "run-secrets" / "campuslab-key-secret"
+    monkeypatch.setenv(SECRET_FILE_ENV, str(mounted))
+    with pytest.raises(KeyStoreError) as missing:
+        KeyStore.in_data_dir(data_dir)
+    for words in (f"{mounted} does not exist", SECRET_FILE_ENV, "openssl rand -hex 32"):
+        assert words in str(missing.value)
+    assert not mounted.exists()  # a secret named from outside is never made
+
+    mounted.parent.mkdir()
+    value = os.urandom(32)
+    mounted.write_text(value.hex() + "\n")  # as `openssl rand -hex 32` writes it
+    mounted.chmod(0o400)  # read-only, as a container secret is
+    secret = KeyStore.in_data_dir(data_dir).create(Role.ADMIN, "ops").secret
+    assert not (data_dir / "key-secret").exists()
+    (entry,) = json.loads((data_dir / "keys.json").read_text())["keys"]
+    assert entry["digest"] == hmac_sha256(value, secret)
+    assert KeyStore.in_data_dir(data_dir).verify(secret).role is Role.ADMIN
+    assert mounted.read_text() == value.hex() + "\n"
+
+    monkeypatch.delenv(SECRET_FILE_ENV)
+    with pytest.raises(KeyStoreError, match="is missing, and the 1 key"):
+        KeyStore.in_data_dir(data_dir)
+
+
+def test_an_in_memory_store_keeps_its_secret_in_memory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    keys = KeyStore.in_memory()
+    secret = keys.create(Role.PLANNER, "p").secret
+    assert keys.verify(secret).role is Role.PLANNER
+    keys.revoke(secret.split("_")[1])
+    with pytest.raises(KeyRejected) as rejected:
+        keys.verify(secret)
+    assert rejected.value.reason is KeyRejection.REVOKED
+    assert list(tmp_path.iterdir()) == []  # nothing written anywhere
+    with pytest.raises(ValueError, match="in memory"):
+        KeyStore.in_memory(secret_file=tmp_path / "key-secret")
+
+
+def _set_first_entry(document: dict, **values) -> None:
+    document["keys"][0].update(values)
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda d: _set_first_entry(d, hash="md5"), "hash 'md5' is not hmac-sha256 or sha256"),
+        (lambda d: _set_first_entry(d, digest="zz" * 32), "digest is not 64 hex digits"),
+        (lambda d: _set_first_entry(d, digest="ab" * 20), "digest is not 64 hex digits"),
+        (lambda d: d["keys"][0].pop("digest"), "'digest'"),
+        (lambda d: [d["keys"][0].pop(k) for k in ("hash", "digest")], "'sha256'"),
+        (lambda d: d.update(secret_check="é" * 16), "secret_check is not 16 hex digits"),
+        (lambda d: d.update(secret_check=1234567890123456), "secret_check is not 16 hex"),
+        (lambda d: d.update(keys={"id": "x"}), "cannot read the API keys"),
+    ],
+)
+def test_a_damaged_keys_json_is_a_clear_error(data_dir, secrets, damage, words: str):
+    path = data_dir / "keys.json"
+    document = json.loads(path.read_text())
+    damage(document)
+    path.write_text(json.dumps(document))
+    with pytest.raises(KeyStoreError) as error:
+        KeyStore.in_data_dir(data_dir)
+    assert f"cannot read the API keys in {path}" in str(error.value)
+    assert words in str(error.value)
+
+
 # -- the CLI -------------------------------------------------------------------------------
 
 
@@ -415,12 +752,12 @@ def test_cli_create_prints_the_key_once_and_list_never_shows_it(cli, data_dir, s
     assert "Ola, space study" in listed.stdout
     assert secret not in listed.stdout and secret.rsplit("_", 1)[1] not in listed.stdout
     as_json = json.loads(runner.invoke(cli, ["keys", "list", "--json", *args]).stdout)
-    assert as_json[0]["id"] == key_id and "sha256" not in as_json[0]
+    assert as_json[0]["id"] == key_id and not {"digest", "sha256"} & as_json[0].keys()
 
     client = TestClient(create_app(store, campus, keys=KeyStore.in_data_dir(data_dir)))
     assert client.get("/api/v1/keys", headers=bearer(secret)).status_code == 403  # planner
     readings = "/api/v1/spaces/rfb-101/readings"
-    params = {"quantity": "co2", **WINDOW}
+    params = {"quantity": "co2", "every": "15m", **WINDOW}
     assert client.get(readings, params=params, headers=bearer(secret)).status_code == 200
 
     revoked = runner.invoke(cli, ["keys", "revoke", key_id, *args])
@@ -476,11 +813,11 @@ def test_admin_creates_lists_and_revokes_keys_over_http(client, secrets):
     assert body["role"] == "researcher" and not body["revoked"]
     listing = client.get("/api/v1/keys", headers=admin)
     assert body["id"] in listing.text and new_key not in listing.text
-    assert all("key" not in item and "sha256" not in item for item in listing.json())
+    assert all(not {"key", "digest", "sha256"} & item.keys() for item in listing.json())
     assert client.get(f"/api/v1/keys/{body['id']}", headers=admin).json()["name"] == "Kari"
 
     readings = "/api/v1/spaces/rfb-101/readings"
-    params = {"quantity": "co2", **WINDOW}
+    params = {"quantity": "co2", "every": "15m", **WINDOW}
     assert client.get(readings, params=params, headers=bearer(new_key)).status_code == 200
     revoked = client.delete(f"/api/v1/keys/{body['id']}", headers=admin)
     assert revoked.status_code == 200 and revoked.json()["revoked"] is True

@@ -4,13 +4,18 @@
 - ``GET /api/v1/buildings/{building_id}/utilisation``: one building, by space type.
 
 Both take ``profile=true`` for the hour × weekday profile. Researcher role.
-The figures come from ``analytics.report.utilisation_overview``, which the
-planner report calls too. Below facilities, spaces with fewer than k seats are
-left out of every pool (privacy: see ``analytics.report``).
+For facilities the figures come from ``analytics.report.utilisation_overview``
+(exact hourly counts), which the planner report calls too. Below facilities,
+spaces with fewer than k seats are left out of every pool, and the same pooling
+(``analytics.report.utilisation_overview_of``) runs over the hourly occupancy
+derived from the published 15-minute cells (``privacy_counts.protected_occupancy``):
+a building's or the campus's total is then a sum of protected cells, so
+subtracting rooms or buildings from it gives back nothing the export hides.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -20,6 +25,8 @@ from campuslab.analytics.report import (
     NoSpaces,
     scope_space_ids,
     utilisation_overview,
+    utilisation_overview_of,
+    visible_space_ids,
     withheld_space_ids,
 )
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, StoreDep
@@ -34,8 +41,9 @@ from campuslab.api.models_analytics import (
     utilisation_overview_answer,
 )
 from campuslab.api.parameters import Period
+from campuslab.api.privacy_counts import protected_occupancy
 from campuslab.api.problems import ApiProblem, problem_responses
-from campuslab.api.routers.exports import OpenDataDep
+from campuslab.api.routers.exports import OpenDataDep, OpenDataSettings
 from campuslab.api.security import Principal, ResearcherDep
 from campuslab.core.registry import Campus
 from campuslab.core.store.port import ReadingStore
@@ -53,8 +61,11 @@ _DESCRIPTION = (
     "HESA Estates Management Record), pooled as seat-hours, never as a mean of rooms' "
     "percentages. Each group carries its HEFCE band (poor < 25 %, fair 25–35 %, good ≥ 35 %) "
     "and the same figures at the hour's peak count. Below the facilities role, spaces with "
-    "fewer than k seats are left out (`withheld_spaces`). The period is widened to whole UTC "
-    "hours; default: the last 7 whole local days. At most 366 days per request."
+    "fewer than k seats are left out (`withheld_spaces`), and every figure is computed from "
+    "the published 15-minute cells (as GET /api/v1/export gives them), each suppressed cell "
+    "counted as 0 people: `lower_bound`, `suppressed_cells` and `used_seat_hours_upper_bound` "
+    "of each group say how exact its figures are (see `suppression`). The period is widened "
+    "to whole UTC hours; default: the last 7 whole local days. At most 366 days per request."
 )
 
 
@@ -62,22 +73,36 @@ def _overview(
     store: ReadingStore,
     campus: Campus,
     period: Period,
+    now: datetime,
     principal: Principal,
-    k: int,
+    settings: OpenDataSettings,
     building_id: str | None,
     profile: bool,
 ) -> UtilisationOverviewAnswer:
-    exact = principal.sees_unsuppressed
+    exact, k = principal.sees_unsuppressed, settings.k
     withheld = withheld_space_ids(campus, scope_space_ids(campus, building_id), k, exact)
+    protection = None
     try:
-        overview = utilisation_overview(
-            store, campus, period.start, period.end, building_id, profile, withheld
-        )
+        if exact:
+            overview = utilisation_overview(
+                store, campus, period.start, period.end, building_id, profile, withheld
+            )
+        else:
+            spaces = visible_space_ids(campus, building_id, withheld)
+            occupancy = protected_occupancy(
+                store, campus, settings, period.start, period.end, now, spaces
+            )
+            overview = utilisation_overview_of(
+                campus, occupancy.hourly, building_id, profile, withheld
+            )
+            protection = occupancy.use
     except NoSpaces as empty:
         if withheld:
             raise ApiProblem("forbidden", str(empty), required_role=Role.FACILITIES.value) from None
         raise HTTPException(404, str(empty)) from None
-    return utilisation_overview_answer(overview, period, campus, k=k, exact=exact)
+    return utilisation_overview_answer(
+        overview, period, campus, k=k, exact=exact, protection=protection
+    )
 
 
 @router.get(
@@ -98,8 +123,9 @@ def read_campus_utilisation(
     end: EndQuery = None,
     profile: ProfileQuery = False,
 ) -> UtilisationOverviewAnswer:
-    period = analysis_period(start, end, now=clock(), campus=campus, limit=analysis_limit(limits))
-    return _overview(store, campus, period, principal, open_data.k, None, profile)
+    now = clock()
+    period = analysis_period(start, end, now=now, campus=campus, limit=analysis_limit(limits))
+    return _overview(store, campus, period, now, principal, open_data, None, profile)
 
 
 @router.get(
@@ -121,5 +147,6 @@ def read_building_utilisation(
     end: EndQuery = None,
     profile: ProfileQuery = False,
 ) -> UtilisationOverviewAnswer:
-    period = analysis_period(start, end, now=clock(), campus=campus, limit=analysis_limit(limits))
-    return _overview(store, campus, period, principal, open_data.k, building.id, profile)
+    now = clock()
+    period = analysis_period(start, end, now=now, campus=campus, limit=analysis_limit(limits))
+    return _overview(store, campus, period, now, principal, open_data, building.id, profile)

@@ -1,28 +1,43 @@
-"""GET /api/v1/buildings/{building_id}/energy: energy, EUI, intensity, load shape, emissions.
+"""Energy of one building: ``/energy`` (the period's figures) and ``/savings`` (IPMVP Option C).
 
-Researcher role. The figures come from ``analytics.energy_kpis.building_energy``.
+Researcher role: energy holds no counts of people. The figures come from
+``analytics.energy_kpis.building_energy`` and ``analytics.report.building_savings``.
+
+Savings are a route of their own rather than parameters of ``/energy``: they
+compare two periods through a fitted model, so their answer has another shape,
+their parameters (a baseline) are required, and a baseline that fails ASHRAE
+Guideline 14 is a 422 for savings without taking the period's energy figures
+down with it.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from campuslab.analytics.energy_kpis import building_energy
+from campuslab.analytics.report import SavingsUnavailable, building_savings
+from campuslab.analytics.savings import MIN_BASELINE_DAYS
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, StoreDep
 from campuslab.api.keys import Role
 from campuslab.api.models_analytics import (
     BuildingDep,
     BuildingEnergyAnswer,
+    BuildingSavingsAnswer,
     EndQuery,
     StartQuery,
     analysis_limit,
     analysis_period,
+    baseline_refusal_problem,
     energy_answer,
+    savings_answer,
 )
-from campuslab.api.problems import problem_responses
+from campuslab.api.parameters import MAX_PARAMETER_LENGTH, Period, parse_instant
+from campuslab.api.problems import ApiProblem, invalid_parameter, problem_responses
 from campuslab.api.security import require_role
+from campuslab.core.readings import isoformat_utc
 
 router = APIRouter(
     prefix="/api/v1/buildings",
@@ -39,6 +54,26 @@ HddNormalQuery = Annotated[
         "local days, e.g. from the Norwegian Meteorological Institute's normals; with it the "
         "temperature-dependent part of the energy is normalised",
         examples=[410.5],
+    ),
+]
+BaselineStartQuery = Annotated[
+    str,
+    Query(
+        max_length=MAX_PARAMETER_LENGTH,
+        description="start of the baseline period, inclusive; RFC 3339 (a time without an "
+        "offset is taken as UTC). The model works on whole local days: use a local midnight.",
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-01-05T00:00:00+01:00"],
+    ),
+]
+BaselineEndQuery = Annotated[
+    str,
+    Query(
+        max_length=MAX_PARAMETER_LENGTH,
+        description="end of the baseline period, exclusive; RFC 3339; at or before `start` "
+        f"and at least {MIN_BASELINE_DAYS} days after `baseline_start`",
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-02-02T00:00:00+01:00"],
     ),
 ]
 
@@ -72,3 +107,92 @@ def read_energy(
         store, campus, building.id, period.start, period.end, hdd_normal=hdd_normal
     )
     return energy_answer(energy, period, campus)
+
+
+def baseline_period(
+    baseline_start: str, baseline_end: str, reporting: Period, limit: timedelta
+) -> Period:
+    """The baseline asked for: before the reporting period, 14 days to ``limit`` long.
+
+    Each failure is a 422 problem naming the parameter at fault.
+    """
+    begins = parse_instant("baseline_start", baseline_start)
+    ends = parse_instant("baseline_end", baseline_end)
+    if ends <= begins:
+        raise invalid_parameter(
+            "baseline_end",
+            f"baseline_end {isoformat_utc(ends)} must be after baseline_start "
+            f"{isoformat_utc(begins)}; the baseline is baseline_start <= t < baseline_end",
+        )
+    span = ends - begins
+    if span > limit:
+        raise ApiProblem(
+            "range-too-long",
+            f"baseline_start..baseline_end spans {_days(span)}; a baseline is limited to "
+            f"{_days(limit)} per request: choose at most a year (a whole year, or a heating "
+            "season, is what IPMVP baselines usually cover)",
+            parameter="baseline_start",
+        )
+    if span < timedelta(days=MIN_BASELINE_DAYS):
+        raise invalid_parameter(
+            "baseline_end",
+            f"baseline_start..baseline_end spans {_days(span)}; a baseline needs at least "
+            f"{MIN_BASELINE_DAYS} whole local days, so that every weekday appears at least "
+            "twice: choose a longer baseline (a whole heating season is better still)",
+        )
+    if ends > reporting.start:
+        where = "overlaps" if begins < reporting.end else "comes after"
+        raise invalid_parameter(
+            "baseline_end",
+            f"the baseline {isoformat_utc(begins)} to {isoformat_utc(ends)} {where} the "
+            f"reporting period {isoformat_utc(reporting.start)} to "
+            f"{isoformat_utc(reporting.end)} (start..end): IPMVP compares a reporting period "
+            "with an earlier baseline, so baseline_end must be at or before start",
+        )
+    return Period(begins, ends)
+
+
+def _days(span: timedelta) -> str:
+    return f"{span / timedelta(days=1):.4g} days"
+
+
+@router.get(
+    "/{building_id}/savings",
+    response_model=BuildingSavingsAnswer,
+    summary="Avoided energy of one building against a baseline (IPMVP Option C)",
+    description="Fits the daily baseline E = β0 + βH·HDD (delivered electricity and "
+    "district heat against heating degree days, whole local days) on "
+    "`baseline_start <= t < baseline_end`, checks it against ASHRAE Guideline 14 (daily "
+    "data: CV(RMSE) ≤ 20 %, |NMBE| ≤ 5 %), and gives the adjusted baseline, the measured "
+    "energy and the avoided energy (kWh and share) of the reporting period "
+    "`start <= t < end` (default: the last 7 whole local days). A day counts only with data "
+    "from every meter and the weather station. A baseline that fails Guideline 14 is a 422 "
+    "problem whose `failed` lists each criterion with its value and limit; a baseline "
+    f"shorter than {MIN_BASELINE_DAYS} days, not before the reporting period, or without "
+    "data is a 422 naming the parameter. At most 366 days per period.",
+    responses=problem_responses(404, 422, 500),
+)
+def read_savings(
+    building: BuildingDep,
+    store: StoreDep,
+    campus: CampusDep,
+    clock: ClockDep,
+    limits: ReadLimitsDep,
+    baseline_start: BaselineStartQuery,
+    baseline_end: BaselineEndQuery,
+    start: StartQuery = None,
+    end: EndQuery = None,
+) -> BuildingSavingsAnswer:
+    limit = analysis_limit(limits)
+    period = analysis_period(start, end, now=clock(), campus=campus, limit=limit)
+    baseline = baseline_period(baseline_start, baseline_end, period, limit)
+    try:
+        savings = building_savings(
+            store, campus, building.id, baseline.start, baseline.end, period.start, period.end
+        )
+    except SavingsUnavailable as unavailable:
+        parameter = "baseline_start" if unavailable.period == "baseline" else "start"
+        raise invalid_parameter(parameter, str(unavailable)) from None
+    if savings.rejection is not None:
+        raise baseline_refusal_problem(savings)
+    return savings_answer(savings, period, campus)

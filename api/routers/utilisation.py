@@ -1,4 +1,11 @@
-"""GET /api/v1/spaces/{space_id}/utilisation: frequency rate, occupancy rate, utilisation."""
+"""GET /api/v1/spaces/{space_id}/utilisation: frequency rate, occupancy rate, utilisation.
+
+Facilities see the figures of the exact hourly counts (``kpis.space_utilisation``).
+Roles below facilities see the same figures computed from the space's published
+15-minute cells, each suppressed cell counted as 0 people
+(``privacy_counts.protected_occupancy``), so that no window, however short or
+however it overlaps another, tells more than the export does (METRICS.md, Privacy).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from campuslab.analytics.utilisation import UtilisationResult
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, SpaceDep, StoreDep
 from campuslab.api.keys import Role
 from campuslab.api.models import Utilisation, core_hours_description
+from campuslab.api.models_analytics import SpaceUtilisation, space_utilisation_answer
 from campuslab.api.parameters import (
     MAX_PARAMETER_LENGTH,
     Period,
@@ -20,6 +28,7 @@ from campuslab.api.parameters import (
     parse_instant,
     resolve_period,
 )
+from campuslab.api.privacy_counts import protected_occupancy, protected_space_utilisation
 from campuslab.api.problems import ApiProblem, problem_responses
 from campuslab.api.routers.exports import OpenDataDep
 from campuslab.api.security import PrincipalDep, require_role
@@ -105,7 +114,7 @@ def utilisation_model(
 
 @router.get(
     "/{space_id}/utilisation",
-    response_model=Utilisation,
+    response_model=SpaceUtilisation,
     summary="Utilisation of one space",
     description="Frequency rate F, occupancy rate O and utilisation U of a space over the "
     "core hours of `start <= t < end` (UK Space Management Group 2006; HESA "
@@ -114,7 +123,11 @@ def utilisation_model(
     "core hours without any reading are left out and counted in "
     "`hours_without_data`. The period is widened to whole UTC hours. Rates are "
     "fractions 0..1 (peak occupancy can exceed 1). Default period: today so far "
-    "in the site's time zone. At most 366 days per request.",
+    "in the site's time zone. At most 366 days per request. Below facilities the figures "
+    "are computed from the published 15-minute cells (as GET /api/v1/export gives them, up "
+    "to the last complete quarter), each suppressed cell counted as 0 people: "
+    "`lower_bound`, `suppressed_cells` and `used_seat_hours_upper_bound` say how exact "
+    "they are (see `suppression`).",
     responses=problem_responses(404, 422, 500),
 )
 def read_utilisation(
@@ -127,8 +140,9 @@ def read_utilisation(
     open_data: OpenDataDep,
     start: StartQuery = None,
     end: EndQuery = None,
-) -> Utilisation:
-    period = utilisation_period(start, end, clock(), campus)
+) -> SpaceUtilisation:
+    now = clock()
+    period = utilisation_period(start, end, now, campus)
     check_span(
         period,
         limits.max_resampled_span,
@@ -144,18 +158,14 @@ def read_utilisation(
             "tells when its occupant is in (METRICS.md, Privacy)",
             required_role=Role.FACILITIES.value,
         )
-    result = space_utilisation(store, campus, space.space.id, period.start, period.end)
+    if principal.sees_unsuppressed:
+        result = space_utilisation(store, campus, space.space.id, period.start, period.end)
+        model = utilisation_model(space.space.id, capacity, period, campus, result)
+        return space_utilisation_answer(model, open_data.k, exact=True)
+    occupancy = protected_occupancy(
+        store, campus, open_data, period.start, period.end, now, [space.space.id], hourly_peak=False
+    )
+    result = protected_space_utilisation(campus, occupancy, space.space.id)
     model = utilisation_model(space.space.id, capacity, period, campus, result)
-    if not principal.sees_unsuppressed:
-        model = _suppress_small_counts(model, open_data.k)
-    return model
-
-
-def _suppress_small_counts(model: Utilisation, k: int) -> Utilisation:
-    """Peak and P95 times capacity are head counts: hide them when 1 to k-1 people."""
-    hidden = {}
-    for name in ("peak_occupancy", "p95_occupancy"):
-        rate = getattr(model, name)
-        if rate is not None and 0 < rate * model.capacity < k:
-            hidden[name] = None
-    return model.model_copy(update=hidden) if hidden else model
+    bounds = occupancy.use.bounds([space.space.id])
+    return space_utilisation_answer(model, open_data.k, exact=False, bounds=bounds)
