@@ -14,7 +14,13 @@ influxdb-client posts to), in alternating order:
 Rates are lines per second; medians over --runs. The ratio campuslab/ceiling is
 comparable across machines.
 
+--remembered N first fills the store's memory of recent readings (``RecentReadings``,
+how it recognises repeats across batches) with N identities of other readings, so
+the run measures the steady state of a long-running ingestor, whose memory is full,
+rather than a fresh one's. The filling is not timed.
+
     .venv/bin/python bench/influx_write.py [--readings 200000] [--batch 1000] [--runs 5]
+        [--record-lines 100] [--remembered 900000]
 """
 
 from __future__ import annotations
@@ -68,12 +74,28 @@ def run_ceiling(url: str, bodies: list[bytes], lines: int) -> float:
         return lines / (time.perf_counter() - started)
 
 
+def fill_memory(store: InfluxStore, campus: Campus, remembered: int) -> None:
+    """Remember ``remembered`` identities of readings a year back (none of the timed ones)."""
+    recent = getattr(store, "_recent", None)
+    if recent is None or not remembered:
+        return  # a store without the memory (before it was added): nothing to fill
+    start = datetime.now(UTC) - timedelta(days=365)
+    for batch in reading_batches(campus, remembered, 10_000, start):
+        recent.remember(recent.keys_of(batch))
+
+
 def run_campuslab(
-    url: str, campus: Campus, batches: list[ReadingBatch], request_lines: int, record_lines: int
+    url: str,
+    campus: Campus,
+    batches: list[ReadingBatch],
+    request_lines: int,
+    record_lines: int,
+    remembered: int,
 ):
     store = InfluxStore(
         InfluxConfig(url=url, batch_size=request_lines, record_lines=record_lines), campus
     )
+    fill_memory(store, campus, remembered)
     left = [len(batches)]
     errors: list[BaseException] = []
     done = threading.Event()
@@ -112,6 +134,9 @@ def main() -> None:
         "--record-lines", type=int, default=1, help="InfluxConfig.record_lines (lines per record)"
     )
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--remembered", type=int, default=0, help="fill the memory of recent readings first"
+    )
     args = parser.parse_args()
 
     campus = load_campus(sample_campus_path())
@@ -135,7 +160,12 @@ def main() -> None:
                         rate_ceiling = run_ceiling(vm.url, bodies, len(lines))
                     else:
                         rate, rate_submit = run_campuslab(
-                            vm.url, campus, batches, args.request_lines, args.record_lines
+                            vm.url,
+                            campus,
+                            batches,
+                            args.request_lines,
+                            args.record_lines,
+                            args.remembered,
                         )
                 ceiling.append(rate_ceiling)
                 campuslab.append(rate)
@@ -152,7 +182,7 @@ def main() -> None:
     print(
         f"{args.readings:,} readings in batches of {args.batch:,}, requests of "
         f"{args.request_lines:,} lines, record_lines={args.record_lines}, "
-        f"median of {args.runs} runs:"
+        f"remembered={args.remembered:,}, median of {args.runs} runs:"
     )
     print(f"  ceiling (httpx POST, pre-encoded):  {statistics.median(ceiling):>12,.0f} lines/s")
     print(f"  campuslab InfluxStore.submit:       {statistics.median(campuslab):>12,.0f} lines/s")

@@ -13,14 +13,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from prometheus_client import CollectorRegistry, start_http_server
 
-from campuslab.api.app import create_app
 from campuslab.api.keys import KeyStore
 from campuslab.api.request_ids import install_request_id_logging
-from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli.stores import StoreOptions, mqtt_endpoint, open_store
 from campuslab.cli.timetable_command import store_for as timetable_store_for
 from campuslab.core.config import DEFAULT_TOPIC_PREFIX
@@ -29,6 +28,9 @@ from campuslab.core.store import ReadingStore
 from campuslab.ingest.metrics import IngestMetrics
 from campuslab.ingest.processor import MessageProcessor
 from campuslab.ingest.service import Ingestor, IngestSettings, default_client_id
+
+if TYPE_CHECKING:
+    from campuslab.api.routers.exports import OpenDataSettings
 
 log = logging.getLogger("campuslab.serve")
 
@@ -49,7 +51,8 @@ class ServeOptions:
     metrics_public: bool = False
     cors_origins: tuple[str, ...] = ()
     # privacy threshold k and licence, read from the environment once at start-up
-    open_data: OpenDataSettings = field(default_factory=OpenDataSettings)
+    # (None: create_app reads them)
+    open_data: OpenDataSettings | None = None
 
 
 def configure_logging(level: str) -> None:
@@ -67,6 +70,9 @@ def _app(
     registry: CollectorRegistry,
     status=None,
 ):
+    # imported here: the API pulls in pythermalcomfort/numba, seconds that `ingest` never needs
+    from campuslab.api.app import create_app
+
     return create_app(
         store,
         campus,

@@ -31,6 +31,10 @@ class StoreOptions:
                 "--store influxdb needs --influx-url (or CAMPUSLAB_INFLUX_URL), "
                 "e.g. http://localhost:8086"
             )
+        if self.kind == "influxdb":
+            from campuslab.core.store.influx import InfluxConfig
+
+            InfluxConfig.from_env()  # the CAMPUSLAB_INFLUX_* / SPOOL settings, named when bad
 
 
 def open_store(options: StoreOptions, campus: Campus) -> ReadingStore:

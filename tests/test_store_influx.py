@@ -30,6 +30,7 @@ from campuslab.core.store.influx import (
     InfluxConfig,
     InfluxQueryError,
     InfluxStore,
+    RecentReadings,
     StoreClosed,
     duration_literal,
     quote_identifier,
@@ -222,15 +223,17 @@ def test_batches_are_followed_through_merging_and_splitting(victoriametrics, cam
             store.submit(batch, [], on_durable_for(k))
         store.submit(batches[3], [], on_durable_for(len(batches)))  # a redelivery
         assert done.wait(30)
+        # whether batch 3 was still in flight or already acknowledged, the redelivery
+        # waits for (or recognises) that copy: counted as duplicates, never sent again
         assert outcomes == {
-            k: (WriteResult(len(b), 0), None) for k, b in enumerate([*batches, batches[3]])
+            **{k: (WriteResult(len(b), 0), None) for k, b in enumerate(batches)},
+            len(batches): (WriteResult(0, len(batches[3])), None),
         }
         total = sum(len(b) for b in batches)
         stats = store.stats()
-        assert stats.written_lines == total + len(batches[3])
+        assert stats.written_lines == stats.submitted_lines == total
         assert stats.pending_lines == stats.pending_batches == 0
-        points = sum(len(s["values"]) for s in victoriametrics.export())
-        assert points == total + len(batches[3])  # the redelivery is sent again, as asked
+        assert sum(len(s["values"]) for s in victoriametrics.export()) == total
     finally:
         store.close()
 
@@ -241,6 +244,173 @@ def test_repeats_within_a_batch_are_sent_once(vm_store, victoriametrics):
         batch.append(to_epoch_us(HOUR_AGO), "rfb", "rfb-101", "co2", 555.0)
     assert vm_store.write(batch) == WriteResult(1, 2)
     assert [s["values"] for s in victoriametrics.export()] == [[555.0]]
+
+
+def co2_batch(campus: Campus, first: int, count: int, value: float = 400.0) -> ReadingBatch:
+    """Readings ``first`` .. ``first + count - 1`` of one stream of distinct co2 readings."""
+    spaces = [(b.id, s.id) for b, s in campus.spaces()]
+    batch = ReadingBatch()
+    for i in range(first, first + count):
+        building, space = spaces[i % len(spaces)]
+        ts = to_epoch_us(HOUR_AGO) + (i // len(spaces)) * 1_000_000
+        batch.append(ts, building, space, "co2", value + i % 1000)
+    return batch
+
+
+def co2_points(vm) -> int:
+    return sum(len(s["values"]) for s in vm.export('{__name__="co2_value"}'))
+
+
+def test_a_repeat_in_a_later_batch_is_a_duplicate_and_not_sent(vm_store, victoriametrics, campus):
+    """The issue's case: 500 distinct readings, then 50 exact repeats in batches of their own."""
+    results = [vm_store.write(co2_batch(campus, first, 100)) for first in range(0, 500, 100)]
+    results += [vm_store.write(co2_batch(campus, first, 10)) for first in range(0, 500, 100)]
+    assert sum(r.stored for r in results) == 500
+    assert sum(r.duplicates for r in results) == 50
+    assert results[5:] == [WriteResult(0, 10)] * 5
+    assert co2_points(victoriametrics) == 500  # VictoriaMetrics keeps resends: none came
+    stats = vm_store.stats()
+    assert stats.submitted_lines == stats.written_lines == 500
+    assert stats.recent_keys == 500
+
+
+def test_same_sensor_quantity_and_time_is_one_reading_whatever_the_value(vm_store, campus):
+    first = co2_batch(campus, 0, 5, value=400.0)
+    again = co2_batch(campus, 0, 5, value=900.0)  # same identities, other values
+    mixed = co2_batch(campus, 5, 1)
+    mixed.extend(list(co2_batch(campus, 5, 1, value=123.0)))  # repeated within the batch
+    assert vm_store.write(first) == WriteResult(5, 0)
+    assert vm_store.write(again) == WriteResult(0, 5)  # the first value stays, as in DuckDB
+    assert vm_store.write(mixed) == WriteResult(1, 1)
+
+
+def test_a_batch_waits_for_a_copy_in_flight_instead_of_sending_it_again(victoriametrics, campus):
+    store = InfluxStore(InfluxConfig(url=victoriametrics.url, flush_interval_ms=300), campus)
+    outcomes: list[tuple] = []
+    try:
+        batch = co2_batch(campus, 0, 200)
+        store.submit(batch, [], lambda r, e: outcomes.append(("first", r, e)))
+        store.submit(batch, [], lambda r, e: outcomes.append(("redelivery", r, e)))
+        assert store.stats().submitted_lines == 200  # the redelivery sent nothing
+        assert store.flush(10)
+        assert outcomes == [
+            ("first", WriteResult(200, 0), None),
+            ("redelivery", WriteResult(0, 200), None),
+        ]
+        assert co2_points(victoriametrics) == 200
+    finally:
+        store.close()
+
+
+def test_overlapping_batches_from_many_threads_count_each_reading_once(victoriametrics, campus):
+    """Four submitters send the same 2,000 readings in overlapping batches, in their own order."""
+    store = InfluxStore(
+        InfluxConfig(url=victoriametrics.url, flush_interval_ms=20, batch_size=300), campus
+    )
+    batches = [co2_batch(campus, first, 250) for first in range(0, 2000, 125)]  # each twice
+    results: list[WriteResult] = []
+    lock = threading.Lock()
+
+    def submitter(order: list[int]) -> None:
+        for k in order:
+            result = store.write(batches[k])
+            with lock:
+                results.append(result)
+
+    orders = [list(range(len(batches)))[::step] for step in (1, -1)] * 2
+    threads = [threading.Thread(target=submitter, args=(order,)) for order in orders]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(results) == 4 * len(batches)
+        assert sum(r.stored for r in results) == 2000 + 125  # the last batch runs past 2,000
+        assert sum(r.stored + r.duplicates for r in results) == 4 * sum(map(len, batches))
+        assert co2_points(victoriametrics) == 2125  # each line sent once
+        assert store.stats().submitted_lines == 2125
+    finally:
+        store.close()
+
+
+def test_a_failed_copy_fails_the_batches_waiting_for_it_and_counts_nothing(victoriametrics, campus):
+    victoriametrics.stop()
+    store = InfluxStore(
+        InfluxConfig(
+            url=victoriametrics.url,
+            flush_interval_ms=20,
+            max_retries=1,
+            retry_interval_ms=50,
+            max_retry_time_ms=300,
+            health_interval_s=0.2,
+        ),
+        campus,
+    )
+    try:
+        outcomes = []
+        batch = co2_batch(campus, 0, 20)
+        store.submit(batch, [], lambda r, e: outcomes.append((r, e)))
+        store.submit(batch, [], lambda r, e: outcomes.append((r, e)))  # waits for that copy
+        assert store.flush(10)
+        assert [r for r, _ in outcomes] == [None, None]
+        assert all(e is not None for _, e in outcomes)
+        assert store.stats().recent_keys == 0  # nothing was stored, nothing is remembered
+        victoriametrics.start()
+        assert store.write(batch) == WriteResult(20, 0)  # so the redelivery stores it
+        assert co2_points(victoriametrics) == 20
+    finally:
+        store.close()
+
+
+def test_recent_readings_are_bounded_and_keep_the_newest(campus):
+    recent = RecentReadings(capacity=100)
+    batches = [co2_batch(campus, first, 10) for first in range(0, 1000, 10)]
+    keys = [recent.keys_of(b) for b in batches]
+    assert len({k for ks in keys for k in ks}) == 1000  # distinct readings, distinct keys
+    for ks in keys:
+        assert recent.remember(ks) == 10
+        assert len(recent) <= 100
+    assert len(recent) >= 50
+    assert recent.known(keys[-1]) == set(keys[-1])  # the newest are remembered ...
+    assert recent.known(keys[-5]) == set(keys[-5])
+    assert recent.known(keys[0]) == set()  # ... the oldest forgotten
+    assert recent.remember(keys[-1]) == 0
+    assert recent.remember(keys[0]) == 10  # forgotten: counted as stored again
+    # retention: keys before a cutoff go (ordered by time: the key's high bits)
+    cutoff = batches[-1].ts_us[0]  # a later second than batch -5's
+    assert batches[-5].ts_us[-1] < cutoff
+    recent.forget_before(cutoff)
+    assert recent.known(keys[-1]) == set(keys[-1])
+    assert recent.known(keys[-5]) == set()
+    # 0: no memory; repeats are recognised within a batch only
+    assert RecentReadings(capacity=0).remember(keys[0]) == 10
+    assert RecentReadings(capacity=0).known(keys[0]) == set()
+
+
+def test_numpy_timestamps_make_the_same_keys(campus):
+    batch = co2_batch(campus, 0, 3)
+    as_numpy = ReadingBatch(
+        list(np.array(batch.ts_us, dtype=np.int64)),
+        batch.building,
+        batch.sensor,
+        batch.quantity,
+        batch.value,
+    )
+    recent = RecentReadings(capacity=10)
+    assert recent.keys_of(as_numpy) == recent.keys_of(batch)
+
+
+def test_without_memory_a_later_repeat_counts_as_stored(victoriametrics, campus):
+    store = InfluxStore(
+        InfluxConfig(url=victoriametrics.url, flush_interval_ms=20, recent_keys=0), campus
+    )
+    try:
+        batch = co2_batch(campus, 0, 10)
+        assert store.write(batch) == WriteResult(10, 0)
+        assert store.write(batch) == WriteResult(10, 0)  # written again, InfluxDB overwrites
+        assert co2_points(victoriametrics) == 20  # (VictoriaMetrics keeps both)
+    finally:
+        store.close()
 
 
 def test_close_flushes_what_was_submitted(victoriametrics, campus):
@@ -377,6 +547,43 @@ def test_healthy_only_while_the_server_answers_or_the_spool_has_room(
         store.close()
 
 
+def test_a_spool_that_refused_a_batch_is_unhealthy_until_the_server_answers(
+    victoriametrics, campus, tmp_path
+):
+    """Room for 10 lines, a batch of 100: refused. An ingestor waiting for healthy() to
+    come back must not be let in only to be refused again, over and over."""
+    victoriametrics.stop()
+    encoder = LineProtocolEncoder(campus)
+    room = sum(len(line) + 1 for line in encoder.readings(co2_batch(campus, 0, 10)))
+    store = InfluxStore(
+        InfluxConfig(
+            url=victoriametrics.url,
+            spool_dir=tmp_path / "spool",
+            spool_max_bytes=room,
+            flush_interval_ms=20,
+            max_retries=1,
+            retry_interval_ms=50,
+            max_retry_time_ms=300,
+            health_interval_s=0.2,
+        ),
+        campus,
+    )
+    try:
+        assert store.healthy()  # no server, but room in the spool
+        with pytest.raises(SpoolFull):
+            store.write(co2_batch(campus, 0, 100))
+        assert store.stats().spool_bytes == 0
+        assert not store.healthy()  # the spool has bytes free, yet it just refused
+        victoriametrics.start()
+        deadline = time.monotonic() + 20
+        while not store.healthy() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.healthy()
+        assert store.write(co2_batch(campus, 0, 100)) == WriteResult(100, 0)
+    finally:
+        store.close()
+
+
 # -- InfluxQL text -----------------------------------------------------------------------
 def test_influxql_literals_are_formatted_here():
     assert quote_identifier('co2" OR 1=1') == '"co2\\" OR 1=1"'
@@ -459,6 +666,48 @@ def test_config_from_env(tmp_path):
     assert InfluxConfig().url == "http://localhost:8086"
 
 
+def test_config_numbers_from_env():
+    config = InfluxConfig.from_env(
+        {
+            "CAMPUSLAB_SPOOL_MAX_BYTES": "65536",
+            "CAMPUSLAB_INFLUX_BATCH_SIZE": "500",
+            "CAMPUSLAB_INFLUX_FLUSH_MS": "0",
+            "CAMPUSLAB_INFLUX_MAX_RETRIES": "3",
+            "CAMPUSLAB_INFLUX_RETRY_INTERVAL_MS": "250",
+            "CAMPUSLAB_INFLUX_MAX_RETRY_TIME_MS": "5000",
+            "CAMPUSLAB_INFLUX_HEALTH_INTERVAL_S": "0.5",
+            "CAMPUSLAB_INFLUX_RECENT_KEYS": " 2_000_000 ",
+        }
+    )
+    assert (
+        config.spool_max_bytes,
+        config.batch_size,
+        config.flush_interval_ms,
+        config.max_retries,
+        config.retry_interval_ms,
+        config.max_retry_time_ms,
+        config.health_interval_s,
+        config.recent_keys,
+    ) == (65536, 500, 0, 3, 250, 5000, 0.5, 2_000_000)
+    assert InfluxConfig.from_env({"CAMPUSLAB_SPOOL_MAX_BYTES": ""}) == InfluxConfig()
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [
+        ("CAMPUSLAB_SPOOL_MAX_BYTES", "64MB"),
+        ("CAMPUSLAB_SPOOL_MAX_BYTES", "0"),
+        ("CAMPUSLAB_INFLUX_BATCH_SIZE", "1.5"),
+        ("CAMPUSLAB_INFLUX_FLUSH_MS", "-5"),
+        ("CAMPUSLAB_INFLUX_HEALTH_INTERVAL_S", "nan"),
+        ("CAMPUSLAB_INFLUX_RECENT_KEYS", "-1"),
+    ],
+)
+def test_a_bad_number_in_the_environment_names_its_variable(variable, text):
+    with pytest.raises(ValueError, match=f"^{variable} must be .*, not '{text}'$"):
+        InfluxConfig.from_env({variable: text})
+
+
 class AuthInfluxDB1(InfluxDB1):
     """InfluxDB 1.6.7 with auth-enabled = true."""
 
@@ -517,3 +766,4 @@ def test_writer_counters_on_a_prometheus_registry(vm_store, campus):
     assert value("campuslab_influx_spooled_lines_total") == 0
     assert value("campuslab_influx_server_reachable") == 1
     assert value("campuslab_influx_spool_max_bytes") == 512 * 1024 * 1024
+    assert value("campuslab_influx_recent_keys") == len(batch)  # each reading remembered

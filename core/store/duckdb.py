@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from campuslab.core.readings import DeadLetter, LatestReading, ReadingBatch, Series
 from campuslab.core.store.port import (
     Aggregate,
+    DeadLetterFilter,
     DurableCallback,
     QualityFlag,
     RollupRow,
@@ -444,23 +445,55 @@ class DuckDBStore:
             .fetchall()[0][0]
         )
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+    def dead_letters(
+        self, limit: int = 100, offset: int = 0, where: DeadLetterFilter | None = None
+    ) -> list[DeadLetter]:
+        condition, params = _dead_letter_condition(where)
+        params.update(limit=int(limit), offset=int(offset))
         rows = (
             self._cursor()
             .execute(
                 "SELECT epoch_us(received_at), topic, payload, reason, detail FROM dead_letters "
-                "ORDER BY received_at DESC LIMIT ?",
-                [int(limit)],
+                f"WHERE {condition} "
+                # every column after the time: letters of one microsecond keep one order
+                "ORDER BY received_at DESC, reason, topic, detail, payload "
+                "LIMIT $limit OFFSET $offset",
+                params,
             )
             .fetchall()
         )
         return [DeadLetter(*row) for row in rows]
+
+    def count_dead_letters(self, where: DeadLetterFilter | None = None) -> int:
+        condition, params = _dead_letter_condition(where)
+        sql = f"SELECT count(*) FROM dead_letters WHERE {condition}"
+        return int(self._cursor().execute(sql, params).fetchall()[0][0])
 
     def close(self) -> None:
         cursor = getattr(self._local, "cursor", None)
         if cursor is not None:
             cursor.close()
         self._root.close()
+
+
+def _dead_letter_condition(where: DeadLetterFilter | None) -> tuple[str, dict[str, object]]:
+    """The SQL condition (with its named parameters) of a dead-letter filter."""
+    where = where or DeadLetterFilter()
+    conditions: list[str] = ["TRUE"]
+    params: dict[str, object] = {}
+    if where.reason is not None:
+        conditions.append("reason = $reason")
+        params["reason"] = where.reason
+    if where.since is not None:
+        conditions.append("received_at >= $since")
+        params["since"] = _naive_utc(where.since)
+    if where.until is not None:
+        conditions.append("received_at < $until")
+        params["until"] = _naive_utc(where.until)
+    if where.topic_prefix is not None:
+        conditions.append("starts_with(topic, $topic_prefix)")
+        params["topic_prefix"] = where.topic_prefix
+    return " AND ".join(conditions), params
 
 
 class StoreLockedError(RuntimeError):

@@ -27,10 +27,23 @@ text: identifiers are double-quoted and escaped, strings single-quoted and
 escaped, times and durations are integers this module formats itself.
 
 Duplicates: a point with the same measurement, tags and timestamp overwrites
-the stored one, so a redelivered reading is stored once and never counted twice
-in reads. Telling a redelivery from a new point would need a read per write, so
-``WriteResult.duplicates`` only counts identical lines repeated within the one
-batch (sent once); a redelivery in a later batch counts as stored again.
+the stored one, so InfluxDB itself keeps a redelivered reading once. Asking it
+whether a point is already there would take a read per write, so the store
+remembers instead (``RecentReadings``): the identities (sensor, quantity,
+timestamp) of the last ``recent_keys`` readings it made durable. A reading whose
+identity is remembered, or that repeats an earlier one of its own batch, is a
+duplicate: counted in ``WriteResult.duplicates``, not sent again, and left out
+of ``WriteResult.stored``. A line still on its way to the server is not sent a
+second time either: a later batch holding it waits for that one copy. Whether a
+reading counts as stored is decided when its batch is durable, so of two batches
+holding it exactly one counts it, and a batch that fails counts nothing.
+
+What the memory cannot see is counted as stored again (and written again, which
+InfluxDB absorbs): a repeat of a reading older than the newest ``recent_keys``
+identities, a repeat after the process restarted (the memory is not kept), and,
+with a shared subscription, a repeat that the broker hands to another ingestor
+than the first copy (a publisher's re-send, or a redelivery after a member's
+session ended), whose memory is its own. core/store/README.md, "Duplicates".
 """
 
 from __future__ import annotations
@@ -69,6 +82,7 @@ from campuslab.core.store.line_protocol import (
 )
 from campuslab.core.store.port import (
     Aggregate,
+    DeadLetterFilter,
     DurableCallback,
     QualityFlag,
     RollupRow,
@@ -138,14 +152,26 @@ class InfluxConfig:
     query_timeout_s: float = 30.0
     latest_lookback: timedelta = timedelta(days=7)  # ``latest`` looks no further back
     query_url: str | None = None  # where /query goes when not ``url`` (a query node, replica)
+    # Identities of recently stored readings kept to recognise repeats across batches
+    # (RecentReadings): about 80 bytes each, so the default holds at most ~80 MB.
+    # 0: recognise repeats within a batch only.
+    recent_keys: int = 1_000_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InfluxConfig:
         """Read ``CAMPUSLAB_INFLUX_URL`` (default http://localhost:8086), ``_TOKEN``,
-        ``_USERNAME``, ``_PASSWORD``, ``_ORG``, ``_BUCKET``, ``_QUERY_URL`` and
-        ``CAMPUSLAB_SPOOL_DIR``; unset or empty variables keep the defaults."""
+        ``_USERNAME``, ``_PASSWORD``, ``_ORG``, ``_BUCKET``, ``_QUERY_URL``,
+        ``CAMPUSLAB_SPOOL_DIR`` and the numbers in ``ENV_NUMBERS`` (batching, retries,
+        spool cap, memory of recent readings); unset or empty variables keep the
+        defaults. A number that is not one, or is out of range, raises ValueError
+        naming the variable."""
         env = os.environ if environ is None else environ
         spool = env.get("CAMPUSLAB_SPOOL_DIR")
+        numbers = {
+            name: _env_number(env, variable, kind, least)
+            for variable, (name, kind, least) in ENV_NUMBERS.items()
+            if env.get(variable, "").strip()
+        }
         return cls(
             url=env.get("CAMPUSLAB_INFLUX_URL") or cls.url,
             query_url=env.get("CAMPUSLAB_INFLUX_QUERY_URL") or None,
@@ -155,6 +181,7 @@ class InfluxConfig:
             org=env.get("CAMPUSLAB_INFLUX_ORG") or cls.org,
             bucket=env.get("CAMPUSLAB_INFLUX_BUCKET") or cls.bucket,
             spool_dir=Path(spool) if spool else None,
+            **numbers,
         )
 
     def __post_init__(self) -> None:
@@ -163,6 +190,8 @@ class InfluxConfig:
                 raise ValueError(f"InfluxConfig.{name} must be at least 1")
         if self.flush_interval_ms < 0 or self.max_retries < 0 or self.health_interval_s <= 0:
             raise ValueError("InfluxConfig: intervals and retries must not be negative")
+        if self.recent_keys < 0:
+            raise ValueError("InfluxConfig.recent_keys must not be negative")
 
     @property
     def write_token(self) -> str | None:
@@ -182,6 +211,31 @@ class InfluxConfig:
         return parts[1] if len(parts) == 2 and parts[1] else None
 
 
+# Optional numeric settings from the environment: variable -> (field, type, least value).
+ENV_NUMBERS: dict[str, tuple[str, type, float]] = {
+    "CAMPUSLAB_INFLUX_BATCH_SIZE": ("batch_size", int, 1),
+    "CAMPUSLAB_INFLUX_FLUSH_MS": ("flush_interval_ms", int, 0),
+    "CAMPUSLAB_INFLUX_MAX_RETRIES": ("max_retries", int, 0),
+    "CAMPUSLAB_INFLUX_RETRY_INTERVAL_MS": ("retry_interval_ms", int, 1),
+    "CAMPUSLAB_INFLUX_MAX_RETRY_TIME_MS": ("max_retry_time_ms", int, 1),
+    "CAMPUSLAB_INFLUX_HEALTH_INTERVAL_S": ("health_interval_s", float, 0.01),
+    "CAMPUSLAB_INFLUX_RECENT_KEYS": ("recent_keys", int, 0),
+    "CAMPUSLAB_SPOOL_MAX_BYTES": ("spool_max_bytes", int, 1),
+}
+
+
+def _env_number(env: Mapping[str, str], variable: str, kind: type, least: float) -> int | float:
+    text = env[variable].strip()
+    what = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{variable} must be {what}, not {text!r}") from None
+    if not math.isfinite(value) or value < least:
+        raise ValueError(f"{variable} must be {what} of at least {least:g}, not {text!r}")
+    return value
+
+
 # -- statistics ---------------------------------------------------------------
 @dataclass(frozen=True)
 class InfluxWriteStats:
@@ -190,7 +244,7 @@ class InfluxWriteStats:
     Counters only grow, so a Prometheus collector can export them as ``_total``.
     """
 
-    submitted_lines: int = 0  # lines handed to the writer (after in-batch repeats)
+    submitted_lines: int = 0  # lines handed to the writer (after repeats, each line once)
     written_lines: int = 0  # lines the server acknowledged (WriteApi success callback)
     write_retries: int = 0  # retries of a write request (WriteApi retry callback)
     failed_writes: int = 0  # write requests given up on (WriteApi error callback)
@@ -203,6 +257,7 @@ class InfluxWriteStats:
     spool_bytes: int = 0  # gauge
     spool_max_bytes: int = 0  # gauge (0: no spool)
     server_reachable: bool = False  # gauge: the last ping or write reached the server
+    recent_keys: int = 0  # gauge: reading identities remembered to recognise repeats
 
     def as_dict(self) -> dict[str, int | bool]:
         return asdict(self)
@@ -270,93 +325,260 @@ def duration_literal(span: timedelta) -> str:
     raise AssertionError("unreachable: 1 us divides everything")
 
 
+# -- recognising repeats across batches -------------------------------------------
+_SERIES_BITS = 32  # a key is (ts_us << 32 | series number) * _SPREAD
+# Odd (2**32 / golden ratio, as in Fibonacci hashing): multiplying keeps keys exact
+# and distinct, and spreads them over a set's table. Without it, readings of one
+# moment (consecutive series numbers) hash to neighbouring slots, and CPython's
+# probing through those runs made lookups ~3x slower (~530 against ~175 ns per key).
+_SPREAD = 0x9E3779B1
+
+
+class RecentReadings:
+    """Identities (sensor, quantity, timestamp) of the readings this store made durable lately.
+
+    The store asks it, before sending a batch, which readings it already holds
+    (those are duplicates: counted, not sent), and tells it, once a batch is
+    durable, which readings are now stored. Bounded by ``capacity``: two
+    generations of keys; when the newer one reaches ``capacity // 2`` keys the
+    older one is dropped. So it holds at most ``capacity`` keys (plus one batch)
+    and always at least the newest ``capacity // 2``. A count rather than a time
+    window, because what must be recognised is a repeat of what was *written*
+    lately (a redelivery, a replayed backlog) however long the gap was: while
+    ingest is paused by an outage nothing new comes in, so nothing is forgotten.
+
+    A key is one exact int, ``(ts_us << 32 | series) * _SPREAD``, where
+    ``series`` numbers each (sensor, quantity) this store has seen (as many as
+    the registry has sensors times quantities). Exact, not a hash: a new reading
+    can never pass for an old one and go unsent, and ``forget_before`` can read
+    the time back out to drop what retention deletes. About 80 bytes per key in
+    CPython 3.11 (a 4-digit int and its share of a set's table): 1,000,000 keys
+    take ~80 MB.
+
+    Not thread-safe: ``_PendingLines`` calls it under its lock. ``keys_of``
+    (numbering new series) has a lock of its own.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._generation_size = max(1, capacity // 2)
+        self._newer: set[int] = set()
+        self._older: set[int] = set()
+        self.rotations = 0  # how many times the newer generation became the older one
+        self._series: dict[str, dict[str, int]] = {}  # quantity -> sensor -> number
+        self._series_count = 0
+        self._series_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._newer) + len(self._older)
+
+    def keys_of(self, batch: ReadingBatch) -> list[int]:
+        """The key of each reading of ``batch``, in order."""
+        try:
+            return self._keys(batch)
+        except KeyError:  # a (sensor, quantity) seen for the first time: number it
+            for sensor, quantity in set(zip(batch.sensor, batch.quantity, strict=True)):
+                self._number(sensor, quantity)
+            return self._keys(batch)
+
+    def _keys(self, batch: ReadingBatch) -> list[int]:
+        series = self._series
+        return [  # int(ts): a numpy int would overflow the shift
+            (int(ts) << _SERIES_BITS | series[q][s]) * _SPREAD
+            for ts, s, q in zip(batch.ts_us, batch.sensor, batch.quantity, strict=True)
+        ]
+
+    def _number(self, sensor: str, quantity: str) -> int:
+        with self._series_lock:
+            by_sensor = self._series.setdefault(quantity, {})
+            number = by_sensor.get(sensor)
+            if number is None:
+                number = self._series_count
+                if number >= 1 << _SERIES_BITS:
+                    raise OverflowError("more than 2**32 (sensor, quantity) series")
+                self._series_count += 1
+                by_sensor[sensor] = number
+            return number
+
+    def known(self, keys: Sequence[int]) -> set[int]:
+        """Those of ``keys`` that are remembered."""
+        newer, older = self._newer, self._older
+        if not self.capacity or (newer.isdisjoint(keys) and older.isdisjoint(keys)):
+            return set()  # the common case, one probe per key and set
+        asked = set(keys)
+        return (asked & newer) | (asked & older)
+
+    def remember(self, keys: Sequence[int], absent_at: int | None = None) -> int:
+        """Remember ``keys`` (distinct); return how many were not remembered before.
+
+        ``absent_at``: the ``rotations`` count when ``keys`` were found not
+        remembered. If there has been no rotation since, any of them remembered
+        now was added to the newer generation meanwhile, so one insert per key
+        tells: the cost is one set probe per key instead of three.
+        """
+        if not self.capacity:
+            return len(keys)
+        newer = self._newer
+        if absent_at == self.rotations:
+            before = len(newer)
+            newer.update(keys)
+            fresh = len(newer) - before
+        else:
+            new = set(keys).difference(newer)
+            if self._older:
+                new.difference_update(new & self._older)
+            newer |= new
+            fresh = len(new)
+        if len(newer) >= self._generation_size:
+            self._older, self._newer = newer, set()
+            self.rotations += 1
+        return fresh
+
+    def forget_before(self, ts_us: int) -> None:
+        """Drop the keys of readings older than ``ts_us`` (retention deleted them)."""
+        cut = int(ts_us)
+        self._newer = {k for k in self._newer if (k // _SPREAD) >> _SERIES_BITS >= cut}
+        self._older = {k for k in self._older if (k // _SPREAD) >> _SERIES_BITS >= cut}
+
+
+class _Tally:
+    """How one submission's readings count, decided once, when it is durable.
+
+    ``keys`` are the distinct identities of its readings that were not known to be
+    stored when it was submitted; whichever of them are still not remembered when
+    it becomes durable count as stored, the rest of its ``readings`` as duplicates.
+    """
+
+    __slots__ = ("absent_at", "keys", "readings", "result")
+
+    def __init__(self, readings: int = 0, keys: list[int] | None = None) -> None:
+        self.readings = readings
+        self.keys = keys if keys is not None else []
+        self.absent_at: int | None = None  # RecentReadings.rotations when keys were checked
+        self.result: WriteResult | None = None
+
+    def decide(self, recent: RecentReadings) -> WriteResult:
+        if self.result is None:
+            stored = recent.remember(self.keys, self.absent_at)
+            self.result = WriteResult(stored=stored, duplicates=self.readings - stored)
+        return self.result
+
+
 # -- following batches through the WriteApi by content --------------------------
 class _PendingBatch:
-    __slots__ = ("callback", "remaining", "result")
+    __slots__ = ("callback", "remaining", "tally")
 
-    def __init__(self, remaining: int, result: WriteResult, callback: DurableCallback) -> None:
+    def __init__(self, remaining: int, tally: _Tally, callback: DurableCallback) -> None:
         self.remaining = remaining
-        self.result = result
+        self.tally = tally
         self.callback = callback
 
 
 class _PendingLines:
-    """Which batches wait for which lines; one line may wait in several batches.
+    """Which batches wait for which lines in flight, and what is already stored.
 
-    ``lines`` maps a line to the id of the batch waiting for it, or to a list of
-    ids when more than one batch holds the same line (a redelivery): each
-    acknowledged copy settles the oldest waiting batch.
+    A line is in flight at most once: ``lines`` maps it to the id of the batch
+    waiting for it, or to a list of ids when later batches held the same line (a
+    redelivery) and wait for that same copy instead of sending it again. The
+    copy's fate (acknowledged, spooled, or failed) is theirs, all of them.
+    One lock guards this and ``recent``, so "already stored?", "in flight?" and
+    "now durable" never interleave: a line is never sent twice at once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, recent: RecentReadings) -> None:
         self.lock = threading.Condition()
+        self.recent = recent
         self.lines: dict[bytes, int | list[int]] = {}
         self.batches: dict[int, _PendingBatch] = {}
-        self.pending_lines = 0
         self._next_id = 0
 
-    def add(self, lines: Sequence[bytes], result: WriteResult, callback: DurableCallback) -> int:
+    @property
+    def pending_lines(self) -> int:
+        return len(self.lines)
+
+    def add(
+        self, lines: list[bytes], tally: _Tally, callback: DurableCallback
+    ) -> tuple[list[bytes], _PendingBatch | None]:
+        """Register a batch; return the lines to send, and the batch if it is durable already.
+
+        ``lines`` are distinct, the first ``len(tally.keys)`` of them the readings
+        keyed by ``tally.keys``. Readings already stored are dropped (duplicates).
+        """
         with self.lock:
+            keys = tally.keys
+            known = self.recent.known(keys) if keys else None
+            tally.absent_at = self.recent.rotations
+            if known:
+                kept = [i for i, key in enumerate(keys) if key not in known]
+                tally.keys = [keys[i] for i in kept]
+                lines = [lines[i] for i in kept] + lines[len(keys) :]
+            if not lines:
+                tally.decide(self.recent)
+                return [], _PendingBatch(0, tally, callback)
             self._next_id += 1
             batch_id = self._next_id
-            self.batches[batch_id] = _PendingBatch(len(lines), result, callback)
-            self.pending_lines += len(lines)
             waiting = self.lines
+            to_send = []
             for line in lines:
                 found = waiting.get(line)
                 if found is None:
                     waiting[line] = batch_id
+                    to_send.append(line)
                 elif type(found) is int:
                     waiting[line] = [found, batch_id]
                 else:
                     found.append(batch_id)
-            return batch_id
-
-    def _take(self, line: bytes) -> int | None:
-        found = self.lines.get(line)
-        if found is None:
-            return None
-        self.pending_lines -= 1
-        if type(found) is int:
-            del self.lines[line]
-            return found
-        batch_id = found.pop(0)
-        if len(found) == 1:
-            self.lines[line] = found[0]
-        return batch_id
+            self.batches[batch_id] = _PendingBatch(len(lines), tally, callback)
+            return to_send, None
 
     def settle(self, lines: Sequence[bytes]) -> list[_PendingBatch]:
-        """These lines are durable; return the batches that now are, wholly."""
+        """These lines are durable; return the batches that now are, wholly, tallied."""
         done = []
         with self.lock:
             batches = self.batches
+            waiting = self.lines
             for line in lines:
-                batch_id = self._take(line)
-                if batch_id is None:
+                found = waiting.pop(line, None)
+                if found is None:
                     continue
-                batch = batches.get(batch_id)
-                if batch is None:
-                    continue  # already called back with an error
-                batch.remaining -= 1
-                if batch.remaining == 0:
-                    del batches[batch_id]
-                    done.append(batch)
+                for batch_id in (found,) if type(found) is int else found:
+                    batch = batches.get(batch_id)
+                    if batch is None:
+                        continue  # already called back with an error
+                    batch.remaining -= 1
+                    if batch.remaining == 0:
+                        del batches[batch_id]
+                        done.append((batch_id, batch))
+            done.sort(key=lambda item: item[0])  # the older batch counts a shared reading
+            for _, batch in done:
+                batch.tally.decide(self.recent)
             if not batches:
                 self.lock.notify_all()
-        return done
+        return [batch for _, batch in done]
 
     def fail(self, lines: Sequence[bytes]) -> list[_PendingBatch]:
         """These lines cannot be kept; return the batches that therefore fail."""
         failed = []
         with self.lock:
             for line in lines:
-                batch_id = self._take(line)
-                batch = self.batches.pop(batch_id, None) if batch_id is not None else None
-                if batch is not None:
-                    failed.append(batch)
+                found = self.lines.pop(line, None)
+                if found is None:
+                    continue
+                for batch_id in (found,) if type(found) is int else found:
+                    batch = self.batches.pop(batch_id, None)
+                    if batch is not None:
+                        failed.append(batch)
             if not self.batches:
                 self.lock.notify_all()
         return failed
+
+    def decide(self, tally: _Tally) -> WriteResult:
+        with self.lock:
+            return tally.decide(self.recent)
+
+    def forget_before(self, ts_us: int) -> None:
+        with self.lock:
+            self.recent.forget_before(ts_us)
 
     def wait_until_empty(self, timeout: float) -> bool:
         with self.lock:
@@ -367,7 +589,6 @@ class _PendingLines:
             left = list(self.batches.values())
             self.batches.clear()
             self.lines.clear()
-            self.pending_lines = 0
         return left
 
 
@@ -380,7 +601,9 @@ class InfluxStore:
         self.campus = campus
         self._encoder = LineProtocolEncoder(campus)
         self._counters = _Counters()
-        self._pending = _PendingLines()
+        self._recent = RecentReadings(config.recent_keys)
+        self._pending = _PendingLines(self._recent)
+        self._spool_refused = False  # the spool refused lines; set until it shrinks
         self._server_down = threading.Event()  # retries ran out: spool, don't retry
         self._closing = False
         self._closed = False
@@ -443,43 +666,51 @@ class InfluxStore:
     def submit(
         self, batch: ReadingBatch, dead_letters: Sequence[DeadLetter], on_durable: DurableCallback
     ) -> None:
-        """Hand a batch to the WriteApi; ``on_durable`` runs once all its lines are safe."""
-        reading_lines = self._encode(self._encoder.readings(batch))
-        unique_readings = len(set(reading_lines))
-        result = WriteResult(stored=unique_readings, duplicates=len(batch) - unique_readings)
-        lines = reading_lines
-        if dead_letters:
-            lines = reading_lines + self._encode(self._encoder.dead_letters(dead_letters))
-        self._submit_lines(lines, result, on_durable)
+        """Hand a batch to the WriteApi; ``on_durable`` runs once all its lines are safe.
 
-    def _submit_lines(
-        self, lines: list[bytes], result: WriteResult, on_durable: DurableCallback
-    ) -> None:
+        Its result counts as stored only the readings this store did not hold yet;
+        repeats (of one in the batch, or of one recently stored) count as
+        duplicates and are not sent (the module docstring says how far it sees).
+        """
+        lines, tally = self._readings(batch)
+        if dead_letters:
+            lines = lines + self._encode(self._encoder.dead_letters(dead_letters))
+        self._submit_lines(lines, tally, on_durable)
+
+    def _readings(self, batch: ReadingBatch) -> tuple[list[bytes], _Tally]:
+        """One line per reading identity (the first of repeats in the batch), and its tally."""
+        lines = self._encode(self._encoder.readings(batch))
+        keys = self._recent.keys_of(batch)
+        if len(set(keys)) != len(keys):
+            first: dict[int, bytes] = {}
+            for key, line in zip(keys, lines, strict=True):
+                first.setdefault(key, line)
+            keys, lines = list(first), list(first.values())
+        return lines, _Tally(len(batch), keys)
+
+    def _submit_lines(self, lines: list[bytes], tally: _Tally, on_durable: DurableCallback) -> None:
+        """Send ``lines`` (readings first, keyed by ``tally.keys``) unless stored or in flight."""
         if self._closed:
             raise StoreClosed("the InfluxDB store is closed")
-        lines = list(dict.fromkeys(lines))  # a line repeated in the batch is sent once
-        if not lines:
-            on_durable(result, None)
+        keyed = len(tally.keys)
+        if len(lines) > keyed:  # dead letters, rollups, flags: an identical line is sent once
+            lines = lines[:keyed] + list(dict.fromkeys(lines[keyed:]))
+        to_send, durable = self._pending.add(lines, tally, on_durable)
+        if durable is not None:  # nothing new in it: durable already
+            on_durable(tally.result, None)
             return
-        self._counters.add(submitted_lines=len(lines))
-        spool = self._spool
-        if self._server_down.is_set() and spool is not None:
+        if not to_send:
+            return  # all of it is in flight for earlier batches; it waits for those copies
+        self._counters.add(submitted_lines=len(to_send))
+        if self._server_down.is_set() and self._spool is not None:
             # Known outage: straight to the spool rather than queueing behind retries.
-            try:
-                spool.append(lines)
-            except (SpoolFull, OSError) as exc:
-                self._counters.add(refused_batches=1)
-                on_durable(None, exc)
-                return
-            self._counters.add(spooled_lines=len(lines))
-            on_durable(result, None)
+            self._spool_or_refuse(to_send)
             return
-        self._pending.add(lines, result, on_durable)
         step = self.config.record_lines
         records = (
-            lines
+            to_send
             if step <= 1
-            else [b"\n".join(lines[i : i + step]) for i in range(0, len(lines), step)]
+            else [b"\n".join(to_send[i : i + step]) for i in range(0, len(to_send), step)]
         )
         with self._submit_lock:  # rx subjects are not safe for concurrent on_next
             self._write_api.write(
@@ -495,7 +726,7 @@ class InfluxStore:
             raise ValueError("a line protocol line may not contain a raw newline")
         return encoded
 
-    def _write_lines(self, lines: list[bytes], result: WriteResult) -> WriteResult:
+    def _write_lines(self, lines: list[bytes], tally: _Tally) -> WriteResult:
         """Submit lines and wait until they are durable; raise when they cannot be."""
         done = threading.Event()
         outcome: list[WriteResult | BaseException | None] = [None]
@@ -504,7 +735,7 @@ class InfluxStore:
             outcome[0] = error if error is not None else written
             done.set()
 
-        self._submit_lines(lines, result, on_durable)
+        self._submit_lines(lines, tally, on_durable)
         timeout = self._durable_timeout
         if not done.wait(timeout):
             raise TimeoutError(f"the batch was not durable after {timeout:.0f} s")
@@ -515,18 +746,18 @@ class InfluxStore:
 
     def write(self, batch: ReadingBatch) -> WriteResult:
         """Submit and wait until durable (acknowledged by the server, or spooled)."""
-        reading_lines = self._encode(self._encoder.readings(batch))
-        unique = len(set(reading_lines))
-        return self._write_lines(reading_lines, WriteResult(unique, len(batch) - unique))
+        lines, tally = self._readings(batch)
+        self._write_lines(lines, tally)
+        return self._pending.decide(tally)  # decided once durable; this returns that result
 
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         if letters:
-            self._write_lines(self._encode(self._encoder.dead_letters(letters)), WriteResult(0, 0))
+            self._write_lines(self._encode(self._encoder.dead_letters(letters)), _Tally())
 
     def write_rollups(self, measurement: str, rows: Sequence[RollupRow]) -> None:
         lines = self._encode(self._encoder.rollups(measurement, rows))
         if lines:
-            self._write_lines(lines, WriteResult(0, 0))
+            self._write_lines(lines, _Tally())
 
     # -- quality flags -------------------------------------------------------------
     def _flag_line(self, sensor: str, quantity: str, check: str, ts_us: int, flagged: bool) -> str:
@@ -552,7 +783,7 @@ class InfluxStore:
         lines = [self._flag_line(*key, flagged=False) for key in sorted(earlier - wanted)]
         lines += [self._flag_line(*key, flagged=True) for key in sorted(wanted)]
         if lines:
-            self._write_lines(self._encode(lines), WriteResult(0, 0))
+            self._write_lines(self._encode(lines), _Tally())
 
     def read_quality_flags(
         self, quantity: str, start: datetime, end: datetime, sensors: Sequence[str] | None = None
@@ -611,22 +842,30 @@ class InfluxStore:
         self._keep(lines, error)
 
     def _keep(self, lines: list[bytes], cause: BaseException) -> None:
-        spool = self._spool
-        if spool is None:
-            failed = self._pending.fail(lines)
-            self._counters.add(refused_batches=len(failed))
-            _call_back(failed, cause)
+        if self._spool is None:
+            self._refuse(lines, cause)
             return
+        self._spool_or_refuse(lines)
+
+    def _spool_or_refuse(self, lines: list[bytes]) -> None:
+        """Append to the spool and settle the lines' batches, or fail those batches."""
+        assert self._spool is not None
         try:
-            spool.append(lines)
+            self._spool.append(lines)
         except (SpoolFull, OSError) as exc:
+            # Not healthy() until the spool shrinks or the server answers: an ingestor
+            # waiting for healthy() would otherwise come back only to be refused again.
+            self._spool_refused = True
             log.error("cannot spool %d lines: %s", len(lines), exc)
-            failed = self._pending.fail(lines)
-            self._counters.add(refused_batches=len(failed))
-            _call_back(failed, exc)
+            self._refuse(lines, exc)
             return
         self._counters.add(spooled_lines=len(lines))
         _call_back(self._pending.settle(lines), None)
+
+    def _refuse(self, lines: list[bytes], cause: BaseException) -> None:
+        failed = self._pending.fail(lines)
+        self._counters.add(refused_batches=len(failed))
+        _call_back(failed, cause)
 
     def _on_retry(self, conf: tuple[str, str, str], body: bytes, error: BaseException) -> None:
         self._counters.add(write_retries=1)
@@ -654,6 +893,7 @@ class InfluxStore:
         self._reachable = reachable
         if not reachable:
             return
+        self._spool_refused = False
         if self._server_down.is_set():
             log.info("InfluxDB answers again; writing directly and replaying the spool")
             self._server_down.clear()
@@ -679,6 +919,7 @@ class InfluxStore:
                     self._reachable = False
                     return False
             spool.remove(segment)
+            self._spool_refused = False
             log.info("replayed spool segment %s (%d lines)", segment.path.name, len(lines))
         return spool.is_empty()
 
@@ -723,9 +964,12 @@ class InfluxStore:
 
     # -- health and stats ------------------------------------------------------
     def healthy(self) -> bool:
-        """The server answers, or the spool still has room."""
+        """The server answers, or the spool still has room and has not refused lines since
+        it last shrank (a spool that refused a batch is full for that purpose)."""
         spool = self._spool
-        return self._reachable or (spool is not None and spool.has_room())
+        return self._reachable or (
+            spool is not None and spool.has_room() and not self._spool_refused
+        )
 
     def stats(self) -> InfluxWriteStats:
         counters = self._counters
@@ -751,6 +995,7 @@ class InfluxStore:
             spool_bytes=spool.bytes if spool else 0,
             spool_max_bytes=spool.max_bytes if spool else 0,
             server_reachable=self._reachable,
+            recent_keys=len(self._recent),
         )
 
     def register_metrics(self, registry: CollectorRegistry) -> None:
@@ -764,7 +1009,9 @@ class InfluxStore:
         InfluxDB 1.x: InfluxQL ``DELETE``. 2.x: its ``/api/v2/delete`` (InfluxQL
         there is read-only). 3.x deletes nothing by time: raises RetentionNotSupported;
         set the database's retention period instead. Rollup measurements are kept.
+        Readings before ``cutoff`` are forgotten as stored, so writing one again stores it.
         """
+        self._pending.forget_before(to_epoch_us(cutoff))
         statements = "; ".join(
             f"DELETE FROM {quote_identifier(q)} WHERE time < {time_literal(cutoff)}"
             for q in QUANTITIES
@@ -933,13 +1180,15 @@ class InfluxStore:
         )
         return sum(int(s["values"][0][1]) for s in self._series_list(statement) if s["values"])
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+    def dead_letters(
+        self, limit: int = 100, offset: int = 0, where: DeadLetterFilter | None = None
+    ) -> list[DeadLetter]:
         """Newest first. Identity is (received time, reason): two letters with the same
         reason in the same microsecond are one point in InfluxDB."""
         statement = (
             f'SELECT "topic", "payload", "reason", "detail" '
-            f"FROM {quote_identifier(DEAD_LETTER_MEASUREMENT)} "
-            f"ORDER BY time DESC LIMIT {int(limit)}"
+            f"FROM {quote_identifier(DEAD_LETTER_MEASUREMENT)}{self._dead_letter_where(where)} "
+            f"ORDER BY time DESC LIMIT {int(limit)} OFFSET {int(offset)}"
         )
         letters = []
         for series in self._series_list(statement):
@@ -956,6 +1205,36 @@ class InfluxStore:
                     )
                 )
         return letters
+
+    def count_dead_letters(self, where: DeadLetterFilter | None = None) -> int:
+        statement = (
+            f'SELECT count("topic") FROM {quote_identifier(DEAD_LETTER_MEASUREMENT)}'
+            f"{self._dead_letter_where(where)}"
+        )
+        return sum(int(s["values"][0][1]) for s in self._series_list(statement) if s["values"])
+
+    @staticmethod
+    def _dead_letter_where(where: DeadLetterFilter | None) -> str:
+        """`` WHERE ...`` for a dead-letter filter ('' for none); values are escaped here."""
+        if where is None:
+            return ""
+        conditions = []
+        if where.reason is not None:
+            conditions.append(f'"reason" = {quote_string(where.reason)}')
+        if where.since is not None:
+            conditions.append(f"time >= {time_literal(where.since)}")
+        if where.until is not None:
+            conditions.append(f"time < {time_literal(where.until)}")
+        if where.topic_prefix is not None:
+            # InfluxQL has no starts-with for fields: an anchored regex, every character
+            # but [A-Za-z0-9_] written as \x{..}, so no '/', '\\' or newline reaches the
+            # regex literal (InfluxQL's scanner reads those itself) and nothing is special
+            literal = "".join(
+                c if (c.isascii() and (c.isalnum() or c == "_")) else f"\\x{{{ord(c):X}}}"
+                for c in where.topic_prefix
+            )
+            conditions.append(f'"topic" =~ /^{literal}/')
+        return " WHERE " + " AND ".join(conditions) if conditions else ""
 
     def read_rollups(
         self,
@@ -1030,6 +1309,7 @@ _GAUGE_HELP = {
     "spool_bytes": "Bytes in the local spool",
     "spool_max_bytes": "Size cap of the local spool (0: no spool)",
     "server_reachable": "1 if the last ping or write reached InfluxDB",
+    "recent_keys": "Identities of recently stored readings remembered to recognise repeats",
 }
 
 
@@ -1066,7 +1346,7 @@ def _call_back(batches: list[_PendingBatch], error: BaseException | None) -> Non
     """Tell each batch its outcome; one caller's failing callback must not silence the rest."""
     for batch in batches:
         try:
-            batch.callback(None if error is not None else batch.result, error)
+            batch.callback(None if error is not None else batch.tally.result, error)
         except Exception:
             log.exception("a durable callback failed")
 

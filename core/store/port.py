@@ -70,6 +70,16 @@ class QualityFlag:
     check: str  # gap, duplicate, range, spike, stuck, over_capacity, negative, register_decrease
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    """Which dead letters to read; every condition given must hold (None: no condition)."""
+
+    reason: str | None = None  # exactly this reason (campuslab.ingest.reasons.Reason)
+    since: datetime | None = None  # received at or after (aware, or naive UTC)
+    until: datetime | None = None  # received before: since <= received < until
+    topic_prefix: str | None = None  # the topic starts with this text (case-sensitive)
+
+
 DurableCallback = Callable[[WriteResult | None, BaseException | None], None]
 """Called once a submitted batch is durable (result) or cannot be made durable (error)."""
 
@@ -166,8 +176,16 @@ class ReadingStore(Protocol):
         """How many readings are stored (of one quantity, if given)."""
         ...
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """The newest rejected messages, newest first."""
+    def dead_letters(
+        self, limit: int = 100, offset: int = 0, where: DeadLetterFilter | None = None
+    ) -> list[DeadLetter]:
+        """Rejected messages matching ``where``, newest first: ``limit`` of them after
+        skipping the ``offset`` newest. Letters received in the same microsecond keep
+        one stable order, so pages of an unchanged store neither skip nor repeat."""
+        ...
+
+    def count_dead_letters(self, where: DeadLetterFilter | None = None) -> int:
+        """How many rejected messages match ``where``."""
         ...
 
     def close(self) -> None: ...
