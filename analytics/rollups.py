@@ -12,16 +12,36 @@ Each goes into a measurement of its own (ARCHITECTURE.md, "InfluxDB layout"):
   tags; utilisation KPIs of the day's core hours (``kpis.space_days_from_hourly``,
   SMG 2006) and EN 16798-1 CO₂ category hours of its occupied hours.
 - ``building_daily``: ts = local midnight; tags site, building; delivered energy
-  from the registers (``kpis.building_daily_energy``), per heated m², and the
-  night base load.
+  from the registers (``kpis.building_daily_energy``), per heated m², the night
+  base load and, on Saturdays and Sundays only, the weekend base load.
+- ``space_weekhour``: ts = UTC hour start, like ``space_hourly``; tags = the
+  space's sensor tags plus ``weekday`` (``1-Mon`` … ``7-Sun``) and ``hour``
+  (``00`` … ``23``), the local weekday and hour of the site's time zone the hour
+  starts in; fields ``used_seat_hours`` (n_h × 1 h, the site's observation rule,
+  as ``space_daily``) and ``available_seat_hours`` (capacity × 1 h). One row per
+  space and hour with an occupancy observation, every hour of the day, core or
+  not. It is the hour × weekday utilisation profile's source: InfluxQL cannot
+  group by a function of time, but it can ``GROUP BY "weekday", "hour"``, and
+  Σ used ÷ Σ available over the rows of a cell is the cell's utilisation,
+  seat-hours pooled over spaces and weeks (METRICS.md: add up seat-hours, never
+  average percentages). Its own measurement rather than two more tags on
+  ``space_hourly``: a row's identity includes its tags, so tagging
+  ``space_hourly`` would give every already stored hour a second series next to
+  the old one after an upgrade (and double every sum over it), and its fields
+  are in seat-hours, which ``space_hourly`` (people) does not know. Series: spaces ×
+  168 (81 × 168 = 13 608 for the sample campus, 168 000 for 1 000 spaces), well
+  within InfluxDB's limits (1.x ``max-series-per-database`` 1 000 000), though
+  above the 10 000 series InfluxDB Cloud's (TSM) Free Plan allows.
 
 A row's identity is (measurement, tags, ts) and the store overwrites on the same
 identity, so computing a period again replaces its rows and never doubles them.
 
 I/O goes through the ``ReadingStore`` port only (``read_space_hours``,
-``read_night_base_kw``, ``compute_rollups``); the rows are built by pure
-functions from arrays (``space_hourly_rows``, ``space_daily_rows``,
-``building_daily_rows``), and the maths is the existing metric code.
+``read_electricity_registers``, ``read_night_base_kw``, ``read_weekend_base_kw``,
+``compute_rollups``); the rows are built by pure functions from arrays
+(``space_hourly_rows``, ``space_weekhour_rows``, ``space_daily_rows``,
+``night_base_kw``, ``weekend_base_kw``, ``building_daily_rows``), and the maths
+is the existing metric code.
 
 Choices made here, where the issue is silent:
 
@@ -41,6 +61,18 @@ Choices made here, where the issue is silent:
   their readings from 00:00 to 05:00 local (both ends included), summed over the
   meters; on the spring DST day that window is 4 real hours, and the mean is
   over the real elapsed time (``energy.mean_demand_kw``).
+- ``weekend_base_kw`` (Saturdays and Sundays, local; absent on other days) is the
+  weekend day's near-base load after Price (2010), LBNL-3713E, as
+  ``energy.load_shape`` defines it: the low percentile (``NEAR_BASE_PERCENTILE``,
+  the 2.5th, numpy's linear interpolation) of the day's hourly demand. Each local
+  hour's demand is found by the night base load's method, ``energy.mean_demand_kw``
+  over the register readings in [hour start, hour end] (both ends included),
+  summed over the electricity meters; an hour counts only when every meter that
+  reported that day gives a demand for it (a meter's gap would look like a quiet
+  hour). A DST day has 23 or 25 hours. A day under way uses its hours so far, the
+  current one over its readings so far (a rate, so not understated). Registers
+  must be read at least twice per hour (every 15 min, or on the hour); an hourly
+  meter read off the hour gives no weekend base load.
 
 Data quality (METRICS.md: flagged points are left out of KPIs, and each KPI says
 how many it left out): every rollup is computed without the raw readings that
@@ -56,7 +88,11 @@ NaN field, a 0 is left out, so rows of clean data look as they did):
   utilisation fields) and ``co2_points_excluded`` (occupied hours, as for the
   CO₂ fields);
 - ``building_daily``: ``points_excluded``, register readings left out (a
-  decrease is never left out: it stays a reset).
+  decrease is never left out: it stays a reset); the night and weekend base
+  loads are computed without the flagged register readings too;
+- ``space_weekhour``: no count of its own; its n_h is ``space_hourly``'s screened
+  occupancy, and the same row's ``occupancy_points_excluded`` there counts what was
+  left out (an hour whose readings were all flagged has no ``space_weekhour`` row).
 """
 
 from __future__ import annotations
@@ -68,11 +104,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 
-from campuslab.analytics.energy import mean_demand_kw
+from campuslab.analytics.energy import NEAR_BASE_PERCENTILE, mean_demand_kw
 from campuslab.analytics.kpis import (
     ELECTRICITY,
     HEAT,
     BuildingDayEnergy,
+    ScreenedRegister,
     SpaceDayKpis,
     building_daily_energy,
     hour_grid,
@@ -81,7 +118,7 @@ from campuslab.analytics.kpis import (
     read_register,
     space_days_from_hourly,
 )
-from campuslab.analytics.local_time import local_dates
+from campuslab.analytics.local_time import local_dates, local_wall_time, weekday_numbers
 from campuslab.core.registry import Building, Campus
 from campuslab.core.store.line_protocol import LineProtocolEncoder
 from campuslab.core.store.port import Aggregate, ReadingStore, RollupRow
@@ -89,7 +126,11 @@ from campuslab.core.store.port import Aggregate, ReadingStore, RollupRow
 SPACE_HOURLY = "space_hourly"
 SPACE_DAILY = "space_daily"
 BUILDING_DAILY = "building_daily"
-MEASUREMENTS = (SPACE_HOURLY, SPACE_DAILY, BUILDING_DAILY)
+SPACE_WEEKHOUR = "space_weekhour"
+MEASUREMENTS = (SPACE_HOURLY, SPACE_DAILY, BUILDING_DAILY, SPACE_WEEKHOUR)
+# space_weekhour tag values: they sort as they read (InfluxQL orders series by tag value)
+WEEKDAY_TAGS = ("1-Mon", "2-Tue", "3-Wed", "4-Thu", "5-Fri", "6-Sat", "7-Sun")
+HOUR_TAGS = tuple(f"{hour:02d}" for hour in range(24))
 
 # space_hourly field -> (quantity, 1 h aggregate); one read_resampled call each, all spaces
 HOURLY_FIELDS: dict[str, tuple[str, Aggregate]] = {
@@ -102,6 +143,8 @@ HOURLY_FIELDS: dict[str, tuple[str, Aggregate]] = {
 }
 HOURLY_QUANTITIES = tuple(dict.fromkeys(quantity for quantity, _ in HOURLY_FIELDS.values()))
 NIGHT_START, NIGHT_END = time(0), time(5)  # night base load window, local (Price 2010)
+WEEKEND = (5, 6)  # Saturday, Sunday (Python weekday numbers): days with a weekend base load
+_HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
@@ -133,17 +176,19 @@ class SpaceHours:
 
 @dataclass(frozen=True)
 class Rollups:
-    """Rows of the three rollup measurements for one period, ready to write."""
+    """Rows of the rollup measurements for one period, ready to write."""
 
     space_hourly: list[RollupRow] = field(default_factory=list)
     space_daily: list[RollupRow] = field(default_factory=list)
     building_daily: list[RollupRow] = field(default_factory=list)
+    space_weekhour: list[RollupRow] = field(default_factory=list)
 
     def by_measurement(self) -> dict[str, list[RollupRow]]:
         return {
             SPACE_HOURLY: self.space_hourly,
             SPACE_DAILY: self.space_daily,
             BUILDING_DAILY: self.building_daily,
+            SPACE_WEEKHOUR: self.space_weekhour,
         }
 
 
@@ -219,8 +264,7 @@ def space_hourly_rows(
     keep = present.any(axis=0)
     for counts in left_out.values():
         keep |= counts > 0
-    if since is not None:
-        keep &= hours.grid >= np.datetime64(_utc(since, "since").replace(tzinfo=None), "us")
+    keep &= _since_mask(hours.grid, since)
     instants = _instants(hours.grid)
     rows = []
     for space_index, hour_index in zip(*np.nonzero(keep), strict=True):
@@ -238,6 +282,75 @@ def space_hourly_rows(
         rows.append(
             RollupRow(
                 ts=instants[hour_index], tags=tags[hours.space_ids[space_index]], fields=fields
+            )
+        )
+    return rows
+
+
+def _since_mask(grid: np.ndarray, since: datetime | None) -> np.ndarray | bool:
+    if since is None:
+        return True
+    return grid >= np.datetime64(_utc(since, "since").replace(tzinfo=None), "us")
+
+
+def local_weekday_hour(grid: np.ndarray, campus: Campus) -> tuple[np.ndarray, np.ndarray]:
+    """The local weekday (Monday = 0) and hour of day (0..23) each UTC hour starts in (pure).
+
+    DST-correct (``local_time.local_wall_time``): on the spring-forward day in
+    Europe/Oslo no UTC hour starts at local 02, on the autumn day two do. In a
+    zone with a half-hour offset, an hour starting at 10:30 local is hour 10.
+    """
+    wall = local_wall_time(grid, campus.tz)
+    dates = wall.astype("datetime64[D]")
+    hours = ((wall - dates) // np.timedelta64(1, "h")).astype(np.int64)
+    return weekday_numbers(dates), hours
+
+
+def space_weekhour_rows(
+    campus: Campus, hours: SpaceHours, since: datetime | None = None
+) -> list[RollupRow]:
+    """``space_weekhour`` rows: one per space and hour with an occupancy observation (pure).
+
+    Tags: the space's sensor tags, plus ``weekday`` (``1-Mon`` … ``7-Sun``) and
+    ``hour`` (``00`` … ``23``) of the local time the hour starts at. Fields:
+    ``used_seat_hours`` = n_h × 1 h (the hourly mean count, or the peak when the site
+    observes the hourly peak, as for ``space_daily``) and ``available_seat_hours`` =
+    capacity × 1 h. Summed over any set of rows, Σ used ÷ Σ available is the
+    utilisation of those space-hours (SMG 2006: U = Σ n_h / (C × |H|), seat-hours added
+    up across spaces). Hours without an occupancy observation give no row (an
+    offline sensor is not an empty room, as in ``kpis``).
+
+    Args:
+        campus: the campus registry (tags, capacities, time zone, observation rule).
+        hours: hourly aggregates, from ``read_space_hours``.
+        since: leave out hours that start before this instant.
+
+    Example: room-40 (40 seats) with a mean of 10 people 12:00–13:00 UTC on Friday
+    27 March 2026 (13:00 in Oslo, CET) gives tags weekday ``5-Fri``, hour ``13`` and
+    fields used 10, available 40: a utilisation of 25 % for that hour.
+    """
+    tags = _space_tags(campus)
+    peak = observation_aggregate(campus) is Aggregate.MAX
+    counts = hours.fields["occupancy_max" if peak else "occupancy_mean"]
+    weekdays, local_hours = local_weekday_hour(hours.grid, campus)
+    keep = np.isfinite(counts) & _since_mask(hours.grid, since)
+    instants = _instants(hours.grid)
+    when = [
+        {"weekday": WEEKDAY_TAGS[day], "hour": HOUR_TAGS[hour]}
+        for day, hour in zip(weekdays.tolist(), local_hours.tolist(), strict=True)
+    ]
+    capacity = [float(campus.space(space_id).capacity) for space_id in hours.space_ids]
+    rows = []
+    for space_index, hour_index in zip(*np.nonzero(keep), strict=True):
+        space_id = hours.space_ids[space_index]
+        rows.append(
+            RollupRow(
+                ts=instants[hour_index],
+                tags={**tags[space_id], **when[hour_index]},
+                fields={
+                    "used_seat_hours": float(counts[space_index, hour_index]),
+                    "available_seat_hours": capacity[space_index],
+                },
             )
         )
     return rows
@@ -316,47 +429,149 @@ def space_daily_rows(
 # -- building rollups -------------------------------------------------------------------
 
 
-def read_night_base_kw(
-    store: ReadingStore, campus: Campus, building: Building, days: Sequence[date], until: datetime
-) -> dict[date, float]:
-    """Mean electric kW 00:00–05:00 local per day, from the building's electricity registers.
+def read_electricity_registers(
+    store: ReadingStore, building: Building, start: datetime, end: datetime
+) -> list[ScreenedRegister]:
+    """The building's electricity registers over [start, end), flagged readings left out.
 
-    Each meter's register is read once for the whole range, flagged readings left
-    out (``kpis.read_register``). Per day the readings in [00:00, 05:00] local (up
-    to ``until``) give ``energy.mean_demand_kw``; the building's figure is the sum
-    over its meters with a value. Days with none are left out.
+    One ``read_series`` and one ``read_quality_flags`` per electricity meter
+    (``kpis.read_register``); the night and weekend base loads are both computed
+    from this one read.
+    """
+    return [
+        read_register(store, meter.id, ELECTRICITY, start, end)
+        for meter in building.meters
+        if meter.quantity == ELECTRICITY
+    ]
+
+
+def _window_kw(register: ScreenedRegister, start: datetime, end: datetime) -> float:
+    """``energy.mean_demand_kw`` over the register's readings in [start, end], both ends in."""
+    ts = register.ts
+    lo = int(np.searchsorted(ts, np.datetime64(start.replace(tzinfo=None), "us"), "left"))
+    hi = int(np.searchsorted(ts, np.datetime64(end.replace(tzinfo=None), "us"), "right"))
+    return mean_demand_kw(ts[lo:hi], register.values[lo:hi])
+
+
+def night_base_kw(
+    campus: Campus, registers: Sequence[ScreenedRegister], days: Sequence[date], until: datetime
+) -> dict[date, float]:
+    """Mean electric kW 00:00–05:00 local per day, summed over the registers (pure).
+
+    Per day the readings in [00:00, 05:00] local (up to ``until``) give
+    ``energy.mean_demand_kw``; the building's figure is the sum over its meters
+    with a value. Days with none are left out.
     """
     until = _utc(until, "until")
-    windows = [
-        (day, local_moment(campus, day, NIGHT_START), local_moment(campus, day, NIGHT_END))
-        for day in days
-    ]
-    windows = [(day, start, min(end, until)) for day, start, end in windows if start < until]
-    if not windows:
-        return {}
-    read_from, read_to = windows[0][1], max(end for _, _, end in windows) + _ONE_US
     totals: dict[date, list[float]] = {}
-    for meter in building.meters:
-        if meter.quantity != ELECTRICITY:
+    for day in days:
+        start = local_moment(campus, day, NIGHT_START)
+        end = min(local_moment(campus, day, NIGHT_END), until)
+        if start >= until:
             continue
-        register = read_register(store, meter.id, ELECTRICITY, read_from, read_to)
-        ts = register.ts
-        for day, start, end in windows:
-            lo = int(np.searchsorted(ts, np.datetime64(start.replace(tzinfo=None), "us"), "left"))
-            hi = int(np.searchsorted(ts, np.datetime64(end.replace(tzinfo=None), "us"), "right"))
-            kw = mean_demand_kw(ts[lo:hi], register.values[lo:hi])
+        for register in registers:
+            kw = _window_kw(register, start, end)
             if math.isfinite(kw):
                 totals.setdefault(day, []).append(kw)
     return {day: float(sum(values)) for day, values in totals.items()}
 
 
+def weekend_base_kw(
+    campus: Campus,
+    registers: Sequence[ScreenedRegister],
+    days: Sequence[date],
+    until: datetime,
+    percentile: float = NEAR_BASE_PERCENTILE,
+) -> dict[date, float]:
+    """Near-base electric load of each Saturday and Sunday, kW (pure; Price 2010, LBNL-3713E).
+
+    The low ``percentile`` (default the 2.5th, as ``energy.load_shape``; numpy's
+    linear interpolation) of the local day's hourly demand. Each local hour's demand
+    is ``energy.mean_demand_kw`` over the readings in [hour start, hour end] (both
+    ends included, the night base load's method), summed over the registers; an hour
+    counts only when every register that reported during the day gives a demand for
+    it. Weekdays, and weekend days without such an hour, are left out. A day still
+    under way counts its hours up to ``until``.
+
+    Args:
+        campus: the campus registry (time zone).
+        registers: the building's electricity registers covering the days.
+        days: local dates; only Saturdays and Sundays give a value.
+        until: now; hours after it are not counted.
+        percentile: 0..100.
+
+    Example: a Saturday in winter at 10 kW, except 6 kW from 03:00 to 04:00 and 7 kW
+    from 04:00 to 05:00, has 24 hourly demands; the 2.5th percentile lies 0.575 of
+    the way from the lowest to the next (index 0.025 × 23): 6 + 0.575 × 1 = 6.575 kW.
+    """
+    until = _utc(until, "until")
+    if not 0 <= percentile <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {percentile}")
+    found: dict[date, float] = {}
+    for day in days:
+        start = local_midnight(campus, day)
+        if day.weekday() not in WEEKEND or start >= until:
+            continue
+        end = min(local_midnight(campus, day + timedelta(days=1)), until)
+        reporting = [r for r in registers if math.isfinite(_window_kw(r, start, end))]
+        if not reporting:
+            continue
+        demand = []
+        hour = start
+        while hour < end:
+            hour_end = min(hour + _HOUR, end)
+            kw = [_window_kw(register, hour, hour_end) for register in reporting]
+            if all(math.isfinite(value) for value in kw):
+                demand.append(sum(kw))
+            hour = hour_end
+        if demand:
+            found[day] = float(np.percentile(demand, percentile))
+    return found
+
+
+def _register_span(
+    campus: Campus, days: Sequence[date], until: datetime
+) -> tuple[datetime, datetime] | None:
+    """[first local midnight, end of the last day or ``until``] plus 1 µs, to read the registers."""
+    until = _utc(until, "until")
+    start = local_midnight(campus, days[0])
+    end = min(local_midnight(campus, days[-1] + timedelta(days=1)), until)
+    return (start, end + _ONE_US) if start < end else None
+
+
+def read_night_base_kw(
+    store: ReadingStore, campus: Campus, building: Building, days: Sequence[date], until: datetime
+) -> dict[date, float]:
+    """``night_base_kw`` of the days, reading the building's electricity registers once."""
+    span = _register_span(campus, days, until) if days else None
+    if span is None:
+        return {}
+    return night_base_kw(campus, read_electricity_registers(store, building, *span), days, until)
+
+
+def read_weekend_base_kw(
+    store: ReadingStore, campus: Campus, building: Building, days: Sequence[date], until: datetime
+) -> dict[date, float]:
+    """``weekend_base_kw`` of the days, reading the building's electricity registers once."""
+    weekend = [day for day in days if day.weekday() in WEEKEND]
+    span = _register_span(campus, weekend, until) if weekend else None
+    if span is None:
+        return {}
+    registers = read_electricity_registers(store, building, *span)
+    return weekend_base_kw(campus, registers, weekend, until)
+
+
 def building_day_fields(
-    building: Building, energy: BuildingDayEnergy, night_base_kw: float = math.nan
+    building: Building,
+    energy: BuildingDayEnergy,
+    night_base_kw: float = math.nan,
+    weekend_base_kw: float = math.nan,
 ) -> dict[str, float]:
     """The ``building_daily`` fields of one building-day; NaN fields are left out (pure).
 
     kWh per m² is per the building's heated floor area (the EUI denominator,
     METRICS.md). Resets are given for a kind of meter only when it has data.
+    ``weekend_base_kw`` is NaN (so left out) on weekdays.
     """
     area = building.heated_area_m2
     kinds = {meter.quantity for meter in building.meters}
@@ -370,6 +585,7 @@ def building_day_fields(
         "heat_kwh_per_m2": heat / area,
         "total_kwh_per_m2": total / area,
         "night_base_kw": night_base_kw,
+        "weekend_base_kw": weekend_base_kw,
         "electricity_resets": energy.electricity_resets if math.isfinite(electricity) else math.nan,
         "heat_resets": energy.heat_resets if math.isfinite(heat) else math.nan,
         "points_excluded": energy.points_excluded if energy.points_excluded else math.nan,
@@ -381,22 +597,28 @@ def building_daily_rows(
     campus: Campus,
     energy: Mapping[str, Sequence[BuildingDayEnergy]],
     night_base_kw: Mapping[str, Mapping[date, float]] | None = None,
+    weekend_base_kw: Mapping[str, Mapping[date, float]] | None = None,
 ) -> list[RollupRow]:
     """``building_daily`` rows: one per building and local day with energy data (pure).
 
     Args:
         campus: the campus registry (areas, tags).
         energy: building id -> its days, from ``kpis.building_daily_energy``.
-        night_base_kw: building id -> {date: kW}, from ``read_night_base_kw``.
+        night_base_kw: building id -> {date: kW}, from ``night_base_kw``.
+        weekend_base_kw: building id -> {date: kW} (weekend days), from ``weekend_base_kw``.
     """
     night_base_kw = night_base_kw or {}
+    weekend_base_kw = weekend_base_kw or {}
     rows = []
     for building_id, days in energy.items():
         building = campus.building(building_id)
         tags = {"site": campus.site.id, "building": building_id}
         night = night_base_kw.get(building_id, {})
+        weekend = weekend_base_kw.get(building_id, {})
         for day in days:
-            fields = building_day_fields(building, day, night.get(day.date, math.nan))
+            fields = building_day_fields(
+                building, day, night.get(day.date, math.nan), weekend.get(day.date, math.nan)
+            )
             if fields:
                 rows.append(RollupRow(local_midnight(campus, day.date), tags, fields))
     return rows
@@ -419,20 +641,22 @@ def compute_rollups(
     until: datetime,
     hourly_since: datetime | None = None,
 ) -> Rollups:
-    """All three rollups for the local days first_day..last_day, read through the port.
+    """Every rollup for the local days first_day..last_day, read through the port.
 
     Args:
         store: the reading store.
         campus: the campus registry.
         first_day, last_day: local dates, inclusive.
         until: now; hours and days are computed up to it (a day under way is partial).
-        hourly_since: ``space_hourly`` rows start with the hour holding this instant
-            (default: the first day's local midnight); may reach back before the first day.
+        hourly_since: ``space_hourly`` and ``space_weekhour`` rows start with the hour
+            holding this instant (default: the first day's local midnight); may reach back
+            before the first day.
 
     Reads: six ``read_resampled`` calls (all spaces at once) and four
     ``read_quality_flags`` (one per space quantity), raw reads of the hours holding
     flagged readings, and per meter one ``read_series`` and one ``read_quality_flags``
-    for the energy and the same again for the night base load.
+    for the energy and, per electricity meter, the same again for the night and
+    weekend base loads together.
     """
     until = _utc(until, "until")
     days = _days(first_day, last_day)
@@ -447,14 +671,18 @@ def compute_rollups(
     hours = read_space_hours(store, campus, start, end)
     energy: dict[str, list[BuildingDayEnergy]] = {}
     night: dict[str, dict[date, float]] = {}
+    weekend: dict[str, dict[date, float]] = {}
     if end > day_start:
         for building in campus.buildings:
             energy[building.id] = building_daily_energy(store, campus, building.id, day_start, end)
-            night[building.id] = read_night_base_kw(store, campus, building, days, end)
+            registers = read_electricity_registers(store, building, day_start, end + _ONE_US)
+            night[building.id] = night_base_kw(campus, registers, days, end)
+            weekend[building.id] = weekend_base_kw(campus, registers, days, end)
     return Rollups(
         space_hourly=space_hourly_rows(campus, hours, since=since),
         space_daily=space_daily_rows(campus, hours, days),
-        building_daily=building_daily_rows(campus, energy, night),
+        building_daily=building_daily_rows(campus, energy, night, weekend),
+        space_weekhour=space_weekhour_rows(campus, hours, since=since),
     )
 
 

@@ -58,7 +58,8 @@ analytics_app = typer.Typer(
 
 @analytics_app.callback()
 def analytics() -> None:
-    """Rollups for dashboards and long ranges: space_hourly, space_daily, building_daily.
+    """Rollups for dashboards and long ranges: space_hourly, space_weekhour, space_daily,
+    building_daily.
 
     Hourly per space: mean and max occupancy and CO2, mean temperature and humidity.
     Daily per space: frequency, occupancy, utilisation, CO2 category hours.

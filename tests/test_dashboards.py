@@ -6,12 +6,20 @@ Grafana cannot run on this machine, so the dashboards are checked in two ways:
   every panel on the provisioned data source, every ``$variable`` defined, the
   provisioning YAML pointing at the right uid and paths);
 - by running **every query of every panel and every template variable** against
-  the real InfluxDB 1.6.7 (fixture ``influxdb1``), seeded with simulator readings
-  of the two days before the dashboards' "now" and with rollup rows, after
-  substituting the template variables the way Grafana's InfluxQL data source does
-  (``$timeFilter`` as ``time >= <ms>ms and time <= <ms>ms`` over the dashboard's
-  or the panel's range, multi-value variables as ``(a|b)``). Key panels are
-  checked for values, computed independently here from the seeded data.
+  the real InfluxDB 1.6.7 (fixture ``influxdb1``), after substituting the template
+  variables the way Grafana's InfluxQL data source does (``$timeFilter`` as
+  ``time >= <ms>ms and time <= <ms>ms`` over the dashboard's or the panel's range,
+  multi-value variables as ``(a|b)``). Key panels are checked for values, computed
+  independently here from the seeded readings.
+
+What InfluxDB holds is what production writes: the campus simulator runs for the
+35 days before "now" (15-minute readings) into a DuckDB store; the analytics'
+``compute_rollups`` (what the scheduler runs) computes every rollup measurement
+from it, and those rows, with the raw readings of the last two days, go into
+InfluxDB as the line protocol our writer produces. A field renamed in the rollups
+therefore breaks the panels that read it here. A second database holds a
+synthetic fortnight around the spring DST change (``dst_seeded``), for the
+weekday × hour profile and the weekend base load worked out by hand.
 
 The dashboards' "now" is not the wall clock but yesterday at ``DASHBOARD_NOW``
 campus time (``Seeded.now``), for every query and every expectation: run just
@@ -22,8 +30,6 @@ module would see the day change between seeding and querying.
 from __future__ import annotations
 
 import json
-import math
-import random
 import re
 import uuid
 from collections import defaultdict
@@ -35,8 +41,15 @@ import numpy as np
 import pytest
 import yaml
 
-from campuslab.core.readings import to_epoch_us
-from campuslab.core.registry import Campus
+from campuslab.analytics.rollups import (
+    BUILDING_DAILY,
+    SPACE_DAILY,
+    SPACE_WEEKHOUR,
+    compute_rollups,
+)
+from campuslab.core.readings import ReadingBatch, to_epoch_us
+from campuslab.core.registry import Campus, parse_campus
+from campuslab.core.store.duckdb import DuckDBStore
 from campuslab.core.store.line_protocol import LineProtocolEncoder
 from campuslab.core.store.port import RollupRow
 from campuslab.simulators.campus import CampusSimulator, SimulationConfig
@@ -57,9 +70,13 @@ BUILTIN_VARIABLES = {"timeFilter", "__interval", "__interval_ms", "__from", "__t
 GRAFANA_BUILTIN_DATASOURCES = {"grafana", "-- Grafana --"}
 VARIABLE_REFERENCE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)")
 TAG_ALIAS = re.compile(r"\$tag_(\w+)")
-SEED_DAYS = 2
+SEED_DAYS = 2  # raw readings in InfluxDB, for the live panels
 DASHBOARD_NOW = time(14, 27, 30)  # yesterday's, campus time: hours after midnight, off the grid
-ROLLUP_DAYS = 35
+ROLLUP_DAYS = 35  # simulated history behind the rollups (the dashboards show up to 30 days)
+READING_INTERVAL = timedelta(minutes=15)
+HOUR_US = 3_600_000_000
+WEEKDAYS = ("1-Mon", "2-Tue", "3-Wed", "4-Thu", "5-Fri", "6-Sat", "7-Sun")
+NEAR_BASE_PERCENTILE = 2.5  # Price (2010): the near-base load is the 2.5th percentile
 STUFFY_SPACE = "rfb-104"  # the seeded comfort issue: CO₂ and temperature out of band now
 
 
@@ -196,154 +213,77 @@ class Seeded:
     db: str
     campus: Campus
     now: datetime  # the dashboards' "now": yesterday at DASHBOARD_NOW, campus time
-    readings: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]  # (sensor, quantity) -> ts, v
-    space_daily: list[RollupRow]
-    building_daily: list[RollupRow]
+    # (sensor, quantity) -> ts (µs), values: every reading behind the rollups (InfluxDB holds
+    # the last SEED_DAYS of them)
+    readings: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+    rollups: dict[str, list[RollupRow]]  # measurement -> rows, as compute_rollups made them
+
+    @property
+    def space_daily(self) -> list[RollupRow]:
+        return self.rollups[SPACE_DAILY]
+
+    @property
+    def building_daily(self) -> list[RollupRow]:
+        return self.rollups[BUILDING_DAILY]
 
 
 def _local_midnight(campus: Campus, day: date) -> datetime:
     return datetime.combine(day, time(0), campus.tz).astimezone(UTC)
 
 
-def _space_hourly_rows(campus: Campus, readings, encoder) -> list[RollupRow]:
-    """Hourly means and maxima per space, computed from the seeded readings."""
-    hourly: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
-    fields = {
-        "occupancy": ("occupancy_mean", "occupancy_max"),
-        "co2": ("co2_mean", "co2_max"),
-        "temperature": ("temperature_mean", None),
-        "humidity": ("humidity_mean", None),
-    }
-    for (sensor, quantity), (ts, values) in readings.items():
-        if quantity not in fields or campus.space(sensor) is None:
-            continue
-        hours = ts // 3_600_000_000
-        mean_name, max_name = fields[quantity]
-        for hour in np.unique(hours):
-            in_hour = values[hours == hour]
-            hourly[(sensor, int(hour))][mean_name] = float(in_hour.mean())
-            if max_name:
-                hourly[(sensor, int(hour))][max_name] = float(in_hour.max())
-    rows = []
-    for (sensor, hour), row_fields in sorted(hourly.items()):
-        building = campus.building_of(sensor).id
-        rows.append(
-            RollupRow(
-                datetime.fromtimestamp(hour * 3600, UTC),
-                encoder.sensor_tags(building, sensor),
-                row_fields,
-            )
-        )
-    return rows
+def _rollups_through_the_analytics(
+    store: DuckDBStore, campus: Campus, first_day: date, now: datetime
+) -> dict[str, list[RollupRow]]:
+    """Every rollup measurement from first_day to now, as the scheduler computes it."""
+    today = now.astimezone(campus.tz).date()
+    rollups = compute_rollups(store, campus, first_day, today, now).by_measurement()
+    assert all(rollups.values()), {m: len(rows) for m, rows in rollups.items()}
+    return rollups
 
 
-def _space_daily_rows(campus: Campus, today: date, encoder) -> list[RollupRow]:
-    """Plausible, self-consistent daily KPIs (SMG definitions) for every space."""
-    rng = random.Random(7)
-    rows = []
-    for building, space in campus.spaces():
-        tags = encoder.sensor_tags(building.id, space.id)
-        for back in range(ROLLUP_DAYS):
-            day = today - timedelta(days=back)
-            if day.weekday() >= 5:  # no core hours: counts only, rates left out (NaN)
-                fields = {"available_hours": 0.0, "in_use_hours": 0.0, "used_seat_hours": 0.0}
-                fields |= {f"co2_cat_{c}_hours": 0.0 for c in ("i", "ii", "iii", "iv")}
-                fields |= {"co2_above_1000_hours": 0.0, "occupied_hours": 0.0}
-                fields |= {"hours_without_data": 0.0, "frequency_rate": math.nan}
-            else:
-                counts = [rng.choice([0, 0, rng.randint(1, space.capacity)]) for _ in range(8)]
-                in_use = [n for n in counts if n >= 1]
-                used = float(sum(counts))
-                occupied = len(in_use)
-                cat = [rng.randint(0, occupied) for _ in range(3)]
-                i_hours = max(occupied - sum(cat), 0)
-                categories = [i_hours, *cat] if sum(cat) <= occupied else [occupied, 0, 0, 0]
-                ratios = sorted(n / space.capacity for n in counts)
-                fields = {
-                    "frequency_rate": occupied / 8,
-                    "occupancy_rate": used / (space.capacity * occupied) if occupied else 0.0,
-                    "utilisation": used / (space.capacity * 8),
-                    "peak_occupancy": max(ratios),
-                    "p95_occupancy": ratios[-1],
-                    "used_seat_hours": used,
-                    "available_hours": 8.0,
-                    "in_use_hours": float(occupied),
-                    "hours_without_data": 0.0,
-                    "co2_cat_i_hours": float(categories[0]),
-                    "co2_cat_ii_hours": float(categories[1]),
-                    "co2_cat_iii_hours": float(categories[2]),
-                    "co2_cat_iv_hours": float(categories[3]),
-                    "co2_above_1000_hours": float(categories[2] + categories[3]),
-                    "occupied_hours": float(occupied),
-                }
-            rows.append(RollupRow(_local_midnight(campus, day), tags, fields))
-    return rows
-
-
-def _building_daily_rows(campus: Campus, today: date) -> list[RollupRow]:
-    rng = random.Random(11)
-    rows = []
-    for building in campus.buildings:
-        area = building.heated_area_m2
-        for back in range(ROLLUP_DAYS):
-            day = today - timedelta(days=back)
-            weekend = day.weekday() >= 5
-            night_kw = area * 0.004 * rng.uniform(0.9, 1.1)
-            electricity = night_kw * 24 + (0 if weekend else area * 0.05 * rng.uniform(0.8, 1.2))
-            heat = area * rng.uniform(0.05, 0.12)
-            rows.append(
-                RollupRow(
-                    _local_midnight(campus, day),
-                    {"site": campus.site.id, "building": building.id},
-                    {
-                        "electricity_kwh": electricity,
-                        "heat_kwh": heat,
-                        "electricity_kwh_per_m2": electricity / area,
-                        "heat_kwh_per_m2": heat / area,
-                        "total_kwh_per_m2": (electricity + heat) / area,
-                        "night_base_kw": night_kw,
-                        "electricity_resets": 1.0 if back == 3 else 0.0,
-                        "heat_resets": 0.0,
-                    },
-                )
-            )
-    return rows
+def _rollup_lines(encoder: LineProtocolEncoder, rollups: dict[str, list[RollupRow]]) -> list[str]:
+    return [line for m, rows in rollups.items() for line in encoder.rollups(m, rows)]
 
 
 @pytest.fixture(scope="module")
-def seeded(influxdb1, campus: Campus) -> Seeded:
+def seeded(influxdb1, campus: Campus, tmp_path_factory) -> Seeded:
     db = f"dashboards_{uuid.uuid4().hex[:8]}"
     influxdb1.create_database(db)
     encoder = LineProtocolEncoder(campus)
     yesterday = datetime.now(campus.tz).date() - timedelta(days=1)
     now = datetime.combine(yesterday, DASHBOARD_NOW, campus.tz).astimezone(UTC)
-    simulator = CampusSimulator(campus, SimulationConfig(seed=0, interval=timedelta(minutes=5)))
-    lines: list[str] = []
+    store = DuckDBStore(tmp_path_factory.mktemp("dashboards") / "campus.duckdb")
+    simulator = CampusSimulator(campus, SimulationConfig(seed=0, interval=READING_INTERVAL))
+    live_from_us = to_epoch_us(now - timedelta(days=SEED_DAYS))
+    live = ReadingBatch()
     columns: dict[tuple[str, str], tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-    for batch in simulator.batches(now - timedelta(days=SEED_DAYS), now):
-        lines += encoder.readings(batch)
-        for reading in batch:
-            ts, values = columns[(reading.sensor, reading.quantity)]
-            ts.append(reading.ts_us)
-            values.append(float(reading.value))
+    start = now - timedelta(days=ROLLUP_DAYS)
+    for batch in simulator.batches(start, now, per=timedelta(hours=12)):
+        store.write(batch)
+        for row in zip(
+            batch.ts_us, batch.building, batch.sensor, batch.quantity, batch.value, strict=True
+        ):
+            ts, values = columns[(row[2], row[3])]
+            ts.append(row[0])
+            values.append(float(row[4]))
+            if row[0] >= live_from_us:
+                live.append(*row)
     # A comfort issue now, after the simulator's last step: a stuffy, overheated seminar room.
-    stuffy_tags = encoder.sensor_tags("rfb", STUFFY_SPACE)
+    stuffy = ReadingBatch()
     stuffy_us = to_epoch_us(now - timedelta(seconds=20))
     for quantity, value in (("co2", 1500.0), ("temperature", 27.5)):
-        tags = ",".join(f"{k}={v}" for k, v in sorted(stuffy_tags.items()))
-        lines.append(f"{quantity},{tags} value={value} {stuffy_us}")
+        stuffy.append(stuffy_us, "rfb", STUFFY_SPACE, quantity, value)
         columns[(STUFFY_SPACE, quantity)][0].append(stuffy_us)
         columns[(STUFFY_SPACE, quantity)][1].append(value)
+    store.write(stuffy)
     readings = {key: (np.array(ts), np.array(values)) for key, (ts, values) in columns.items()}
 
-    today = now.astimezone(campus.tz).date()
-    space_daily = _space_daily_rows(campus, today, encoder)
-    building_daily = _building_daily_rows(campus, today)
-    lines += encoder.rollups("space_hourly", _space_hourly_rows(campus, readings, encoder))
-    lines += encoder.rollups("space_daily", space_daily)
-    lines += encoder.rollups("building_daily", building_daily)
+    first_day = start.astimezone(campus.tz).date() + timedelta(days=1)  # the first whole day
+    rollups = _rollups_through_the_analytics(store, campus, first_day, now)
+    store.close()
+    lines = encoder.readings(live) + encoder.readings(stuffy) + _rollup_lines(encoder, rollups)
     influxdb1.write_lines(db, lines)
-    return Seeded(db, campus, now, readings, space_daily, building_daily)
+    return Seeded(db, campus, now, readings, rollups)
 
 
 # -- rendering queries the way Grafana does ---------------------------------------------------
@@ -501,6 +441,12 @@ def _assert_panel_fields_exist(panel: dict, found: set[str]) -> None:
             assert set(options["include"]["names"]) <= produced, panel["title"]
         elif step["id"] == "organize":
             assert set(options.get("excludeByName", {})) <= produced
+            assert set(options.get("renameByName", {})) <= produced, panel["title"]
+            produced |= set(options.get("renameByName", {}).values())
+        elif step["id"] == "groupingToMatrix":
+            keys = options["rowField"], options["columnField"], options["valueField"]
+            assert set(keys) <= found, panel["title"]
+            produced.add(f"{options['rowField']}\\{options['columnField']}")
     for target in panel["targets"]:
         alias = target.get("alias", "")
         if "$col" in alias:
@@ -537,7 +483,7 @@ def test_co2_panel_mean_equals_the_mean_of_the_seeded_readings(influxdb1, seeded
     checked = 0
     for bucket_us, mean in by_space["rfb-101"][1:]:  # the first hour is cut by the range
         in_bucket = (ts >= bucket_us) & (ts < bucket_us + 3_600_000_000)
-        if in_bucket.sum() == 12:  # the full hours (5-minute readings)
+        if in_bucket.sum() == HOUR_US // (READING_INTERVAL // timedelta(microseconds=1)):
             assert mean == pytest.approx(values[in_bucket].mean(), rel=1e-9)
             checked += 1
     assert checked >= 20
@@ -657,21 +603,232 @@ def test_co2_category_hours_add_up_per_local_day(influxdb1, seeded):
     assert set(got) <= midnights, "days stay on local midnight"
 
 
+# -- the weekday × hour utilisation profile and the weekend base load ----------------------
+
+PROFILE = "Utilisation by weekday and hour (local time)"
+WEEKEND_BASE = "Weekend base load"
+
+
+def _cells(series: list[dict]) -> dict[tuple[str, str], float]:
+    return {(row["weekday"], row["hour"]): row["utilisation"] for row in rows(series)}
+
+
+def _profile_by_hand(seeded: Seeded, spaces: list, start: datetime, end: datetime) -> dict:
+    """Σ hourly mean count ÷ Σ capacity per (local weekday, local hour), over the UTC hours
+    starting in [start, end] that have occupancy readings, from the raw readings."""
+    used: dict[tuple[str, str], float] = defaultdict(float)
+    available: dict[tuple[str, str], float] = defaultdict(float)
+    for space in spaces:
+        ts, values = seeded.readings[(space.id, "occupancy")]
+        hours, index = np.unique(ts // HOUR_US, return_inverse=True)
+        means = np.bincount(index, weights=values) / np.bincount(index)
+        for hour, mean in zip(hours.tolist(), means.tolist(), strict=True):
+            hour_start = datetime.fromtimestamp(hour * 3600, UTC)
+            if not start <= hour_start <= end:
+                continue
+            local = hour_start.astimezone(seeded.campus.tz)  # zoneinfo: DST-correct
+            cell = (WEEKDAYS[local.weekday()], f"{local.hour:02d}")
+            used[cell] += mean
+            available[cell] += space.capacity
+    return {cell: used[cell] / available[cell] for cell in used}
+
+
+def _weekend_base_by_hand(seeded: Seeded, meter: str, day: date) -> float:
+    """2.5th percentile of the local day's hourly kW; each hour's kW from the register's
+    readings in [hour start, hour end]: positive steps ÷ elapsed hours."""
+    ts, values = seeded.readings[(meter, "energy")]
+    start = _local_midnight(seeded.campus, day)
+    end = min(_local_midnight(seeded.campus, day + timedelta(days=1)), seeded.now)
+    demand, hour = [], start
+    while hour < end:
+        hour_end = min(hour + timedelta(hours=1), end)
+        inside = (ts >= to_epoch_us(hour)) & (ts <= to_epoch_us(hour_end))
+        steps, span = np.diff(values[inside]), np.ptp(ts[inside]) / HOUR_US
+        demand.append(steps[steps > 0].sum() / span)
+        hour = hour_end
+    return float(np.percentile(demand, NEAR_BASE_PERCENTILE))
+
+
 @pytest.mark.servers
-def test_weekend_base_load_is_the_lowest_day_of_each_week(influxdb1, seeded):
+def test_weekday_hour_profile_is_pooled_seat_hours_by_local_weekday_and_hour(influxdb1, seeded):
+    """The 7 × 24 grid over the last 30 days for two buildings: every cell is the selected
+    spaces' used ÷ available seat-hours of the hours that start on that local weekday and
+    hour, worked out here from the raw readings with zoneinfo. The series come back in the
+    order Grafana's "Grouping to matrix" turns into rows Mon..Sun and columns 00..23."""
+    board = board_named("campuslab-utilisation")
+    chosen = selection(seeded.campus, ("lsb", "elb"))
+    (series,) = run_panel(influxdb1, seeded, board, PROFILE, chosen).values()
+    got = _cells(series)
+    assert len(got) == 7 * 24
+    assert list(dict.fromkeys(row["weekday"] for row in rows(series))) == list(WEEKDAYS)
+    assert list(dict.fromkeys(row["hour"] for row in rows(series))) == [
+        f"{h:02d}" for h in range(24)
+    ]
+
+    spaces = [space for b, space in seeded.campus.spaces() if b.id in chosen.buildings]
+    expected = _profile_by_hand(seeded, spaces, seeded.now - timedelta(days=30), seeded.now)
+    assert got == pytest.approx(expected, rel=1e-9)
+    # two cells spelled out: a core hour and a night on the weekend
+    assert got[("3-Wed", "10")] == pytest.approx(expected[("3-Wed", "10")], rel=1e-9)
+    assert got[("3-Wed", "10")] > 0.05, "the simulated campus is in use on Wednesday mornings"
+    assert got[("7-Sun", "03")] == pytest.approx(expected[("7-Sun", "03")], rel=1e-9)
+    assert got[("7-Sun", "03")] < got[("3-Wed", "10")]
+
+
+@pytest.mark.servers
+def test_weekday_hour_profile_pools_to_the_daily_utilisation(influxdb1, seeded):
+    """One space over the weekdays' core-hour cells: Σ used ÷ Σ available of space_weekhour
+    equals Σ(utilisation × available_hours) ÷ Σ available_hours of its space_daily rows
+    over the same whole days (both are SMG seat-hours; no percentages averaged)."""
+    space_id = "rfb-101"
+    capacity = seeded.campus.space(space_id).capacity
+    daily = [r for r in seeded.space_daily if r.tags["space"] == space_id]
+    days = [r for r in daily if r.fields.get("available_hours")][-10:]
+    first, last = days[0].ts, days[-1].ts + timedelta(days=1)
+    used = sum(r.fields["used_seat_hours"] for r in days)
+    available_hours = sum(r.fields["available_hours"] for r in days)
+    query = (
+        'SELECT sum("used_seat_hours") AS "used", sum("available_seat_hours") AS "available" '
+        f'FROM "{SPACE_WEEKHOUR}" WHERE time >= {to_epoch_us(first)}u '
+        f"AND time < {to_epoch_us(last)}u AND \"space\" = '{space_id}' "
+        'AND "weekday" =~ /^[1-5]-/ AND "hour" =~ /^(0[89]|1[0-5])$/'
+    )
+    [row] = rows(run(influxdb1, seeded, query))
+    assert row["available"] == pytest.approx(capacity * available_hours)
+    assert row["used"] == pytest.approx(used)
+
+
+@pytest.mark.servers
+def test_weekend_base_load_is_the_near_base_of_each_weekend_day(influxdb1, seeded):
+    """One bar per Saturday and Sunday in the last 30 days, at local midnight, equal to the
+    2.5th percentile of the day's hourly demand worked out from lsb-el's readings; no
+    weekday has one."""
     board = board_named("campuslab-energy")
     chosen = selection(seeded.campus, ("lsb",))
-    title = "Weekend base load (lowest day of each week)"
-    (series,) = run_panel(influxdb1, seeded, board, title, chosen).values()
-    week_us = 7 * 86_400_000_000
-    in_range = [
-        (to_epoch_us(r.ts), r.fields["electricity_kwh"])
-        for r in seeded.building_daily
-        if r.tags["building"] == "lsb" and r.ts >= seeded.now - timedelta(days=30)
+    (series,) = run_panel(influxdb1, seeded, board, WEEKEND_BASE, chosen).values()
+    got = dict(series[0]["values"])
+    tz, start = seeded.campus.tz, seeded.now - timedelta(days=30)
+    days = [start.astimezone(tz).date() + timedelta(days=i) for i in range(32)]
+    weekend = [
+        day
+        for day in days
+        if day.weekday() >= 5 and start <= _local_midnight(seeded.campus, day) <= seeded.now
     ]
-    assert len(series[0]["values"]) >= 4
-    for week_start, kw in series[0]["values"]:
-        days = [kwh for ts, kwh in in_range if week_start <= ts < week_start + week_us]
-        assert kw == pytest.approx(min(days) / 24)
-        monday = datetime.fromtimestamp(week_start / 1e6, UTC)
-        assert monday.weekday() == 0 and monday.time() == time(0)
+    assert len(weekend) >= 8
+    expected = {
+        to_epoch_us(_local_midnight(seeded.campus, day)): _weekend_base_by_hand(
+            seeded, "lsb-el", day
+        )
+        for day in weekend
+    }
+    assert got == pytest.approx(expected, rel=1e-9)
+    night = {
+        to_epoch_us(r.ts): r.fields["night_base_kw"]
+        for r in seeded.building_daily
+        if r.tags["building"] == "lsb"
+    }
+    for ts, kw in got.items():
+        assert 0 < kw <= night[ts] * 1.5, "a base load, not a day's mean"
+    weekdays = [r for r in seeded.building_daily if r.ts.astimezone(tz).weekday() < 5]
+    assert weekdays and not any("weekend_base_kw" in r.fields for r in weekdays)
+
+
+# -- a fortnight around the spring DST change, worked out by hand ---------------------------
+
+DST_CAMPUS = parse_campus("""
+site: {id: dstsite, name: DST campus, timezone: Europe/Oslo}
+buildings:
+  - id: lab
+    name: Lab building
+    heated_area_m2: 5000
+    meters:
+      - {id: lab-el, quantity: energy}
+    spaces:
+      - {id: room-40, name: Seminar 40, floor: 1, type: seminar_room, capacity: 40, area_m2: 80}
+""")
+DST_FIRST, DST_LAST = date(2026, 3, 21), date(2026, 3, 30)  # Saturday .. Monday; 29th: 23 h
+DST_NOW = datetime(2026, 3, 31, 12, tzinfo=DST_CAMPUS.tz).astimezone(UTC)
+
+
+@pytest.fixture(scope="module")
+def dst_seeded(influxdb1, tmp_path_factory) -> Seeded:
+    """Saturday 21 to Monday 30 March 2026 in Oslo, readings every 15 minutes:
+
+    - room-40 (40 seats) counts as many people as the UTC hour (0..23), so a local hour
+      shows which UTC hour it is: CET (UTC+1) up to 02:00 on Sunday 29th, CEST after;
+    - lab-el draws 10 kW, except on weekend days 6 kW from 03:00 to 04:00 and 7 kW from
+      04:00 to 05:00 local.
+
+    Rollups through ``compute_rollups`` into a database of its own, queried at DST_NOW."""
+    campus = DST_CAMPUS
+    db = f"dashboards_dst_{uuid.uuid4().hex[:8]}"
+    influxdb1.create_database(db)
+    store = DuckDBStore(tmp_path_factory.mktemp("dashboards_dst") / "campus.duckdb")
+    batch = ReadingBatch()
+    moment = _local_midnight(campus, DST_FIRST)
+    end = _local_midnight(campus, DST_LAST + timedelta(days=1))
+    register = 1000.0
+    while moment <= end:
+        us = to_epoch_us(moment)
+        batch.append(us, "lab", "room-40", "occupancy", float(moment.hour))
+        batch.append(us, "lab", "lab-el", "energy", register)
+        wall = moment.astimezone(campus.tz)
+        kw = {3: 6.0, 4: 7.0}.get(wall.hour, 10.0) if wall.weekday() >= 5 else 10.0
+        moment, register = moment + READING_INTERVAL, register + kw * 0.25
+    store.write(batch)
+    rollups = _rollups_through_the_analytics(store, campus, DST_FIRST, DST_NOW)
+    store.close()
+    influxdb1.write_lines(db, _rollup_lines(LineProtocolEncoder(campus), rollups))
+    return Seeded(db, campus, DST_NOW, {}, rollups)  # no raw readings in its database
+
+
+@pytest.mark.servers
+def test_weekday_hour_profile_follows_the_dst_change(influxdb1, dst_seeded):
+    """Sunday 14:00 local is 13:00 UTC on the 22nd (CET) but 12:00 UTC on the 29th (CEST):
+    (13 + 12) ÷ (2 × 40) = 0.3125. Sunday 02:00 exists only on the 22nd (01:00 UTC):
+    1 ÷ 40. Sunday 03:00 is 02:00 UTC, then 01:00 UTC: 3 ÷ 80. Saturdays are both CET:
+    14:00 is 13:00 UTC twice, 26 ÷ 80. Monday 14:00: the 23rd CET, the 30th CEST, 25 ÷ 80."""
+    board = board_named("campuslab-utilisation")
+    chosen = Selection("(lab)", "(room-40)", ("lab",), ("room-40",))
+    (series,) = run_panel(influxdb1, dst_seeded, board, PROFILE, chosen).values()
+    got = _cells(series)
+    assert len(got) == 7 * 24
+    assert got[("7-Sun", "14")] == pytest.approx(25 / 80)
+    assert got[("7-Sun", "02")] == pytest.approx(1 / 40)
+    assert got[("7-Sun", "03")] == pytest.approx(3 / 80)
+    assert got[("6-Sat", "14")] == pytest.approx(26 / 80)
+    assert got[("1-Mon", "14")] == pytest.approx(25 / 80)
+    assert got[("3-Wed", "09")] == pytest.approx(8 / 40)  # the 25th only, CET
+    expected: dict[tuple[str, str], list[float]] = defaultdict(list)
+    hour = _local_midnight(DST_CAMPUS, DST_FIRST)
+    while hour <= _local_midnight(DST_CAMPUS, DST_LAST + timedelta(days=1)):  # its last reading
+        local = hour.astimezone(DST_CAMPUS.tz)
+        expected[(WEEKDAYS[local.weekday()], f"{local.hour:02d}")].append(hour.hour / 40)
+        hour += timedelta(hours=1)
+    assert got == pytest.approx({cell: sum(v) / len(v) for cell, v in expected.items()})
+
+
+@pytest.mark.servers
+def test_weekend_base_load_on_a_dst_weekend(influxdb1, dst_seeded):
+    """The 2.5th percentile of a day's hourly kW (numpy's linear interpolation): Saturdays
+    and the 22nd have 24 hours (6, 7, 22 × 10 kW): 6 + 0.025 × 23 × (7 − 6) = 6.575 kW;
+    Sunday 29th has 23 (6, 7, 21 × 10 kW): 6 + 0.025 × 22 = 6.55 kW. The weekdays, at
+    10 kW, have no bar (a daily mean ÷ 24 h would have given every day about 10 kW)."""
+    board = board_named("campuslab-energy")
+    chosen = Selection("(lab)", "(room-40)", ("lab",), ("room-40",))
+    (series,) = run_panel(influxdb1, dst_seeded, board, WEEKEND_BASE, chosen).values()
+    got = {
+        datetime.fromtimestamp(ts / 1e6, UTC).astimezone(DST_CAMPUS.tz).date(): kw
+        for ts, kw in series[0]["values"]
+    }
+    assert got == pytest.approx(
+        {
+            date(2026, 3, 21): 6.575,
+            date(2026, 3, 22): 6.575,
+            date(2026, 3, 28): 6.575,
+            date(2026, 3, 29): 6.55,
+        },
+        abs=1e-9,
+    )
+    days = [r.ts.astimezone(DST_CAMPUS.tz).date() for r in dst_seeded.building_daily]
+    assert days == [DST_FIRST + timedelta(days=i) for i in range(10)]

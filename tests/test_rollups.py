@@ -13,21 +13,26 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from campuslab.analytics.kpis import (
+    ScreenedRegister,
     building_daily_energy,
     space_daily_kpis,
     space_utilisation,
 )
+from campuslab.analytics.learning_spaces import hour_weekday_profile
 from campuslab.analytics.rollups import (
     BUILDING_DAILY,
     HOURLY_FIELDS,
     MEASUREMENTS,
     SPACE_DAILY,
     SPACE_HOURLY,
+    SPACE_WEEKHOUR,
     compute_rollups,
     local_midnight,
+    weekend_base_kw,
 )
 from campuslab.analytics.scheduler import (
     backfill,
@@ -269,6 +274,105 @@ def test_space_daily_matches_the_kpi_layer_for_every_sample_space(store, campus)
             assert row.fields["co2_above_1000_hours"] == day_kpis.co2.hours_above_fhi_limit
 
 
+# -- space_weekhour ----------------------------------------------------------------------
+
+
+def test_space_weekhour_by_hand_and_pooled_it_is_the_daily_utilisation(friday):
+    """The Friday of ``friday`` (CET, UTC+1): one row per hour of room-40 (40 seats), tagged
+    with the local weekday and hour. 18:00–19:00 local is 17:00 UTC: 30 people, so 30 used
+    of 40 available seat-hours. Pooled over the core hours 08–16, Σ used ÷ Σ available is
+    (4 × 20) ÷ (8 × 40) = 0.25, the day's SMG utilisation in space_daily. The DuckDB store
+    keeps the two new tags and filters by them."""
+    backfill(friday, LAB, date(2026, 3, 27), date(2026, 3, 27), now=local(2026, 3, 30))
+
+    rows = rows_of(friday, SPACE_WEEKHOUR)
+    assert [row.ts for row in rows] == [
+        utc(2026, 3, 26, 23) + timedelta(hours=h) for h in range(24)
+    ]
+    assert [row.tags["hour"] for row in rows] == [f"{h:02d}" for h in range(24)]
+    assert {row.tags["weekday"] for row in rows} == {"5-Fri"}
+    sensor_tags = LineProtocolEncoder(LAB).sensor_tags("lab", "room-40")
+    assert all(
+        dict(row.tags) == {**sensor_tags, "weekday": "5-Fri", "hour": row.tags["hour"]}
+        for row in rows
+    )
+    [evening] = friday.read_rollups(
+        SPACE_WEEKHOUR, FAR_PAST, FAR_FUTURE, {"weekday": "5-Fri", "hour": "18"}
+    )
+    assert evening.ts == utc(2026, 3, 27, 17)
+    assert dict(evening.fields) == {"used_seat_hours": 30.0, "available_seat_hours": 40.0}
+    assert rows[9].fields["used_seat_hours"] == 20.0 and rows[3].fields["used_seat_hours"] == 0.0
+
+    core = [row.fields for row in rows if 8 <= int(row.tags["hour"]) < 16]
+    pooled = sum(f["used_seat_hours"] for f in core) / sum(f["available_seat_hours"] for f in core)
+    [day] = rows_of(friday, SPACE_DAILY)
+    assert pooled == 0.25 == day.fields["utilisation"]
+
+
+def test_space_weekhour_follows_the_sites_observation_rule(tmp_path):
+    """With ``hourly_observation: peak`` an hour of 3, 6 and 9 people counts 9 seat-hours
+    used, as space_daily counts it; with the mean, 6."""
+    for rule, used in (("mean", 6.0), ("peak", 9.0)):
+        campus = parse_campus(
+            LAB_YAML.replace("hourly_observation: mean", f"hourly_observation: {rule}")
+        )
+        store = DuckDBStore(tmp_path / f"{rule}.duckdb")
+        batch = ReadingBatch()
+        for minute, people in zip((0, 20, 40), (3, 6, 9), strict=True):
+            add(batch, utc(2026, 3, 27, 9, minute), "room-10", "occupancy", people)
+        store.write(batch)
+        run_once(store, campus, utc(2026, 3, 27, 10, 30))
+        [row] = rows_of(store, SPACE_WEEKHOUR)
+        assert (row.tags["weekday"], row.tags["hour"]) == ("5-Fri", "10")  # 09 UTC, CET
+        assert dict(row.fields) == {"used_seat_hours": used, "available_seat_hours": 10.0}
+        store.close()
+
+
+def test_space_weekhour_pools_to_the_apis_hour_weekday_profile(store, campus):
+    """A simulated week of the sample campus (Monday 23 to Monday 30 March 2026, the DST
+    change on the 29th): pooling the rows of each (weekday, hour) gives, cell for cell, the
+    profile ``learning_spaces.hour_weekday_profile`` computes for the API and the report,
+    so the dashboard's grid and the planner's agree."""
+    simulate(store, campus, local(2026, 3, 23), local(2026, 3, 30), minutes=15)
+    backfill(store, campus, date(2026, 3, 23), date(2026, 3, 29), now=local(2026, 3, 31))
+    used, available = np.zeros((7, 24)), np.zeros((7, 24))
+    for row in rows_of(store, SPACE_WEEKHOUR):
+        cell = int(row.tags["weekday"][0]) - 1, int(row.tags["hour"])
+        used[cell] += row.fields["used_seat_hours"]
+        available[cell] += row.fields["available_seat_hours"]
+    profile = hour_weekday_profile(store, campus, local(2026, 3, 23), local(2026, 3, 30))
+    empty = available == 0
+    assert np.argwhere(empty).tolist() == [[6, 2]]  # Sunday 02:00 did not happen this week
+    with np.errstate(invalid="ignore"):
+        pooled = np.where(empty, np.nan, used / available)
+    np.testing.assert_allclose(pooled, profile.utilisation, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("day", "local_hours"),
+    [
+        # spring forward: 02:00 does not exist, the UTC hour after 01:00 CET is 03:00 CEST
+        (date(2026, 3, 29), [0, 1, *range(3, 24)]),
+        # fall back: 02:00 comes twice (CEST, then CET), both are Sunday's hour 02
+        (date(2026, 10, 25), [0, 1, 2, 2, *range(3, 24)]),
+    ],
+)
+def test_space_weekhour_local_hours_on_dst_days(store, day, local_hours):
+    start = local_midnight(LAB, day)
+    end = local_midnight(LAB, day + timedelta(days=1))
+    batch = ReadingBatch()
+    every(batch, "room-40", "occupancy", start, end, 2.0, step=timedelta(minutes=30))
+    store.write(batch)
+    backfill(store, LAB, day, day, now=end + timedelta(days=1))
+    rows = rows_of(store, SPACE_WEEKHOUR)
+    assert [row.ts for row in rows] == [start + timedelta(hours=h) for h in range(len(rows))]
+    assert [int(row.tags["hour"]) for row in rows] == local_hours
+    assert {row.tags["weekday"] for row in rows} == {"7-Sun"}
+    assert all(
+        dict(row.fields) == {"used_seat_hours": 2.0, "available_seat_hours": 40.0} for row in rows
+    )
+
+
 # -- building_daily ----------------------------------------------------------------------
 
 
@@ -338,6 +442,77 @@ def test_building_daily_matches_the_kpi_layer_on_the_sample_campus(store, campus
         assert 0 < row.fields["night_base_kw"] < energy.electricity_kwh / 24 * 2
 
 
+def _weekend_register(batch: ReadingBatch, first: datetime, last: datetime) -> None:
+    """lab-el read every 15 min: 10 kW, except on Saturday 28 and Sunday 29 March 2026
+    6 kW from 03:00 to 04:00 and 7 kW from 04:00 to 05:00 local."""
+    moment, register = first.astimezone(UTC), 1000.0
+    while moment <= last:
+        add(batch, moment, "lab-el", "energy", register)
+        wall = moment.astimezone(OSLO)
+        kw = 10.0
+        if wall.date() in (date(2026, 3, 28), date(2026, 3, 29)) and wall.hour in (3, 4):
+            kw = 6.0 if wall.hour == 3 else 7.0
+        moment, register = moment + timedelta(minutes=15), register + kw / 4
+
+
+def test_weekend_base_load_by_hand_on_saturday_and_the_dst_sunday(store):
+    """Friday 27 to Monday 30 March 2026. The weekend base load is the 2.5th percentile of
+    the day's hourly demand (numpy's linear interpolation):
+
+    - Saturday, 24 hours (6, 7 and 22 × 10 kW): index 0.025 × 23 = 0.575, so
+      6 + 0.575 × (7 − 6) = 6.575 kW; its night base load is (3 × 10 + 6 + 7) ÷ 5 = 8.6 kW;
+    - Sunday 29th, the spring DST day, 23 hours (6, 7 and 21 × 10 kW): index 0.025 × 22 =
+      0.55, so 6.55 kW; its night is 4 real hours, (10 + 10 + 6 + 7) ÷ 4 = 8.25 kW;
+    - Friday and Monday have no weekend base load (their night base load is 10 kW)."""
+    batch = ReadingBatch()
+    _weekend_register(batch, local(2026, 3, 27), local(2026, 3, 31))
+    store.write(batch)
+    backfill(store, LAB, date(2026, 3, 27), date(2026, 3, 30), now=local(2026, 4, 1))
+
+    rows = {row.ts.astimezone(OSLO).date(): row.fields for row in rows_of(store, BUILDING_DAILY)}
+    assert sorted(rows) == [date(2026, 3, d) for d in (27, 28, 29, 30)]
+    assert rows[date(2026, 3, 28)]["weekend_base_kw"] == pytest.approx(6.575, abs=1e-9)
+    assert rows[date(2026, 3, 29)]["weekend_base_kw"] == pytest.approx(6.55, abs=1e-9)
+    assert "weekend_base_kw" not in rows[date(2026, 3, 27)]
+    assert "weekend_base_kw" not in rows[date(2026, 3, 30)]
+    assert rows[date(2026, 3, 28)]["night_base_kw"] == pytest.approx(8.6, abs=1e-9)
+    assert rows[date(2026, 3, 29)]["night_base_kw"] == pytest.approx(8.25, abs=1e-9)
+    assert rows[date(2026, 3, 27)]["night_base_kw"] == pytest.approx(10.0, abs=1e-9)
+    assert rows[date(2026, 3, 28)]["electricity_kwh"] == pytest.approx(22 * 10 + 6 + 7)
+    assert rows[date(2026, 3, 29)]["electricity_kwh"] == pytest.approx(21 * 10 + 6 + 7)
+
+
+def _register(start: datetime, end: datetime, kw: float, skip=()) -> ScreenedRegister:
+    """A register read every 15 min from start to end (inclusive) at a steady ``kw``,
+    without the readings strictly inside any (from, to) in ``skip``."""
+    ts, values, moment, register = [], [], start.astimezone(UTC), 0.0
+    while moment <= end:
+        if not any(a < moment < b for a, b in skip):
+            ts.append(moment.replace(tzinfo=None))
+            values.append(register)
+        moment, register = moment + timedelta(minutes=15), register + kw / 4
+    return ScreenedRegister(
+        np.array(ts, dtype="datetime64[us]"), np.array(values), np.array([], "datetime64[us]")
+    )
+
+
+def test_weekend_base_load_leaves_out_hours_a_meter_missed():
+    """Two electricity meters on Saturday 17 January 2026: 5 kW and 3 kW all day, but the
+    second has no readings between 10:00 and 12:00 local. Hours 10 and 11 have no demand
+    from it and are left out (5 kW alone would look like a quiet hour): the other 22 hours
+    are 8 kW, so 8 kW. Friday gets nothing, weekday or not a day of data; a Saturday still
+    under way counts its hours so far."""
+    first, last = local(2026, 1, 16), local(2026, 1, 18)
+    steady = _register(first, last, 5.0)
+    gappy = _register(first, last, 3.0, skip=[(local(2026, 1, 17, 10), local(2026, 1, 17, 12))])
+    days = [date(2026, 1, 16), date(2026, 1, 17)]
+    assert weekend_base_kw(LAB, [steady, gappy], days, last) == {date(2026, 1, 17): 8.0}
+    assert weekend_base_kw(LAB, [steady], days, last) == {date(2026, 1, 17): 5.0}
+    so_far = weekend_base_kw(LAB, [steady, gappy], days, local(2026, 1, 17, 9, 40))
+    assert so_far == {date(2026, 1, 17): 8.0}  # 9 whole hours and 09:00–09:40, all 8 kW
+    assert weekend_base_kw(LAB, [steady, gappy], days, local(2026, 1, 17)) == {}
+
+
 # -- idempotence and updates ------------------------------------------------------------
 
 
@@ -390,6 +565,8 @@ def test_lookback_limits_the_hourly_rows_not_the_daily_ones(friday):
     hours = rows_of(friday, SPACE_HOURLY)
     assert [row.ts for row in hours] == [utc(2026, 3, 27, h) for h in (8, 9, 10, 11)]
     assert report.rows[SPACE_HOURLY] == 4
+    weekhours = rows_of(friday, SPACE_WEEKHOUR)
+    assert [row.ts for row in weekhours] == [row.ts for row in hours]
     [day] = rows_of(friday, SPACE_DAILY)
     assert day.fields["available_hours"] == 5.0 and day.fields["used_seat_hours"] == 80.0
 

@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS latest (
     value     DOUBLE    NOT NULL,
     PRIMARY KEY (sensor, quantity)
 );
--- Derived measurements (space_hourly, space_daily, building_daily). Identity is
+-- Derived measurements (space_hourly, space_weekhour, space_daily, building_daily). Identity is
 -- (measurement, tag_key, ts); a recomputation replaces the row.
 CREATE TABLE IF NOT EXISTS rollups (
     measurement VARCHAR   NOT NULL,
