@@ -17,7 +17,11 @@ Choices made here, where METRICS.md is silent:
   load Price (2010) describes; district heat is left out of it.
 - Occupant-hours: Σ of every space's hourly mean headcount, all hours. Used
   seat-hours: Σ n_h over the site's core hours (the site's observation rule,
-  mean or peak), the numerator of utilisation.
+  mean or peak), the numerator of utilisation. Both are counts of people, so
+  for a role below facilities the caller passes them in (``OccupantHours``)
+  computed from the published 15-minute cells of the spaces with k seats or
+  more (``api.privacy_counts.protected_occupant_hours``, METRICS.md Privacy):
+  they are then lower bounds, and kWh per occupant-hour an upper bound.
 - HDD from the weather station's hourly means (or the ``outdoor`` series given),
   daily means over local days, base ``AnalyticsSettings.degree_day_base_c``.
 - Degree-day normalisation splits the energy with a baseline regression of
@@ -101,6 +105,39 @@ class MeterPeriod:
 
 
 @dataclass(frozen=True)
+class OccupantHours:
+    """A building's occupant-hours and used seat-hours, and how exact they are.
+
+    Attributes:
+        occupant_hours: Σ over spaces and every hour of the hourly mean headcount,
+            person-hours.
+        used_seat_hours: Σ n_h over the core hours (site's hourly rule), person-hours.
+        points_excluded: flagged occupancy readings left out (0 from published cells,
+            which hold every reading).
+        suppressed_cells: suppressed space × 15-minute cells behind ``occupant_hours``
+            (all hours), each counted as 0 people; 0 when exact.
+        used_seat_hours_suppressed_cells: the same behind ``used_seat_hours`` (core hours).
+        occupant_hours_upper: ``occupant_hours`` with every suppressed cell at k people.
+        used_seat_hours_upper: ``used_seat_hours`` likewise.
+        withheld: spaces left out (fewer than k seats, below facilities).
+    """
+
+    occupant_hours: float
+    used_seat_hours: float
+    points_excluded: int = 0
+    suppressed_cells: int = 0
+    used_seat_hours_suppressed_cells: int = 0
+    occupant_hours_upper: float | None = None
+    used_seat_hours_upper: float | None = None
+    withheld: tuple[str, ...] = ()
+
+    @property
+    def lower_bound(self) -> bool:
+        """True when a suppressed cell is behind the figures, counted as 0 people."""
+        return self.suppressed_cells > 0 or self.used_seat_hours_suppressed_cells > 0
+
+
+@dataclass(frozen=True)
 class BuildingEnergy:
     """Energy and sustainability of one building over a period.
 
@@ -114,6 +151,7 @@ class BuildingEnergy:
         meters_without_data: meters with no interval in the period.
         eui: EUI (annualised when the period is not 365 days); None without data.
         use_intensity: kWh per occupant-hour and per used seat-hour.
+        occupancy: the occupant-hours and used seat-hours behind them, with their bounds.
         load_shape: of electricity demand; None without electricity data.
         degree_days: HDD of the period; None without an outdoor series.
         degree_day_model: the daily regression E = β0 + βH·HDD behind the
@@ -154,6 +192,7 @@ class BuildingEnergy:
     notes: tuple[str, ...]
     points_excluded: dict[str, int] = field(default_factory=dict, hash=False)
     units: dict[str, str] = field(default_factory=lambda: dict(BuildingEnergy.UNITS), hash=False)
+    occupancy: OccupantHours | None = None
 
 
 def _meter_period(
@@ -203,11 +242,11 @@ def _electricity_by_hour(meters: list[MeterPeriod], grid: np.ndarray) -> np.ndar
 
 def _occupant_and_seat_hours(
     store: ReadingStore, campus: Campus, building: Building, grid: np.ndarray
-) -> tuple[float, float, int]:
-    """(occupant-hours, used seat-hours, flagged occupancy readings left out)."""
+) -> OccupantHours:
+    """Exact occupant-hours and used seat-hours of every space (facilities)."""
     space_ids = [space.id for space in building.spaces]
     if not space_ids:
-        return 0.0, 0.0, 0
+        return OccupantHours(0.0, 0.0)
     observation = observation_aggregate(campus)
     screened = read_hourly_screened(
         store, "occupancy", grid, space_ids, tuple(dict.fromkeys([Aggregate.MEAN, observation]))
@@ -215,7 +254,7 @@ def _occupant_and_seat_hours(
     occupant_hours = float(np.nansum(screened.values[Aggregate.MEAN]))
     core = core_hours_mask(grid, campus.tz, campus.analytics.core_hours)
     seat_hours = float(np.nansum(screened.values[observation][:, core]))
-    return occupant_hours, seat_hours, int(screened.excluded.sum())
+    return OccupantHours(occupant_hours, seat_hours, int(screened.excluded.sum()))
 
 
 def _whole_local_days(start: datetime, end: datetime, campus: Campus) -> list[date]:
@@ -248,6 +287,7 @@ def building_energy(
     outdoor: Series | None = None,
     hdd_normal: float | None = None,
     emission_factors: EmissionFactorTable | None = None,
+    occupancy: OccupantHours | None = None,
 ) -> BuildingEnergy:
     """Energy, EUI, intensity per use, load shape, degree days and emissions of a building.
 
@@ -261,6 +301,8 @@ def building_energy(
         hdd_normal: normal-year heating degree days of the complete local days of the
             period (same base); without it nothing is normalised.
         emission_factors: the factor table; default from the site's settings.
+        occupancy: the occupant-hours and used seat-hours to use, as the caller may know
+            them (below facilities: from the published cells); default: exact, every space.
 
     Raises:
         NotInRegistry: the building is not in the registry.
@@ -295,10 +337,9 @@ def building_energy(
                 "period overstates the year"
             )
 
-    occupant_hours, seat_hours, occupancy_excluded = _occupant_and_seat_hours(
-        store, campus, building, grid
-    )
-    use = intensity_per_use(delivered, occupant_hours, seat_hours)
+    if occupancy is None:
+        occupancy = _occupant_and_seat_hours(store, campus, building, grid)
+    use = intensity_per_use(delivered, occupancy.occupant_hours, occupancy.used_seat_hours)
 
     shape = None
     if electricity:
@@ -345,9 +386,10 @@ def building_energy(
         normalised=normalised,
         emissions=emissions,
         notes=tuple(notes),
+        occupancy=occupancy,
         points_excluded={
             "registers": sum(m.points_excluded for m in meters),
-            "occupancy": occupancy_excluded,
+            "occupancy": occupancy.points_excluded,
             "outdoor_temperature": outside.points_excluded,
         },
     )

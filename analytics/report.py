@@ -37,6 +37,13 @@ the exports follow (``analytics.privacy``):
   (``protect_bookings``), evidence given in people (``protect_recommendation``),
   and a single space's peak or P95 occupancy, which times its capacity is a
   headcount (``shown_occupancy_rate``).
+- Utilisation (pooled, per space, the profiles) and the energy use intensity
+  are computed, as their routes compute them below facilities, from the
+  published 15-minute cells, suppressed cells counted as 0 people: the caller
+  hands ``planner_report`` a ``ProtectedCells`` reader
+  (``api.privacy_counts.ProtectedReader``), and the report keeps the bounds
+  (``PlannerReport.protection``). Booked vs actual and the advice use the exact
+  hourly counts with the suppression above, as their routes do.
 
 Facilities (``exact``) see everything.
 """
@@ -48,7 +55,7 @@ import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -59,7 +66,13 @@ from campuslab.analytics.energy import (
     heating_degree_days,
     register_consumption,
 )
-from campuslab.analytics.energy_kpis import ELECTRICITY, HEAT, BuildingEnergy, building_energy
+from campuslab.analytics.energy_kpis import (
+    ELECTRICITY,
+    HEAT,
+    BuildingEnergy,
+    OccupantHours,
+    building_energy,
+)
 from campuslab.analytics.kpis import REGISTER_LOOKBACK, NotInRegistry, read_register
 from campuslab.analytics.learning_spaces import (
     GroupUtilisation,
@@ -69,7 +82,7 @@ from campuslab.analytics.learning_spaces import (
     profile_of,
     read_hourly_occupancy,
 )
-from campuslab.analytics.privacy import DEFAULT_K, small_counts, withheld_spaces
+from campuslab.analytics.privacy import DEFAULT_K, ProtectedUse, small_counts, withheld_spaces
 from campuslab.analytics.quality_kpis import (
     QualityRunReport,
     SensorDayQuality,
@@ -1082,6 +1095,24 @@ def _figure(figure: Figure, hidden: bool) -> tuple[float, str, bool]:
 # -- the whole report --------------------------------------------------------------------
 
 
+class ProtectedCells(Protocol):
+    """Occupancy as a role below facilities may know it: from the published 15-minute cells.
+
+    ``api.privacy_counts.ProtectedReader`` is the one implementation (the routes' own
+    functions); the report takes it as a parameter because analytics may not import the API.
+    """
+
+    def hourly(
+        self, space_ids: Sequence[str], start: datetime, end: datetime
+    ) -> tuple[HourlyOccupancy, ProtectedUse]:
+        """Hourly occupancy of ``space_ids`` (lower bounds) and the bounds behind it."""
+        ...
+
+    def occupant_hours(self, building: Building, start: datetime, end: datetime) -> OccupantHours:
+        """A building's occupant-hours and used seat-hours, with their bounds."""
+        ...
+
+
 @dataclass(frozen=True)
 class PlannerReport:
     """Everything a planner's report shows, for the campus or one building.
@@ -1102,6 +1133,8 @@ class PlannerReport:
         baseline_start, baseline_end: the savings baseline asked for; None without one.
         savings: IPMVP Option C savings of each building of the scope against that
             baseline, the report's period as reporting period; empty without a baseline.
+        protection: below facilities, the bounds of the utilisation figures (computed
+            from the published 15-minute cells); None for an exact report.
     """
 
     requested_start: datetime
@@ -1120,6 +1153,7 @@ class PlannerReport:
     baseline_start: datetime | None = None
     baseline_end: datetime | None = None
     savings: tuple[SavingsOutcome, ...] = ()
+    protection: ProtectedUse | None = field(default=None, hash=False)
 
 
 def report_steps(
@@ -1148,8 +1182,12 @@ def planner_report(
     k: int = DEFAULT_K,
     exact: bool = False,
     baseline: tuple[datetime, datetime] | None = None,
+    protected: ProtectedCells | None = None,
 ) -> PlannerReport:
-    """Compute every section of the planner report, reading occupancy once.
+    """Compute every section of the planner report.
+
+    Occupancy is read once exactly (booked vs actual, advice) and, below facilities,
+    once more from the published cells (utilisation, profiles, energy per use).
 
     Args:
         store: the reading store.
@@ -1164,26 +1202,33 @@ def planner_report(
         exact: report as facilities see it (nothing withheld); default: as a planner.
         baseline: (start, end) of a savings baseline before ``start``: adds each
             building's IPMVP Option C savings (``building_savings``) over the period.
+        protected: the reader of the published cells; required unless ``exact``.
 
     Raises:
         NotInRegistry: an unknown building id.
         NoSpaces: no space left in the scope.
-        ValueError: naive datetimes, end not after start, or a baseline that does not
-            end before ``start``.
+        ValueError: naive datetimes, end not after start, a baseline that does not
+            end before ``start``, or no ``protected`` reader for a report below facilities.
     """
     if baseline is not None:
         _check_savings_periods(*baseline, start, end)
+    if not exact and protected is None:
+        raise ValueError(
+            "a report below facilities computes its use figures from the published cells: "
+            "pass protected= (api.privacy_counts.ProtectedReader), or exact=True"
+        )
     step = progress or (lambda _: None)
     withheld = withheld_space_ids(campus, scope_space_ids(campus, building_id), k, exact)
     space_ids = visible_space_ids(campus, building_id, withheld)
     buildings = [scope_building(campus, building_id)] if building_id else list(campus.buildings)
     hourly = read_hourly_occupancy(store, campus, start, end, space_ids)
-    utilisation = utilisation_overview_of(campus, hourly, building_id, True, withheld)
+    used, protection = (hourly, None) if exact else protected.hourly(space_ids, start, end)
+    utilisation = utilisation_overview_of(campus, used, building_id, True, withheld)
     profiles = {}
     for building in buildings:
-        shown = [s.id for s in building.spaces if s.id in hourly.space_ids]
+        shown = [s.id for s in building.spaces if s.id in used.space_ids]
         if shown:
-            profiles[building.id] = profile_of(campus, subset(hourly, shown))
+            profiles[building.id] = profile_of(campus, subset(used, shown))
     step("utilisation")
     booked = booked_vs_actual_of_scope(campus, hourly, timetables)
     recommendations = recommendations_overview_of(campus, hourly, booked, None, withheld)
@@ -1194,7 +1239,8 @@ def planner_report(
         step(f"IEQ {space_id}")
     energy = []
     for building in buildings:
-        energy.append(building_energy(store, campus, building.id, start, end))
+        counts = None if exact else protected.occupant_hours(building, start, end)
+        energy.append(building_energy(store, campus, building.id, start, end, occupancy=counts))
         step(f"energy {building.id}")
     savings = []
     for building in buildings if baseline is not None else ():
@@ -1220,4 +1266,5 @@ def planner_report(
         baseline_start=baseline[0] if baseline is not None else None,
         baseline_end=baseline[1] if baseline is not None else None,
         savings=tuple(savings),
+        protection=protection,
     )

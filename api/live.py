@@ -4,10 +4,15 @@ Three parts, each used by the overview page, the free-seat finder and the
 event stream, so the page, the JSON and the live updates always agree:
 
 1. **Reading the state** (``read_campus_state``): one ``store.latest()`` for the
-   newest reading of every sensor, and one batched ``campus_utilisation_today``.
+   newest reading of every sensor, one batched ``campus_utilisation_today`` (exact,
+   for facilities) and one batched ``protected_utilisation_today`` (for everyone
+   else: from the published 15-minute cells of today's complete quarters, as the
+   export gives them, so reading the page an hour or a quarter apart gives back
+   no suppressed count; METRICS.md, Privacy).
 2. **Views** (``campus_view``, ``availability``): the state as the cells of the
    page and the entries of the free-study-space panel, for one audience.
-   Viewers below facilities get k-suppressed counts (``privacy_counts``).
+   Viewers below facilities get k-suppressed counts (``privacy_counts``), and
+   utilisation figures that are lower bounds say "at least".
 3. **The feed** (``LiveFeed``): one shared producer per app reads the state
    every ``poll_every`` (2 s), diffs the views against the previous ones and
    pushes only the changed spaces to every connected client as server-sent
@@ -25,8 +30,8 @@ import math
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
 import numpy as np
@@ -44,9 +49,17 @@ from campuslab.analytics.availability import (
 )
 from campuslab.analytics.ieq import CATEGORY_NAMES, co2_category
 from campuslab.analytics.kpis import campus_utilisation_today
-from campuslab.analytics.privacy import DEFAULT_K, check_k, presence_proxy
+from campuslab.analytics.privacy import DEFAULT_K, UseBounds, check_k, presence_proxy
 from campuslab.analytics.utilisation import UtilisationResult
-from campuslab.api.privacy_counts import NOT_SHOWN, people_text, utilisation_shown, withheld
+from campuslab.api.privacy_counts import (
+    NOT_SHOWN,
+    people_text,
+    protected_occupancy,
+    protected_space_utilisation,
+    utilisation_shown,
+    withheld,
+)
+from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.core.readings import LatestReading, isoformat_utc
 from campuslab.core.registry import Building, Campus, Space, SpaceType
 from campuslab.core.store.port import ReadingStore
@@ -70,8 +83,9 @@ class LiveSettings:
             every 10–15 min: use about twice their interval).
         poll_every: how often the shared producer reads ``store.latest()``.
         utilisation_every: how often, at most, it recomputes today's utilisation (one
-            ``read_resampled`` over all spaces): when an occupancy reading has changed,
-            and at least once a minute (the hour turns, core hours begin).
+            ``read_resampled`` over all spaces, and one protected read of their
+            15-minute cells): when an occupancy reading has changed, and at least once a
+            minute (the hour turns, core hours begin).
         heartbeat_every: a comment line is sent after this long without events, so
             proxies and browsers keep an idle stream open.
         max_clients: concurrent stream clients; more get 503 with Retry-After.
@@ -118,6 +132,26 @@ LiveSettingsDep = Annotated[LiveSettings, Depends(get_live_settings)]
 
 
 @dataclass(frozen=True)
+class ProtectedToday:
+    """Today's utilisation of one space as a viewer below facilities may know it.
+
+    ``result`` comes from the space's published 15-minute cells of today's complete
+    quarters, each suppressed cell counted as 0 people; ``bounds`` says how many were.
+    """
+
+    result: UtilisationResult
+    bounds: UseBounds
+
+
+@dataclass(frozen=True)
+class TodaysUtilisation:
+    """Today's utilisation for each audience; None where it could not be computed."""
+
+    exact: dict[str, UtilisationResult] | None
+    protected: dict[str, ProtectedToday] | None
+
+
+@dataclass(frozen=True)
 class CampusState:
     """The newest reading of every sensor, and today's utilisation, at ``taken_at``."""
 
@@ -126,6 +160,17 @@ class CampusState:
     co2_categories: dict[str, int]
     utilisation: dict[str, UtilisationResult] | None  # None: could not be computed
     newest: datetime | None
+    protected_utilisation: dict[str, ProtectedToday] | None = None  # below facilities
+
+    def utilisation_of(
+        self, space_id: str, exact: bool
+    ) -> UtilisationResult | ProtectedToday | None:
+        """The audience's utilisation of a space: exact, or from the published cells."""
+        found = self.utilisation if exact else self.protected_utilisation
+        return None if found is None else found.get(space_id)
+
+    def utilisation_failed(self, exact: bool) -> bool:
+        return (self.utilisation if exact else self.protected_utilisation) is None
 
 
 def group_by_space(readings: Sequence[LatestReading]) -> dict[str, dict[str, LatestReading]]:
@@ -156,9 +201,59 @@ def utilisation_today(
         return None
 
 
+def protected_utilisation_today(
+    store: ReadingStore, campus: Campus, now: datetime, cells: OpenDataSettings
+) -> dict[str, ProtectedToday] | None:
+    """Today's utilisation of every space with k seats or more, from the published cells.
+
+    Local midnight to the last complete quarter before ``now``, as the export publishes
+    it (``privacy_counts.protected_occupancy``): an unfinished quarter would change
+    between two looks at the page and could be differenced. One protected read for all
+    spaces. None (logged) when it cannot be computed.
+    """
+    try:
+        midnight = datetime.combine(now.astimezone(campus.tz).date(), time(0), campus.tz)
+        end = max(now, midnight + timedelta(microseconds=1))
+        spaces = [space.id for _, space in campus.spaces() if space.capacity >= cells.k]
+        occupancy = protected_occupancy(
+            store, campus, cells, midnight, end, now, spaces, hourly_peak=False
+        )
+        return {
+            space_id: ProtectedToday(
+                protected_space_utilisation(campus, occupancy, space_id),
+                occupancy.use.bounds([space_id]),
+            )
+            for space_id in spaces
+        }
+    except Exception:
+        log.exception("overview: today's protected utilisation could not be computed")
+        return None
+
+
+def cells_settings(settings: LiveSettings, open_data: OpenDataSettings | None) -> OpenDataSettings:
+    """The export's settings (complementary method) with the page's threshold k."""
+    return replace(open_data or OpenDataSettings(), k=settings.suppression_k)
+
+
+def todays_utilisation(
+    store: ReadingStore,
+    campus: Campus,
+    now: datetime,
+    cells: OpenDataSettings,
+    audiences: Sequence[bool] = (True, False),
+) -> TodaysUtilisation:
+    """Today's utilisation for the audiences asked for (True: exact, False: protected)."""
+    return TodaysUtilisation(
+        exact=utilisation_today(store, campus, now) if True in audiences else None,
+        protected=(
+            protected_utilisation_today(store, campus, now, cells) if False in audiences else None
+        ),
+    )
+
+
 def campus_state(
     readings: Sequence[LatestReading],
-    utilisation: dict[str, UtilisationResult] | None,
+    utilisation: TodaysUtilisation,
     campus: Campus,
     now: datetime,
 ) -> CampusState:
@@ -167,15 +262,23 @@ def campus_state(
         taken_at=now,
         by_space=by_space,
         co2_categories=_co2_categories(by_space, campus),
-        utilisation=utilisation,
+        utilisation=utilisation.exact,
         newest=max((r.ts for r in readings), default=None),
+        protected_utilisation=utilisation.protected,
     )
 
 
-def read_campus_state(store: ReadingStore, campus: Campus, now: datetime) -> CampusState:
-    """The state in two store calls: ``latest()``, and ``read_resampled`` for utilisation."""
+def read_campus_state(
+    store: ReadingStore,
+    campus: Campus,
+    now: datetime,
+    cells: OpenDataSettings | None = None,
+    audiences: Sequence[bool] = (True, False),
+) -> CampusState:
+    """The state: ``latest()``, and today's utilisation for the ``audiences`` asked for."""
     readings = store.latest()
-    return campus_state(readings, utilisation_today(store, campus, now), campus, now)
+    today = todays_utilisation(store, campus, now, cells or OpenDataSettings(), audiences)
+    return campus_state(readings, today, campus, now)
 
 
 # -- 2. views ---------------------------------------------------------------------------------
@@ -233,8 +336,12 @@ class BuildingSection:
 
 
 def _utilisation_cells(
-    row: SpaceRow, result: UtilisationResult | None, k: int, exact: bool
+    row: SpaceRow, today: UtilisationResult | ProtectedToday | None, k: int, exact: bool
 ) -> None:
+    """Exact figures for facilities; below, the published cells' figures, "at least" when
+    a suppressed quarter (counted as 0 people) is behind them."""
+    result = today.result if isinstance(today, ProtectedToday) else today
+    lower = isinstance(today, ProtectedToday) and today.bounds.lower_bound
     if result is None:
         row.utilisation_note = "not computed"
     elif result.available_hours == 0 or not math.isfinite(result.utilisation):
@@ -243,8 +350,15 @@ def _utilisation_cells(
             if not result.hours_without_data
             else f"no data for {result.hours_without_data} core h"
         )
-    elif not utilisation_shown(result.used_seat_hours, k=k, exact=exact):
+    elif lower and result.used_seat_hours == 0:
+        row.utilisation_note = f"under {k} people at a time so far"
+    elif not lower and not utilisation_shown(result.used_seat_hours, k=k, exact=exact):
         row.utilisation_note = f"under {k} person-hours so far"
+    elif lower:
+        row.utilisation = f"at least {math.floor(result.utilisation * 100 + 1e-9):.0f} %"
+        row.utilisation_note = (
+            f"in use at least {result.in_use_hours} of {result.available_hours} h"
+        )
     else:
         row.utilisation = f"{result.utilisation * 100:.0f} %"
         row.utilisation_note = f"in use {result.in_use_hours} of {result.available_hours} h"
@@ -254,7 +368,7 @@ def space_row(
     space: Space,
     latest: Mapping[str, LatestReading],
     category: int | None,
-    result: UtilisationResult | None,
+    result: UtilisationResult | ProtectedToday | None,
     now: datetime,
     campus: Campus,
     settings: LiveSettings,
@@ -299,7 +413,7 @@ def campus_view(
                     space,
                     state.by_space.get(space.id, {}),
                     state.co2_categories.get(space.id),
-                    None if state.utilisation is None else state.utilisation.get(space.id),
+                    state.utilisation_of(space.id, exact),
                     state.taken_at,
                     campus,
                     settings,
@@ -507,11 +621,13 @@ class LiveFeed:
         campus: Campus,
         clock: Callable[[], datetime],
         settings: LiveSettings,
+        open_data: OpenDataSettings | None = None,
     ) -> None:
         self.store = store
         self.campus = campus
         self.clock = clock
         self.settings = settings
+        self.cells = cells_settings(settings, open_data)
         self.epoch = secrets.token_hex(4)
         self.seq = 0
         self.reads = 0  # store reads of the latest readings, for tests and curiosity
@@ -520,7 +636,7 @@ class LiveFeed:
         self._views: dict[bool, AudienceView] = {}
         self._snapshots: dict[bool, str] = {}
         self._generated_at: datetime | None = None
-        self._utilisation: dict[str, UtilisationResult] | None = None
+        self._utilisation = TodaysUtilisation(None, None)
         self._utilisation_at: datetime | None = None
         self._utilisation_inputs: frozenset = frozenset()
         self._state: CampusState | None = None
@@ -547,7 +663,7 @@ class LiveFeed:
             or (occupancy != self._utilisation_inputs and since >= self.settings.utilisation_every)
         )
         if due:
-            self._utilisation = utilisation_today(self.store, self.campus, now)
+            self._utilisation = todays_utilisation(self.store, self.campus, now, self.cells)
             self._utilisation_at, self._utilisation_inputs = now, occupancy
         return campus_state(readings, self._utilisation, self.campus, now)
 
@@ -743,9 +859,10 @@ def live_feed(
     clock: Callable[[], datetime],
     settings: LiveSettings,
 ) -> LiveFeed:
-    """The app's one feed, made on first use with the store, campus and clock of that request."""
+    """The app's one feed, made on first use with the store, campus and clock of that request
+    (and the app's export settings, ``app.state.open_data``, for the protected cells)."""
     feed = getattr(app.state, "live_feed", None)
     if feed is None:
-        feed = LiveFeed(store, campus, clock, settings)
+        feed = LiveFeed(store, campus, clock, settings, getattr(app.state, "open_data", None))
         app.state.live_feed = feed
     return feed

@@ -993,10 +993,70 @@ class Eui(BaseModel):
 
 
 class UseIntensityModel(BaseModel):
+    """Energy per use. Below facilities the counts come from the published 15-minute cells
+    of the building's spaces with k seats or more, each suppressed cell counted as 0 people:
+    occupant- and used seat-hours are then lower bounds (lower_bound), the kWh per hour
+    upper bounds."""
+
     kwh_per_occupant_hour: float | None = Field(description="kWh per occupant-hour")
     kwh_per_used_seat_hour: float | None = Field(description="kWh per used seat-hour")
     occupant_hours: float = Field(description="Σ hourly mean headcount, all hours, person-hours")
     used_seat_hours: float = Field(description="Σ n_h over core hours, person-hours")
+    lower_bound: bool = Field(
+        default=False,
+        description="true below facilities when a suppressed 15-minute cell (1 … k − 1 "
+        "people) is behind occupant_hours or used_seat_hours: it counts as 0 people, so they "
+        "are lower bounds and the kWh per hour upper bounds",
+    )
+    suppressed_cells: int = Field(
+        default=0,
+        description="suppressed space × 15-minute cells behind occupant_hours (all hours), "
+        "each counted as 0 people; 0 for facilities",
+    )
+    used_seat_hours_suppressed_cells: int = Field(
+        default=0, description="the same behind used_seat_hours (core hours, site's rule)"
+    )
+    occupant_hours_upper_bound: float = Field(
+        default=0.0,
+        description="occupant_hours with every suppressed cell at k people, person-hours "
+        "(equal to occupant_hours when nothing was suppressed)",
+    )
+    used_seat_hours_upper_bound: float = Field(
+        default=0.0, description="used_seat_hours likewise, person-hours"
+    )
+    withheld_spaces: list[str] = Field(
+        default_factory=list,
+        description="spaces of the building left out for privacy below facilities (fewer "
+        "than k seats); facilities' figures include every space",
+    )
+
+
+def use_intensity_model(energy: BuildingEnergy) -> UseIntensityModel:
+    """The use intensity and, when its counts come from protected cells, their bounds."""
+    use, counts = energy.use_intensity, energy.occupancy
+    occupant_upper = used_upper = None
+    if counts is not None:
+        occupant_upper, used_upper = counts.occupant_hours_upper, counts.used_seat_hours_upper
+    return UseIntensityModel(
+        kwh_per_occupant_hour=number(use.kwh_per_occupant_hour),
+        kwh_per_used_seat_hour=number(use.kwh_per_used_seat_hour),
+        occupant_hours=use.occupant_hours,
+        used_seat_hours=use.used_seat_hours,
+        lower_bound=counts is not None and counts.lower_bound,
+        suppressed_cells=counts.suppressed_cells if counts is not None else 0,
+        used_seat_hours_suppressed_cells=(
+            counts.used_seat_hours_suppressed_cells if counts is not None else 0
+        ),
+        occupant_hours_upper_bound=(
+            use.occupant_hours
+            if occupant_upper is None
+            else max(occupant_upper, use.occupant_hours)
+        ),
+        used_seat_hours_upper_bound=(
+            use.used_seat_hours if used_upper is None else max(used_upper, use.used_seat_hours)
+        ),
+        withheld_spaces=list(counts.withheld) if counts is not None else [],
+    )
 
 
 class LoadShapeModel(BaseModel):
@@ -1118,12 +1178,7 @@ def energy_answer(
 ) -> BuildingEnergyAnswer:
     building = campus.building(energy.building_id)
     assert building is not None
-    eui, use, hdd, model = (
-        energy.eui,
-        energy.use_intensity,
-        energy.degree_days,
-        energy.degree_day_model,
-    )
+    eui, hdd, model = energy.eui, energy.degree_days, energy.degree_day_model
     return BuildingEnergyAnswer(
         building_id=energy.building_id,
         name=building.name,
@@ -1147,12 +1202,7 @@ def energy_answer(
         )
         if eui is not None
         else None,
-        use_intensity=UseIntensityModel(
-            kwh_per_occupant_hour=number(use.kwh_per_occupant_hour),
-            kwh_per_used_seat_hour=number(use.kwh_per_used_seat_hour),
-            occupant_hours=use.occupant_hours,
-            used_seat_hours=use.used_seat_hours,
-        ),
+        use_intensity=use_intensity_model(energy),
         load_shape=_load_shape(energy),
         degree_days=DegreeDays(
             total=hdd.total,

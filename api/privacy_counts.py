@@ -20,6 +20,9 @@ people, with the bounds that come with that (``analytics.privacy.count_bounds``)
 So every figure computed from it (used seat-hours, utilisation, rates, a
 building's or the campus's totals, the profile) is a function of the published
 table, and no difference of such figures gives a suppressed count back.
+``protected_occupant_hours`` does the same for a building's occupant-hours and
+used seat-hours (the energy route's use intensity), and ``ProtectedReader``
+hands both to ``analytics.report.planner_report``, which may not import the API.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import Depends
 
+from campuslab.analytics.energy_kpis import OccupantHours
 from campuslab.analytics.kpis import hour_grid, observation_aggregate
 from campuslab.analytics.learning_spaces import HourlyOccupancy
 from campuslab.analytics.privacy import (
@@ -208,6 +212,80 @@ def protected_space_utilisation(
         settings.core_hours,
         settings.in_use_threshold,
     )
+
+
+def protected_occupant_hours(
+    store: ReadingStore,
+    campus: Campus,
+    settings: OpenDataSettings,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    building: Building,
+) -> OccupantHours:
+    """A building's occupant-hours and used seat-hours from its published 15-minute cells.
+
+    As ``energy_kpis`` defines them (occupant-hours: Σ hourly mean headcount, all
+    hours; used seat-hours: Σ n_h by the site's rule, core hours), over the spaces
+    with k seats or more, each suppressed cell counted as 0 people (lower bounds)
+    and, for the upper bounds, as k. Period and end as ``protected_occupancy``.
+    """
+    withheld = tuple(s.id for s in building.spaces if s.capacity < settings.k)
+    space_ids = [s.id for s in building.spaces if s.capacity >= settings.k]
+    if not space_ids:
+        return OccupantHours(
+            0.0, 0.0, occupant_hours_upper=0.0, used_seat_hours_upper=0.0, withheld=withheld
+        )
+    occupancy = protected_occupancy(
+        store, campus, settings, start, end, now, space_ids, hourly_peak=False
+    )
+    use = occupancy.use
+    means = use.by_rule
+    if observation_aggregate(campus) is not Aggregate.MEAN:
+        hourly = occupancy.hourly
+        published = (hourly.period_start, hourly.period_end, now, hourly.hour_starts.size)
+        columns = _columns(campus, [campus.space(s) for s in space_ids], settings)
+        means = _hourly_bounds(store, settings, *published, columns, Aggregate.MEAN)
+        means = _take(means, [[s.id for _, s in columns].index(s) for s in space_ids])
+    seats = use.bounds(space_ids)
+    return OccupantHours(
+        occupant_hours=float(np.nansum(means.lower)),
+        used_seat_hours=float(np.nansum(use.by_rule.lower[use.core])),
+        points_excluded=0,
+        suppressed_cells=int(means.suppressed.sum()),
+        used_seat_hours_suppressed_cells=seats.suppressed_cells,
+        occupant_hours_upper=float(np.nansum(means.upper)),
+        used_seat_hours_upper=seats.used_seat_hours_upper,
+        withheld=withheld,
+    )
+
+
+@dataclass(frozen=True)
+class ProtectedReader:
+    """Occupancy as a role below facilities may know it, for ``planner_report``.
+
+    The report lives in ``analytics`` and may not import the API, so the CLI hands
+    it this reader (``analytics.report.ProtectedCells``): the same functions the
+    utilisation and energy routes call, with the same settings and clock.
+    """
+
+    store: ReadingStore
+    campus: Campus
+    settings: OpenDataSettings
+    now: datetime
+
+    def hourly(
+        self, space_ids: Sequence[str], start: datetime, end: datetime
+    ) -> tuple[HourlyOccupancy, ProtectedUse]:
+        occupancy = protected_occupancy(
+            self.store, self.campus, self.settings, start, end, self.now, space_ids
+        )
+        return occupancy.hourly, occupancy.use
+
+    def occupant_hours(self, building: Building, start: datetime, end: datetime) -> OccupantHours:
+        return protected_occupant_hours(
+            self.store, self.campus, self.settings, start, end, self.now, building
+        )
 
 
 def _columns(

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from campuslab.analytics.report import NoSpaces, PlannerReport, planner_report, report_steps
 from campuslab.analytics.savings import MIN_BASELINE_DAYS
+from campuslab.api.privacy_counts import ProtectedReader
 from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli import options as opt
 from campuslab.cli.report_render import render_report
@@ -229,6 +230,8 @@ def _compute(
             step,
             k,
             baseline=baseline,
+            # a planner's report: use figures from the published cells, as the API's
+            protected=ProtectedReader(store, campus, OpenDataSettings(k=k), datetime.now(UTC)),
         )
 
 

@@ -119,18 +119,23 @@ class ReportAnswers:
 
 def report_answers(report: PlannerReport, campus: Campus) -> ReportAnswers:
     """The API's answer models for each section of ``report``, as its audience sees them
-    (a planner, unless the report was computed ``exact`` for facilities)."""
+    (a planner, unless the report was computed ``exact`` for facilities). Below facilities
+    the use figures were computed from the published cells, and ``report.protection``
+    gives each answer its bounds, as the routes do."""
     period = Period(report.requested_start, report.requested_end)
-    k, exact = report.k, report.exact
+    k, exact, protection = report.k, report.exact, report.protection
     campus_scope = report.building_id is None
     scope_id = report.building_id or campus.site.id
     return ReportAnswers(
         utilisation=utilisation_overview_answer(
-            report.utilisation, period, campus, k=k, exact=exact
+            report.utilisation, period, campus, k=k, exact=exact, protection=protection
         ),
-        spaces=[utilisation_group(g, k, exact)[0] for g in report.utilisation.by_space],
+        spaces=[utilisation_group(g, k, exact, protection)[0] for g in report.utilisation.by_space],
         building_profiles={
-            building_id: profile_model(profile)
+            building_id: profile_model(
+                profile,
+                protection.bounds(profile.space_ids, core_only=False) if protection else None,
+            )
             for building_id, profile in report.building_profiles.items()
         },
         bookings=[

@@ -30,12 +30,18 @@ import pytest
 from campuslab.analytics.bookings import space_booked_vs_actual
 from campuslab.analytics.climate_kpis import space_ieq
 from campuslab.analytics.energy_kpis import building_energy
-from campuslab.analytics.learning_spaces import hour_weekday_profile, utilisation_by_group
+from campuslab.analytics.learning_spaces import (
+    group_utilisation,
+    profile_of,
+    utilisation_by_group,
+)
 from campuslab.analytics.quality_kpis import check_quality, run_quality
 from campuslab.analytics.recommendations import right_sizing_report
 from campuslab.api import create_app
 from campuslab.api.dependencies import get_clock
 from campuslab.api.keys import KeyStore, Role
+from campuslab.api.privacy_counts import protected_occupancy, protected_occupant_hours
+from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.core.readings import ReadingBatch, to_epoch_us
 from campuslab.core.registry import Campus, load_campus
 from campuslab.core.store.duckdb import DuckDBStore
@@ -289,18 +295,39 @@ def test_campus_utilisation_is_the_pooled_smg_figures(week, facilities):
     assert body["withheld_spaces"] == [] and body["suppression"]["applied"] is False
 
 
+def protected_week(week: SeededWeek, space_ids: list[str]):
+    """The week's hourly occupancy of ``space_ids`` as a researcher may know it: from the
+    published 15-minute cells (``privacy_counts.protected_occupancy``, the API's clock)."""
+    return protected_occupancy(
+        week.store, week.campus, OpenDataSettings(), MONDAY, WEEK_END, NOW, space_ids
+    )
+
+
 def test_below_facilities_small_spaces_are_left_out_of_every_pool(week, researcher):
     body = ok(researcher.get("/api/v1/campus/utilisation", params=WEEK))
 
     assert body["withheld_spaces"] == WITHHELD
-    [pool] = utilisation_by_group(
-        week.store, week.campus, MONDAY, WEEK_END, "campus", visible(week)
-    )
+    shown = visible(week)
+    protected = protected_week(week, shown)
+    [pool] = group_utilisation(week.campus, protected.hourly, "campus")
     figures_match(body["total"]["figures"], pool.utilisation)
     assert body["total"]["capacity"] == 1140 - 2
     assert "office" not in [g["key"] for g in body["by_space_type"]]  # its only space is out
     assert body["suppression"]["applied"] and body["suppression"]["suppressed_counts"] >= 1
-    for route in ("/api/v1/spaces/office-1/ieq", "/api/v1/spaces/office-1/bookings"):
+    # the pool is the visible spaces and nothing else: each one's own answer adds up to it
+    spaces = [ok(researcher.get(f"/api/v1/spaces/{s}/utilisation", params=WEEK)) for s in shown]
+    total = body["total"]["figures"]
+    assert total["available_seat_hours"] == sum(s["available_seat_hours"] for s in spaces)
+    assert total["used_seat_hours"] == pytest.approx(sum(s["used_seat_hours"] for s in spaces))
+    assert total["suppressed_cells"] == sum(s["suppressed_cells"] for s in spaces)
+    # quiet-1 holds 2 or 3 people: hidden, so the researcher's pool is below the exact one
+    [exact] = utilisation_by_group(week.store, week.campus, MONDAY, WEEK_END, "campus", shown)
+    assert total["lower_bound"] and total["used_seat_hours"] < exact.utilisation.used_seat_hours
+    for route in (
+        "/api/v1/spaces/office-1/ieq",
+        "/api/v1/spaces/office-1/bookings",
+        "/api/v1/spaces/office-1/utilisation",
+    ):
         problem = assert_problem(researcher.get(route, params=WEEK), 403, "fewer than k = 5")
         assert problem["required_role"] == "facilities"
 
@@ -312,17 +339,35 @@ def test_building_utilisation_with_its_profile(week, researcher):
 
     assert (body["scope"], body["id"], body["by_building"]) == ("building", "teach", [])
     spaces = visible(week, "teach")
-    [group] = utilisation_by_group(week.store, week.campus, MONDAY, WEEK_END, "building", spaces)
+    protected = protected_week(week, spaces)
+    [group] = group_utilisation(week.campus, protected.hourly, "building")
     figures_match(body["total"]["figures"], group.utilisation)
-    profile = hour_weekday_profile(week.store, week.campus, MONDAY, WEEK_END, spaces)
+    profile = profile_of(week.campus, protected.hourly)
     cells = np.array(
         [[np.nan if v is None else v for v in row] for row in body["profile"]["utilisation"]]
     )
     np.testing.assert_array_equal(cells, profile.utilisation)
     assert body["profile"]["room_hours"] == profile.hours.tolist()
+    bounds = protected.use.bounds(spaces, core_only=False)
+    assert body["profile"]["suppressed_cells"] == bounds.suppressed_cells > 0
+    assert body["profile"]["lower_bound"] is True
     # by hand: one Monday, so at most one room-hour per space in a cell; core cells outlined
     assert max(max(row) for row in body["profile"]["room_hours"]) == len(spaces) == 4
     assert body["profile"]["core"][0][8] and not body["profile"]["core"][5][10]
+    # by hand: a cell is Σ n_h / Σ capacity of its room-hours, n_h the mean of the hour's
+    # published quarters (hidden ones at 0); Tuesday 10:00 local = 09:00Z
+    hour = datetime(2026, 3, 3, 9, tzinfo=UTC)
+    [row] = np.flatnonzero(protected.hourly.hour_starts == np.datetime64(hour.replace(tzinfo=None)))
+    counts = protected.hourly.counts[:, row]
+    seats = protected.hourly.capacities[~np.isnan(counts)].sum()  # room-hours with data
+    assert cells[1][10] == pytest.approx(np.nansum(counts) / seats)
+    # and the profile leaves office-1 (2 seats) out: the facilities' profile has 5 spaces
+    exact = ok(
+        make_clients(week)
+        .as_role(Role.FACILITIES)
+        .get("/api/v1/buildings/teach/utilisation", params={**WEEK, "profile": "true"})
+    )
+    assert max(max(row) for row in exact["profile"]["room_hours"]) == 5
 
 
 # -- IEQ -------------------------------------------------------------------------------------
@@ -494,10 +539,37 @@ def test_energy_is_building_energy(week, researcher):
     assert body["eui"]["annualised"] is True and body["eui"]["benchmark_kwh_per_m2"] == 238
     assert body["emissions"]["location_based_kg"] == energy.emissions.location_based_kg
     assert body["emissions"]["market_based_kg"] == energy.emissions.market_based_kg
-    assert body["use_intensity"]["kwh_per_occupant_hour"] == (
-        energy.use_intensity.kwh_per_occupant_hour
+    # use intensity below facilities: from the published cells of the spaces with k seats
+    teach = week.campus.building("teach")
+    counts = protected_occupant_hours(
+        week.store, week.campus, OpenDataSettings(), MONDAY, WEEK_END, NOW, teach
     )
-    assert body["points_excluded"] == energy.points_excluded
+    protected = building_energy(
+        week.store, week.campus, "teach", MONDAY, WEEK_END, occupancy=counts
+    )
+    use = body["use_intensity"]
+    assert use["kwh_per_occupant_hour"] == protected.use_intensity.kwh_per_occupant_hour
+    assert use["occupant_hours"] == counts.occupant_hours
+    assert use["used_seat_hours"] == counts.used_seat_hours
+    assert use["withheld_spaces"] == WITHHELD
+    assert use["lower_bound"] and use["suppressed_cells"] == counts.suppressed_cells > 0
+    assert use["occupant_hours_upper_bound"] > use["occupant_hours"]
+    # by hand: the used seat-hours are the building's utilisation pool (same cells)
+    pool = ok(researcher.get("/api/v1/buildings/teach/utilisation", params=WEEK))
+    assert use["used_seat_hours"] == pytest.approx(pool["total"]["figures"]["used_seat_hours"])
+    assert use["used_seat_hours_suppressed_cells"] == pool["total"]["figures"]["suppressed_cells"]
+    # facilities: exact, every space
+    exact = ok(
+        make_clients(week)
+        .as_role(Role.FACILITIES)
+        .get("/api/v1/buildings/teach/energy", params=WEEK)
+    )["use_intensity"]
+    # (not a bound of it: the facilities' figure leaves out flagged spikes, the cells do not)
+    assert exact["occupant_hours"] == energy.use_intensity.occupant_hours != use["occupant_hours"]
+    assert exact["kwh_per_occupant_hour"] == energy.use_intensity.kwh_per_occupant_hour
+    assert exact["lower_bound"] is False and exact["withheld_spaces"] == []
+    assert exact["occupant_hours_upper_bound"] == exact["occupant_hours"]
+    assert body["points_excluded"] == {**energy.points_excluded, "occupancy": 0}
     # by hand
     assert body["delivered_kwh"] == pytest.approx(body["electricity_kwh"] + body["heat_kwh"])
     eui = body["eui"]

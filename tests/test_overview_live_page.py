@@ -117,7 +117,8 @@ def test_spaces_with_fewer_than_k_seats_are_withheld(client: TestClient):
 def test_utilisation_of_a_few_person_hours_is_held_back(client: TestClient):
     page = client.get("/").text
     assert cell(page, "rfb-104", "people") == "0 / 22"
-    assert cell(page, "rfb-104", "utilisation") == "— under 5 person-hours so far"
+    # 2 people: every quarter with anyone in it is suppressed, so nothing is counted
+    assert cell(page, "rfb-104", "utilisation") == "— under 5 people at a time so far"
     client.app.dependency_overrides[caller_sees_exact_counts] = lambda: True
     page = client.get("/").text
     assert cell(page, "rfb-104", "utilisation") == "5 % in use 1 of 2 h"  # 2 / (22 × 2)
@@ -221,3 +222,33 @@ def test_text_colours_meet_wcag_aa():
         assert ratio >= 4.5, (fg, bg, round(ratio, 2))
     # focus outline against the page: non-text contrast, WCAG 1.4.11 asks 3:1
     assert contrast(colours["focus"], white) >= 3
+
+
+def test_utilisation_below_facilities_is_a_lower_bound_from_published_quarters(tmp_path, campus):
+    """rfb-105 (38 seats): 10 people 08:00–08:30 local, 3 until 09:00, then nobody.
+
+    The published quarters of 07:00Z are [10, 10, –, –]: a viewer below facilities gets
+    n_h = 5 (hidden quarters at 0), 5 / (38 × 3) = 4.4 % "at least"; facilities the
+    exact 6.5 / 114 = 5.7 %.
+    """
+    store = DuckDBStore(tmp_path / "lower.duckdb")
+    batch = ReadingBatch()
+    moment = NOW - timedelta(hours=3)  # 07:00Z, 08:00 local
+    while moment < NOW:
+        minutes = (moment - (NOW - timedelta(hours=3))) / timedelta(minutes=1)
+        people = 10.0 if minutes < 30 else 3.0 if minutes < 60 else 0.0
+        batch.append(to_epoch_us(moment), "rfb", "rfb-105", "occupancy", people)
+        moment += timedelta(minutes=5)
+    store.write(batch)
+    app = create_app(store, campus)
+    app.dependency_overrides[get_clock] = lambda: lambda: NOW
+    client = TestClient(app)
+    try:
+        page = client.get("/").text
+        assert cell(page, "rfb-105", "utilisation") == "at least 4 % in use at least 1 of 3 h"
+        assert "at least" in text_of(page[page.index("Privacy:") :])  # the legend says why
+        app.dependency_overrides[caller_sees_exact_counts] = lambda: True
+        page = client.get("/").text
+        assert cell(page, "rfb-105", "utilisation") == "6 % in use 1 of 3 h"
+    finally:
+        store.close()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import warnings
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ from campuslab.analytics.learning_spaces import utilisation_by_group
 from campuslab.api import create_app
 from campuslab.api.dependencies import get_clock
 from campuslab.api.keys import KeyStore, Role
+from campuslab.api.live import read_campus_state
 from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.core.readings import ReadingBatch, isoformat_utc, to_epoch_us
 from campuslab.core.registry import Campus, load_campus, sample_campus_path
@@ -444,8 +446,14 @@ SEEDED = ("rfb-104", "rfb-105", "rfb-106", "rfb-205")
 TWO_DAYS = (MONDAY, MONDAY + timedelta(days=2))
 
 
-def seeded_store(path: Path, campus: Campus, hidden_people: float) -> DuckDBStore:
-    """Two days of four rooms of rfb; rfb-104 holds ``hidden_people`` from 10:00 to 10:15Z."""
+def seeded_store(
+    path: Path, campus: Campus, hidden_people: float, office_people: float = 0.0
+) -> DuckDBStore:
+    """Two days of four rooms of rfb; rfb-104 holds ``hidden_people`` from 10:00 to 10:15Z.
+
+    rfb-110, a one-seat office (withheld below facilities), holds ``office_people`` from
+    10:00 to 11:00Z; rfb-el, the building's electricity register, counts 2 kWh per 5 minutes.
+    """
     store = DuckDBStore(path)
     batch = ReadingBatch()
     moment = TWO_DAYS[0]
@@ -459,6 +467,9 @@ def seeded_store(path: Path, campus: Campus, hidden_people: float) -> DuckDBStor
             elif space == "rfb-104" and ISSUE_HOUR <= moment < ISSUE_HOUR + HOUR:
                 value = 0.0 if moment < ISSUE_HOUR + 2 * QUARTER else 7.0
             batch.append(ts, "rfb", space, "occupancy", value)
+        office = office_people if ISSUE_HOUR <= moment < ISSUE_HOUR + HOUR else 0.0
+        batch.append(ts, "rfb", "rfb-110", "occupancy", office)
+        batch.append(ts, "rfb", "rfb-el", "energy", 1000.0 + 2.0 * step)
         moment += timedelta(minutes=5)
         step += 1
     store.write(batch)
@@ -531,3 +542,152 @@ def test_the_week_of_the_campus_is_bounded_by_its_published_quarters(week, publi
     assert figures["in_use_room_hours"] <= truth.in_use_hours
     assert figures["p95_occupancy"] <= truth.p95_occupancy
     assert figures["available_room_hours"] == truth.available_hours  # presence of data is public
+
+
+# -- energy per use: occupant-hours and used seat-hours --------------------------------------
+
+
+def test_the_energy_issue_example_no_longer_gives_hidden_quarters_back(week, published, campus):
+    """rfb, 10–11Z: occupant-hours were exact and counted the offices; now the published cells."""
+    hour = window(ISSUE_HOUR, ISSUE_HOUR + HOUR)
+    researcher = ok(week.researcher.get("/api/v1/buildings/rfb/energy", params=hour))
+    facilities = ok(week.facilities.get("/api/v1/buildings/rfb/energy", params=hour))
+    use, exact = researcher["use_intensity"], facilities["use_intensity"]
+
+    rooms = listed_spaces(campus, "rfb")
+    cells = {room: quarters(published, room, ISSUE_HOUR) for room in rooms}
+    # the intruder's arithmetic: the building's occupant-hours minus its exported rooms
+    recovered = use["occupant_hours"] - sum(
+        lower(values) for values in cells.values() if not math.isnan(lower(values))
+    )
+    assert recovered == pytest.approx(0.0, abs=1e-9)
+    assert use["occupant_hours"] < exact["occupant_hours"]  # the hidden part is not in it
+    hidden = sum(values.count(None) for values in cells.values())
+    assert use["suppressed_cells"] == hidden > 0 and use["lower_bound"]
+    assert use["occupant_hours_upper_bound"] == pytest.approx(
+        sum(upper(values) for values in cells.values() if not math.isnan(upper(values)))
+    )
+    small = [s.id for s in campus.building("rfb").spaces if s.capacity < K]
+    assert use["withheld_spaces"] == small and "rfb-110" in small
+    assert use["used_seat_hours"] == pytest.approx(
+        ok(week.researcher.get("/api/v1/buildings/rfb/utilisation", params=hour))["total"][
+            "figures"
+        ]["used_seat_hours"],
+        abs=1e-9,
+    )
+    # facilities: exact, as building_energy computes it, every space
+    assert exact["lower_bound"] is False and exact["suppressed_cells"] == 0
+    assert exact["withheld_spaces"] == []
+    assert researcher["delivered_kwh"] == facilities["delivered_kwh"]  # energy is not a count
+
+
+ENERGY_REQUESTS = [
+    "/api/v1/buildings/rfb/energy?start=2026-11-16T10:00:00Z&end=2026-11-16T11:00:00Z",
+    "/api/v1/buildings/rfb/energy?start=2026-11-16T10:00:00Z&end=2026-11-16T10:15:00Z",
+    "/api/v1/buildings/rfb/energy?start=2026-11-16T09:00:00Z&end=2026-11-16T11:00:00Z",
+    "/api/v1/buildings/rfb/energy?start=2026-11-16T00:00:00Z&end=2026-11-18T00:00:00Z",
+    "/api/v1/buildings/rfb/energy",  # the last 7 whole local days
+]
+
+
+@pytest.mark.parametrize("people", [((1.0, 0.0), (4.0, 1.0)), ((0.2, 1.0), (4.9, 0.0))])
+def test_energy_per_use_does_not_depend_on_a_hidden_count_or_an_office(
+    tmp_path: Path, campus: Campus, people: tuple[tuple[float, float], ...]
+):
+    """Two stores that differ in a hidden quarter and in a one-seat office's presence."""
+    worlds = [
+        make_world(seeded_store(tmp_path / f"{n}.duckdb", campus, *n), campus) for n in people
+    ]
+    try:
+        for request in ENERGY_REQUESTS:
+            answers = [w.researcher.get(request) for w in worlds]
+            assert all(a.status_code == 200 for a in answers), answers[0].text
+            assert answers[0].content == answers[1].content, request
+        for moment in CLOCKS:  # asked within the hour, the default period ends at midnight
+            for w in worlds:
+                w.clock["now"] = moment
+            request = ENERGY_REQUESTS[0].replace("11:00:00Z", "12:00:00Z")
+            answers = [w.researcher.get(request) for w in worlds]
+            assert answers[0].content == answers[1].content, moment
+        for w in worlds:
+            w.clock["now"] = NOW
+        exact = [
+            w.facilities.get(ENERGY_REQUESTS[0]).json()["use_intensity"]["occupant_hours"]
+            for w in worlds
+        ]
+        assert exact[0] != exact[1]  # facilities see the difference: the stores really differ
+        use = worlds[0].researcher.get(ENERGY_REQUESTS[0]).json()["use_intensity"]
+        assert use["lower_bound"] and use["suppressed_cells"] >= 1
+        assert "rfb-110" in use["withheld_spaces"]
+        assert use["kwh_per_occupant_hour"] is not None
+    finally:
+        for w in worlds:
+            w.store.close()
+
+
+# -- the public live page and its stream --------------------------------------------------
+
+
+def live_snapshot(world: World) -> dict:
+    """One producer tick of the app's live feed, and the public audience's snapshot data."""
+    import asyncio
+
+    from campuslab.api.live import DEFAULT_LIVE_SETTINGS, live_feed
+
+    feed = live_feed(
+        world.app, world.store, world.campus, lambda: world.clock["now"], DEFAULT_LIVE_SETTINGS
+    )
+    feed._utilisation_at = None  # recompute now, as the producer does once a minute
+    asyncio.run(feed.tick())
+    event = feed.snapshot(False)
+    return json.loads(event.split("data: ", 1)[1])
+
+
+# the page read a quarter and an hour apart through the hidden quarter's hour and after it
+LIVE_CLOCKS = [ISSUE_HOUR + timedelta(minutes=m) for m in (5, 14, 16, 20, 31, 46, 61, 75, 125)]
+
+
+@pytest.mark.parametrize("people", [(1.0, 4.0), (0.2, 4.9)])
+def test_the_live_page_and_stream_do_not_depend_on_a_hidden_count(
+    tmp_path: Path, campus: Campus, people: tuple[float, float]
+):
+    """The public overview page (and its stream) shows today's utilisation so far; read
+    twice an hour apart it used to give that hour's count back (0.75 = a hidden quarter of
+    3 people). From the published quarters it cannot."""
+    worlds = [make_world(seeded_store(tmp_path / f"{n}.duckdb", campus, n), campus) for n in people]
+    public = [TestClient(w.app) for w in worlds]
+    try:
+        seen = []
+        for moment in LIVE_CLOCKS:
+            for w in worlds:
+                w.clock["now"] = moment
+            pages = [client.get("/") for client in public]
+            assert all(p.status_code == 200 for p in pages)
+            assert pages[0].content == pages[1].content, moment
+            snapshots = [live_snapshot(w) for w in worlds]
+            assert snapshots[0] == snapshots[1], moment
+            # the figures behind the page, before rounding to whole percent
+            states = [read_campus_state(w.store, campus, moment) for w in worlds]
+            public_figures = [
+                {
+                    space: (today.result.used_seat_hours, today.bounds.suppressed_cells)
+                    for space, today in state.protected_utilisation.items()
+                }
+                for state in states
+            ]
+            assert public_figures[0] == public_figures[1], moment
+            if moment >= ISSUE_HOUR + QUARTER:  # facilities' exact figures hold the hidden quarter
+                exact_figures = [s.utilisation["rfb-104"].used_seat_hours for s in states]
+                assert exact_figures[0] != exact_figures[1], moment
+            seen.append(snapshots[0]["spaces"]["rfb-104"])
+        # the hidden quarter made rfb-104's figure a lower bound, and the page says so
+        assert any(row["utilisation"] and row["utilisation"].startswith("at least") for row in seen)
+        assert all("rfb-110" not in (row.get("utilisation") or "") for row in seen)
+        # facilities do see the difference: the stores really differ
+        for w in worlds:
+            w.clock["now"] = ISSUE_HOUR + timedelta(minutes=75)
+        exact = [w.facilities.get("/", headers={"Accept": "text/html"}).text for w in worlds]
+        assert exact[0] != exact[1]
+    finally:
+        for w in worlds:
+            w.store.close()

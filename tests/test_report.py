@@ -26,6 +26,7 @@ import pytest
 import typer
 from test_analytics_api import (
     MONDAY,
+    NOW,
     WEEK,
     WEEK_END,
     WITHHELD,
@@ -37,11 +38,14 @@ from test_analytics_api import (
 )
 from typer.testing import CliRunner
 
-from campuslab.analytics.learning_spaces import utilisation_by_group
+from campuslab.analytics.learning_spaces import group_utilisation, utilisation_by_group
 from campuslab.analytics.recommendations import right_sizing_report
 from campuslab.analytics.report import planner_report, report_steps
 from campuslab.api.keys import Role
+from campuslab.api.privacy_counts import ProtectedReader
+from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli.report_command import report
+from campuslab.cli.report_render import report_answers
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -253,17 +257,76 @@ def test_ieq_and_quality_equal_the_api(page, planner, facilities, week):
 def test_the_report_is_the_analytics_for_the_same_period(week):
     """Below the API: the report's figures are the analytics functions' results."""
     steps: list[str] = []
+    reader = ProtectedReader(week.store, week.campus, OpenDataSettings(), NOW)
     figures = planner_report(
-        week.store, week.campus, MONDAY, WEEK_END, week.timetables, progress=steps.append
+        week.store,
+        week.campus,
+        MONDAY,
+        WEEK_END,
+        week.timetables,
+        progress=steps.append,
+        protected=reader,
     )
     assert len(steps) == report_steps(week.campus) == 3 + 8 + 2
     assert figures.withheld == tuple(WITHHELD)
     shown = visible(week)
-    [campus] = utilisation_by_group(week.store, week.campus, MONDAY, WEEK_END, "campus", shown)
+    # a planner's use figures: from the published cells, with their bounds
+    hourly, use = reader.hourly(shown, MONDAY, WEEK_END)
+    [campus] = group_utilisation(week.campus, hourly, "campus")
     assert figures.utilisation.total == campus
+    assert figures.protection.bounds(shown) == use.bounds(shown)
+    assert use.bounds(shown).suppressed_cells > 0
+    [exact] = utilisation_by_group(week.store, week.campus, MONDAY, WEEK_END, "campus", shown)
+    assert campus.utilisation.used_seat_hours < exact.utilisation.used_seat_hours
+    assert [e.occupancy for e in figures.energy] == [
+        reader.occupant_hours(b, MONDAY, WEEK_END) for b in week.campus.buildings
+    ]
+    # booked vs actual and the advice: exact counts, suppressed when shown (as their routes)
     assert figures.recommendations.report == right_sizing_report(
         week.store, week.campus, MONDAY, WEEK_END, week.timetables, space_ids=shown
     )
+    with pytest.raises(ValueError, match="published cells"):
+        planner_report(week.store, week.campus, MONDAY, WEEK_END, week.timetables)
+
+
+def test_an_exact_report_gives_the_facilities_answers(week, facilities):
+    figures = planner_report(week.store, week.campus, MONDAY, WEEK_END, week.timetables, exact=True)
+    answers = report_answers(figures, week.campus)
+    assert figures.protection is None and figures.withheld == ()
+    campus = ok(facilities.get("/api/v1/campus/utilisation", params=WEEK))
+    assert answers.utilisation.total.model_dump() == campus["total"]
+    assert [g.model_dump() for g in answers.utilisation.by_building] == campus["by_building"]
+    for group in answers.spaces:
+        space = ok(facilities.get(f"/api/v1/spaces/{group.key}/utilisation", params=WEEK))
+        assert group.figures.used_seat_hours == space["used_seat_hours"]
+        assert group.figures.utilisation == space["utilisation"]
+    assert {g.key for g in answers.spaces} >= set(WITHHELD)  # nothing withheld
+    for energy in answers.energy:
+        api = ok(facilities.get(f"/api/v1/buildings/{energy.building_id}/energy", params=WEEK))
+        assert energy.use_intensity.model_dump() == api["use_intensity"]
+        assert api["use_intensity"]["lower_bound"] is False
+
+
+def test_the_planners_report_states_its_bounds_as_the_api_does(week, planner):
+    reader = ProtectedReader(week.store, week.campus, OpenDataSettings(), NOW)
+    figures = planner_report(
+        week.store, week.campus, MONDAY, WEEK_END, week.timetables, protected=reader
+    )
+    answers = report_answers(figures, week.campus)
+    campus = ok(planner.get("/api/v1/campus/utilisation", params={**WEEK, "profile": "true"}))
+    assert answers.utilisation.model_dump() == campus
+    for building_id, profile in answers.building_profiles.items():
+        alone = ok(
+            planner.get(
+                f"/api/v1/buildings/{building_id}/utilisation",
+                params={**WEEK, "profile": "true"},
+            )
+        )
+        assert profile.model_dump() == alone["profile"]
+    for energy in answers.energy:
+        api = ok(planner.get(f"/api/v1/buildings/{energy.building_id}/energy", params=WEEK))
+        assert energy.use_intensity.model_dump() == api["use_intensity"]
+    assert answers.utilisation.total.figures.lower_bound
 
 
 # -- what a planner reads ---------------------------------------------------------------------

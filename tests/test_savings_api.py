@@ -50,6 +50,8 @@ from campuslab.analytics.report import building_savings, planner_report, report_
 from campuslab.api import create_app
 from campuslab.api.dependencies import get_clock
 from campuslab.api.keys import KeyStore, Role
+from campuslab.api.privacy_counts import ProtectedReader
+from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.core.readings import ReadingBatch, to_epoch_us
 from campuslab.core.registry import Campus, load_campus
 from campuslab.core.store.duckdb import DuckDBStore
@@ -524,6 +526,9 @@ def test_the_progress_counts_a_savings_step_per_building(example):
         midnight(date(2026, 2, 16)),
         progress=steps.append,
         baseline=(midnight(date(2026, 1, 5)), midnight(date(2026, 2, 2))),
+        protected=ProtectedReader(
+            example.store, example.campus, OpenDataSettings(), midnight(date(2026, 2, 16))
+        ),
     )
     assert len(steps) == report_steps(example.campus, savings=True) == 3 + 2 + 2 * 2
     assert [s for s in steps if s.startswith("savings")] == ["savings main", "savings noisy"]

@@ -1,7 +1,12 @@
 """Energy of one building: ``/energy`` (the period's figures) and ``/savings`` (IPMVP Option C).
 
-Researcher role: energy holds no counts of people. The figures come from
-``analytics.energy_kpis.building_energy`` and ``analytics.report.building_savings``.
+Researcher role. The figures come from ``analytics.energy_kpis.building_energy``
+and ``analytics.report.building_savings``. Energy holds no counts of people, but
+the use intensity of ``/energy`` does (occupant-hours, used seat-hours): for
+facilities they are exact, over every space; below facilities they come from the
+published 15-minute cells of the spaces with k seats or more
+(``privacy_counts.protected_occupant_hours``), so that no window, nor a building
+minus its exported rooms, gives a suppressed count back (METRICS.md, Privacy).
 
 Savings are a route of their own rather than parameters of ``/energy``: they
 compare two periods through a fitted model, so their answer has another shape,
@@ -35,8 +40,10 @@ from campuslab.api.models_analytics import (
     savings_answer,
 )
 from campuslab.api.parameters import MAX_PARAMETER_LENGTH, Period, parse_instant
+from campuslab.api.privacy_counts import protected_occupant_hours
 from campuslab.api.problems import ApiProblem, invalid_parameter, problem_responses
-from campuslab.api.security import require_role
+from campuslab.api.routers.exports import OpenDataDep
+from campuslab.api.security import PrincipalDep, require_role
 from campuslab.core.readings import isoformat_utc
 
 router = APIRouter(
@@ -89,7 +96,11 @@ BaselineEndQuery = Annotated[
     "heating degree days and, given `hdd_normal`, the degree-day-normalised energy, and "
     "Scope 2 emissions location- and market-based side by side (GHG Protocol; NVE factors). "
     "The period is widened to whole UTC hours; default: the last 7 whole local days. "
-    "At most 366 days per request.",
+    "At most 366 days per request. Below facilities, occupant-hours and used seat-hours are "
+    "computed from the published 15-minute occupancy cells (as GET /api/v1/export gives "
+    "them, up to the last complete quarter) of the spaces with k seats or more, each "
+    "suppressed cell counted as 0 people: `use_intensity.lower_bound`, `suppressed_cells` "
+    "and the `*_upper_bound` figures say how exact they are.",
     responses=problem_responses(404, 422, 500),
 )
 def read_energy(
@@ -98,13 +109,27 @@ def read_energy(
     campus: CampusDep,
     clock: ClockDep,
     limits: ReadLimitsDep,
+    principal: PrincipalDep,
+    open_data: OpenDataDep,
     start: StartQuery = None,
     end: EndQuery = None,
     hdd_normal: HddNormalQuery = None,
 ) -> BuildingEnergyAnswer:
-    period = analysis_period(start, end, now=clock(), campus=campus, limit=analysis_limit(limits))
+    now = clock()
+    period = analysis_period(start, end, now=now, campus=campus, limit=analysis_limit(limits))
+    occupancy = None
+    if not principal.sees_unsuppressed:
+        occupancy = protected_occupant_hours(
+            store, campus, open_data, period.start, period.end, now, building
+        )
     energy = building_energy(
-        store, campus, building.id, period.start, period.end, hdd_normal=hdd_normal
+        store,
+        campus,
+        building.id,
+        period.start,
+        period.end,
+        hdd_normal=hdd_normal,
+        occupancy=occupancy,
     )
     return energy_answer(energy, period, campus)
 

@@ -30,6 +30,7 @@ from campuslab.api.live import (
     LiveSettings,
     LiveSettingsDep,
     campus_view,
+    cells_settings,
     local_time,
     newest_view,
     read_campus_state,
@@ -83,7 +84,7 @@ def overview_context(
         "buildings": sections,
         "space_count": sum(len(s.rows) for s in sections),
         "has_readings": bool(state.by_space),
-        "utilisation_failed": state.utilisation is None,
+        "utilisation_failed": state.utilisation_failed(exact),
         "newest_reading": newest["text"] if newest else None,
         "newest_reading_iso": newest["iso"] if newest else None,
         "generated_at": local_time(now, now, campus),
@@ -109,7 +110,8 @@ def overview_page(
     feed: LiveFeed | None = getattr(request.app.state, "live_feed", None)
     state = feed.fresh_state(now) if feed is not None else None
     if state is None:
-        state = read_campus_state(store, campus, now)
+        cells = cells_settings(settings, getattr(request.app.state, "open_data", None))
+        state = read_campus_state(store, campus, now, cells, audiences=(exact,))
     return templates.TemplateResponse(
         request, "overview.html", overview_context(state, campus, now, settings, exact)
     )
