@@ -29,6 +29,7 @@ from campuslab.api.routers import (
     availability,
     bookings,
     brick,
+    dead_letters,
     energy,
     exports,
     health,
@@ -44,8 +45,8 @@ from campuslab.api.routers import (
     utilisation,
 )
 from campuslab.api.routers import campus as campus_utilisation
-from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.api.routers import keys as key_admin
+from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.api.security import (
     AuthMetrics,
     current_principal,
@@ -177,7 +178,7 @@ def create_app(
         brick.router,
         utilisation.router,
         *(ieq.router, bookings.router, energy.router, campus_utilisation.router),
-        *(quality.router, recommendations.router),
+        *(quality.router, dead_letters.router, recommendations.router),
         health.router,
         key_admin.router,
         problems.router,

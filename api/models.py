@@ -156,3 +156,31 @@ class Utilisation(BaseModel):
         default=0,
         description="core hours whose readings data-quality checks flagged and left out",
     )
+
+
+class DeadLetterItem(BaseModel):
+    """A message ingest rejected, as the store keeps it (ARCHITECTURE.md, "Bad input")."""
+
+    received_at: Timestamp = Field(
+        description="when ingest received the message, UTC (microseconds)",
+        examples=["2026-11-26T10:00:00.123456Z"],
+    )
+    topic: str = Field(
+        description="the MQTT topic, as published (at most 300 characters are kept)",
+        examples=["campus/rfb/rfb-101/co2"],
+    )
+    reason: str = Field(
+        description="why it was rejected: the `reason` label of `campuslab_ingest_rejected_total`",
+        examples=["unparseable"],
+    )
+    detail: str = Field(
+        description="what exactly was wrong, in a sentence",
+        examples=["JSON object has no 'value'"],
+    )
+    payload: str = Field(
+        description="the payload's first 512 bytes as ingest stored them: decoded as UTF-8, "
+        "with bytes that are not UTF-8 shown as U+FFFD (�), then '... (N bytes)' when the "
+        "payload was longer. Ingest keeps this text, not the raw bytes, so a binary payload "
+        "cannot be given back byte for byte.",
+        examples=['{"val": 612}'],
+    )
