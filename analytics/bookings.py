@@ -42,6 +42,26 @@ Choices made here, where METRICS.md is silent:
   ``headcount_to_class_size`` is Σ observed peak / Σ booked size over
   bookings that have both. It is a ratio of sums, so that large classes
   weigh more, in the same spirit as pooling seat-hours.
+
+Below facilities (METRICS.md, "Privacy"; ``analytics.privacy``, rule 5) every figure
+is computed from the space's published 15-minute cells
+(``api.privacy_counts.protected_occupancy``), never from exact counts, so no
+difference of answers gives a suppressed count back. A suppressed cell is known to
+be occupied, by an unknown 1 … k − 1 people (a complementary cell by an unknown
+non-zero count); ``count_upper`` and ``peak_upper`` carry the hour's bounds with
+suppressed cells at k. The rule:
+
+- **No-show**: a booked hour is a no-show only when even its upper bound is 0
+  (every published peak cell 0, none suppressed). A suppressed cell is not a
+  no-show, so ``no_show_hours`` is exact for the published cells.
+- **Unbooked use**: ``unbooked_used_hours`` counts the hours whose n_h with
+  suppressed cells at 0 reaches the in-use threshold (a lower bound, as the
+  frequency rate of the utilisation route); ``unbooked_used_hours_upper`` those
+  that could reach it, suppressed cells at k.
+- **Observed peak**: the highest published peak; ``observed_peak_lower_bound``
+  when a suppressed cell of the booking's hours could exceed it (so a peak of 0
+  with a suppressed cell means 1 … k − 1 people). ``mean_observed_peak`` and
+  ``headcount_to_class_size`` are then lower bounds (``observed_peaks_lower_bound``).
 """
 
 from __future__ import annotations
@@ -57,6 +77,7 @@ import numpy as np
 from campuslab.analytics.kpis import NotInRegistry
 from campuslab.analytics.learning_spaces import HourlyOccupancy, read_hourly_occupancy
 from campuslab.analytics.local_time import as_utc_instants
+from campuslab.analytics.privacy import ProtectedUse
 from campuslab.core.registry import Campus
 from campuslab.core.store.port import ReadingStore
 from campuslab.core.timetables import Booking, TimetableStore
@@ -77,6 +98,8 @@ class BookingUse:
         observed_peak: the highest hourly peak count over the hours it covers,
             in people. NaN when none of those hours has a reading.
         hours: the hours of the period it covers (at least one).
+        observed_peak_lower_bound: True when a suppressed 15-minute cell of those hours
+            could hold more people than ``observed_peak`` (computed from published cells).
     """
 
     start: datetime
@@ -86,6 +109,7 @@ class BookingUse:
     capacity: int
     observed_peak: float
     hours: int
+    observed_peak_lower_bound: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +141,10 @@ class BookedVsActual:
             with both.
         points_excluded: raw readings in the core hours that data-quality checks
             flagged and left out (0 when computed from counts directly).
+        unbooked_used_hours_upper: unbooked hours with data that could be in use
+            (suppressed cells at k); equals ``unbooked_used_hours`` from exact counts.
+        suppressed_cells: suppressed 15-minute cells (site's hourly rule) in the core
+            hours behind the figures; 0 from exact counts.
     """
 
     period_start: datetime
@@ -140,6 +168,13 @@ class BookedVsActual:
     mean_observed_peak: float
     headcount_to_class_size: float
     points_excluded: int = 0
+    unbooked_used_hours_upper: int = 0
+    suppressed_cells: int = 0
+
+    @property
+    def observed_peaks_lower_bound(self) -> bool:
+        """True when a booking's observed peak, hence the mean and the ratio, is a lower bound."""
+        return any(u.observed_peak_lower_bound for u in self.bookings)
 
 
 def _instants(moments: Sequence[datetime], name: str) -> np.ndarray:
@@ -199,6 +234,9 @@ def booked_vs_actual(
     bookings: Sequence[Booking],
     capacity: float,
     in_use_threshold: float = 1.0,
+    *,
+    count_upper: np.ndarray | None = None,
+    peak_upper: np.ndarray | None = None,
 ) -> BookedVsActual:
     """Booked frequency, no-show rate, unbooked use and class sizes (METRICS.md; SMG 2006).
 
@@ -210,6 +248,9 @@ def booked_vs_actual(
         bookings: the space's bookings (``TimetableStore.bookings``), timezone-aware.
         capacity: seats (> 0).
         in_use_threshold: people; an unbooked hour is used when n_h >= this (default 1).
+        count_upper, peak_upper: (H,) upper bounds of ``counts`` and ``peak_counts`` when
+            those are lower bounds from published cells (module docstring); default: the
+            counts are exact.
 
     Returns:
         BookedVsActual; its period runs from the first hour start to the end of the last.
@@ -235,7 +276,12 @@ def booked_vs_actual(
     core = np.asarray(core, dtype=bool)
     counts = np.asarray(counts, dtype=np.float64)
     peaks = np.asarray(peak_counts, dtype=np.float64)
-    if not (core.shape == counts.shape == peaks.shape == hours.shape):
+    counts_high = counts if count_upper is None else np.asarray(count_upper, dtype=np.float64)
+    peaks_high = peaks if peak_upper is None else np.asarray(peak_upper, dtype=np.float64)
+    if not (
+        core.shape == counts.shape == peaks.shape == hours.shape
+        and counts_high.shape == peaks_high.shape == hours.shape
+    ):
         raise ValueError(
             f"core, counts and peak_counts must each have one value per hour ({hours.size})"
         )
@@ -257,10 +303,12 @@ def booked_vs_actual(
     has_count = ~np.isnan(counts)
     booked_core = booked & core
     booked_seen = booked_core & has_peak
-    no_show = booked_seen & (np.nan_to_num(peaks) == 0)
+    # nobody came only when even the upper bound is 0: a suppressed cell holds someone
+    no_show = booked_seen & (np.nan_to_num(peaks_high) == 0)
     unbooked_seen = core & ~booked & has_count
     unbooked_used = unbooked_seen & (np.nan_to_num(counts) >= in_use_threshold)
-    uses = _booking_uses(bookings, covers, peaks, int(capacity))
+    could_be_used = unbooked_seen & (np.nan_to_num(counts_high) >= in_use_threshold)
+    uses = _booking_uses(bookings, covers, peaks, peaks_high, int(capacity))
     return BookedVsActual(
         period_start=_period_edge(hours, 0),
         period_end=_period_edge(hours, -1) + timedelta(hours=1) if hours.size else _EPOCH,
@@ -272,6 +320,7 @@ def booked_vs_actual(
         no_show_rate=_nan_ratio(int(no_show.sum()), int(booked_seen.sum())),
         unbooked_hours_with_data=int(unbooked_seen.sum()),
         unbooked_used_hours=int(unbooked_used.sum()),
+        unbooked_used_hours_upper=int(could_be_used.sum()),
         hours_without_data=int((core & ~(has_peak & has_count)).sum()),
         capacity=int(capacity),
         in_use_threshold=float(in_use_threshold),
@@ -289,14 +338,19 @@ def _period_edge(hours: np.ndarray, index: int) -> datetime:
 
 
 def _booking_uses(
-    bookings: Sequence[Booking], covers: np.ndarray, peaks: np.ndarray, capacity: int
+    bookings: Sequence[Booking],
+    covers: np.ndarray,
+    peaks: np.ndarray,
+    peaks_high: np.ndarray,
+    capacity: int,
 ) -> list[BookingUse]:
     uses = []
     for booking, covered in zip(bookings, covers, strict=True):
         if not covered.any():
             continue
-        seen = peaks[covered]
-        seen = seen[~np.isnan(seen)]
+        seen, high = peaks[covered], peaks_high[covered]
+        with_data = ~np.isnan(seen)
+        seen, high = seen[with_data], high[with_data]
         uses.append(
             BookingUse(
                 start=booking.start,
@@ -306,6 +360,7 @@ def _booking_uses(
                 capacity=capacity,
                 observed_peak=float(seen.max()) if seen.size else math.nan,
                 hours=int(covered.sum()),
+                observed_peak_lower_bound=bool(seen.size and high.max() > seen.max()),
             )
         )
     uses.sort(key=lambda u: (u.start, u.end, u.summary))
@@ -334,10 +389,27 @@ def _class_size_summary(uses: list[BookingUse], capacity: float) -> dict[str, ob
 
 
 def booked_vs_actual_of(
-    campus: Campus, hourly: HourlyOccupancy, space_id: str, bookings: Sequence[Booking]
+    campus: Campus,
+    hourly: HourlyOccupancy,
+    space_id: str,
+    bookings: Sequence[Booking],
+    protected: ProtectedUse | None = None,
 ) -> BookedVsActual:
-    """``booked_vs_actual`` for one space of occupancy already read (no store)."""
+    """``booked_vs_actual`` for one space of occupancy already read (no store).
+
+    ``protected``: the bounds behind ``hourly`` when it was derived from the published
+    15-minute cells (below facilities; see the module docstring).
+    """
     row = hourly.row(space_id)
+    uppers: dict[str, np.ndarray] = {}
+    suppressed = 0
+    if protected is not None:
+        column = protected.space_ids.index(space_id)
+        uppers = {
+            "count_upper": protected.by_rule.upper[:, column],
+            "peak_upper": protected.at_peak.upper[:, column],
+        }
+        suppressed = int(protected.by_rule.suppressed[protected.core, column].sum())
     result = booked_vs_actual(
         hourly.hour_starts,
         hourly.core,
@@ -346,9 +418,10 @@ def booked_vs_actual_of(
         bookings,
         float(hourly.capacities[row]),
         campus.analytics.in_use_threshold,
+        **uppers,
     )
     left_out = int(hourly.points_excluded[row, hourly.core].sum())
-    return dataclasses.replace(result, points_excluded=left_out)
+    return dataclasses.replace(result, points_excluded=left_out, suppressed_cells=suppressed)
 
 
 def booked_vs_actual_by_space(
@@ -398,12 +471,16 @@ def booked_vs_actual_for(
     hourly: HourlyOccupancy,
     timetables: TimetableStore,
     space_ids: Sequence[str],
+    protected: ProtectedUse | None = None,
 ) -> dict[str, BookedVsActual]:
-    """Booked vs actual of ``space_ids`` from occupancy already read; bookings from the store."""
+    """Booked vs actual of ``space_ids`` from occupancy already read; bookings from the store.
+
+    ``protected``: the bounds behind ``hourly`` when it comes from the published cells.
+    """
     found: dict[str, BookedVsActual] = {}
     for space_id in space_ids:
         bookings = timetables.bookings(space_id, hourly.period_start, hourly.period_end)
-        found[space_id] = booked_vs_actual_of(campus, hourly, space_id, bookings)
+        found[space_id] = booked_vs_actual_of(campus, hourly, space_id, bookings, protected)
     return found
 
 

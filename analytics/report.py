@@ -42,8 +42,11 @@ the exports follow (``analytics.privacy``):
   published 15-minute cells, suppressed cells counted as 0 people: the caller
   hands ``planner_report`` a ``ProtectedCells`` reader
   (``api.privacy_counts.ProtectedReader``), and the report keeps the bounds
-  (``PlannerReport.protection``). Booked vs actual and the advice use the exact
-  hourly counts with the suppression above, as their routes do.
+  (``PlannerReport.protection``). Booked vs actual and the advice are computed
+  from the same published cells, as their routes compute them below facilities
+  (``bookings`` module docstring; ``RecommendationsOverview.suppressed_cells``
+  and ``protect_recommendation`` say which evidence became a bound), with the
+  threshold rule above on top.
 
 Facilities (``exact``) see everything.
 """
@@ -59,7 +62,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from campuslab.analytics.bookings import BookedVsActual, booked_vs_actual_for
+from campuslab.analytics.bookings import BookedVsActual, BookingUse, booked_vs_actual_for
 from campuslab.analytics.climate_kpis import SpaceIeq, outdoor_temperature, space_ieq, utc_period
 from campuslab.analytics.energy import (
     daily_mean_temperature,
@@ -351,23 +354,32 @@ class RecommendationsOverview:
         spaces_with_timetable: spaces whose no-show rule could run.
         points_excluded: flagged occupancy readings left out of the core hours.
         withheld: the scope's spaces left out for privacy (fewer than k seats).
+        suppressed_cells: below facilities, per space, the suppressed 15-minute cells
+            (site's hourly rule) in its core hours, counted as 0 people; empty when exact.
     """
 
     report: RightSizingReport
     spaces_with_timetable: tuple[str, ...]
     points_excluded: int
     withheld: tuple[str, ...] = ()
+    suppressed_cells: Mapping[str, int] = field(default_factory=dict, hash=False)
 
 
 def booked_vs_actual_of_scope(
-    campus: Campus, hourly: HourlyOccupancy, timetables: TimetableStore | None
+    campus: Campus,
+    hourly: HourlyOccupancy,
+    timetables: TimetableStore | None,
+    protection: ProtectedUse | None = None,
 ) -> dict[str, BookedVsActual]:
-    """Booked vs actual of every space of ``hourly`` that has an imported timetable."""
+    """Booked vs actual of every space of ``hourly`` that has an imported timetable.
+
+    ``protection``: the bounds behind ``hourly`` when it comes from the published cells.
+    """
     if timetables is None:
         return {}
     stored = set(timetables.spaces())
     with_timetable = [s for s in hourly.space_ids if s in stored]
-    return booked_vs_actual_for(campus, hourly, timetables, with_timetable)
+    return booked_vs_actual_for(campus, hourly, timetables, with_timetable, protection)
 
 
 def recommendations_overview_of(
@@ -376,17 +388,27 @@ def recommendations_overview_of(
     booked: Mapping[str, BookedVsActual],
     rules: RightSizingRules | None = None,
     withheld: Collection[str] = (),
+    protection: ProtectedUse | None = None,
 ) -> RecommendationsOverview:
     """``recommendations_overview`` over occupancy and bookings already read (no store).
 
-    ``hourly`` holds the spaces to advise on (without the withheld ones).
+    ``hourly`` holds the spaces to advise on (without the withheld ones); ``protection``
+    the bounds behind it when it comes from the published cells (below facilities).
     """
     report = right_sizing_of(campus, hourly, dict(booked), rules)
+    suppressed = {}
+    if protection is not None:
+        cells = protection.by_rule.suppressed[protection.core]
+        suppressed = {
+            space_id: int(cells[:, protection.space_ids.index(space_id)].sum())
+            for space_id in hourly.space_ids
+        }
     return RecommendationsOverview(
         report=report,
         spaces_with_timetable=tuple(booked),
         points_excluded=int(hourly.points_excluded[:, hourly.core].sum()),
         withheld=tuple(withheld),
+        suppressed_cells=suppressed,
     )
 
 
@@ -399,9 +421,13 @@ def recommendations_overview(
     building_id: str | None = None,
     rules: RightSizingRules | None = None,
     withheld: Collection[str] = (),
+    protected: ProtectedCells | None = None,
 ) -> RecommendationsOverview:
     """Right-sizing advice over a period's core hours, as ``right_sizing_report`` gives it,
     for the scope's spaces that are not ``withheld``.
+
+    With ``protected`` (below facilities) the occupancy, and so the advice and its
+    evidence, comes from the published 15-minute cells (``ProtectedCells``).
 
     Raises:
         NotInRegistry: an unknown building id.
@@ -409,9 +435,12 @@ def recommendations_overview(
         ValueError: naive datetimes, or end not after start.
     """
     space_ids = visible_space_ids(campus, building_id, withheld)
-    hourly = read_hourly_occupancy(store, campus, start, end, space_ids)
-    booked = booked_vs_actual_of_scope(campus, hourly, timetables)
-    return recommendations_overview_of(campus, hourly, booked, rules, withheld)
+    if protected is None:
+        hourly, protection = read_hourly_occupancy(store, campus, start, end, space_ids), None
+    else:
+        hourly, protection = protected.hourly(space_ids, start, end)
+    booked = booked_vs_actual_of_scope(campus, hourly, timetables, protection)
+    return recommendations_overview_of(campus, hourly, booked, rules, withheld, protection)
 
 
 # -- data quality ------------------------------------------------------------------------
@@ -997,9 +1026,13 @@ def shown_occupancy_rate(
 class ProtectedBookings:
     """Booked vs actual of one space with its observed headcounts as a role may see them.
 
+    Below facilities ``result`` is computed from the published 15-minute cells
+    (``bookings`` module docstring); this adds the threshold rule on top.
+
     Attributes:
         result: the figures (hours and rates are not counts of people; shown as they are).
-        observed_peaks: per booking of ``result.bookings``, its observed peak.
+        observed_peaks: per booking of ``result.bookings``, its observed peak; hidden too
+            when it rests on a suppressed cell and is below k (then 1 … k − 1 people).
         mean_observed_peak: over bookings with readings.
         headcount_to_class_size_suppressed: True when Σ observed peak behind the ratio
             is a small count (the ratio times the booked sizes would give it back).
@@ -1018,7 +1051,7 @@ def protect_bookings(
 ) -> ProtectedBookings:
     """Suppress the observed headcounts of ``result`` for a role below facilities."""
     withheld = is_withheld(result.capacity, k)
-    peaks = tuple(shown_count(b.observed_peak, k, exact, withheld) for b in result.bookings)
+    peaks = tuple(_observed_peak(b, k, exact, withheld) for b in result.bookings)
     mean = shown_count(result.mean_observed_peak, k, exact, withheld)
     both = [
         b.observed_peak
@@ -1033,6 +1066,13 @@ def protect_bookings(
         headcount_to_class_size_suppressed=bool(ratio_hidden),
         suppressed_counts=sum(p.suppressed for p in peaks) + int(mean.suppressed),
     )
+
+
+def _observed_peak(use: BookingUse, k: int, exact: bool, withheld: bool) -> ShownCount:
+    shown = shown_count(use.observed_peak, k, exact, withheld)
+    if not exact and use.observed_peak_lower_bound and use.observed_peak < k:
+        return ShownCount(math.nan, True)  # a suppressed cell is the peak: 1 … k − 1 people
+    return shown
 
 
 # Evidence that gives a count of people back: p95 / capacity × capacity = the P95 count.
@@ -1056,21 +1096,54 @@ class ProtectedRecommendation:
         recommendation: the advice as computed.
         headline: its headline, without any suppressed count.
         evidence: name -> (value, unit, suppressed); value NaN when suppressed.
+        bounds: name -> "lower" or "upper" for the evidence that is a bound of what the
+            unsuppressed cells would give (``EVIDENCE_BOUNDS``); empty when exact.
     """
 
     recommendation: Recommendation
     headline: str
     evidence: Mapping[str, tuple[float, str, bool]] = field(hash=False)
+    bounds: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def suppressed_counts(self) -> int:
         return sum(1 for _, _, hidden in self.evidence.values() if hidden)
 
 
+# Below facilities the advice is computed from the published cells, a suppressed cell at 0
+# people (``recommendations_overview``). When a space has suppressed cells in its core
+# hours, these figures are bounds of what the unsuppressed cells would give: hours whose
+# only occupancy is suppressed are not in use (fewer in-use and used hours, less use),
+# and "used hours" for sizing are those whose published peak reaches the threshold, so
+# the P95 over them is at least, and the idle seat-hours at most, what all used hours
+# would give. Max peak, excess seat-hours and the no-show figures stay exact: a suppressed
+# cell holds 1 … k − 1 people, fewer than any published peak and than the seats, and never
+# nobody.
+EVIDENCE_BOUNDS = {
+    "used_hours": "lower",
+    "over_capacity_share": "upper",
+    "p95_peak": "upper",
+    "p95_peak_occupancy": "upper",
+    "idle_seat_hours": "lower",
+    "frequency_rate": "lower",
+    "utilisation": "lower",
+    "in_use_hours": "lower",
+    "unused_seat_hours": "upper",
+}
+
+
 def protect_recommendation(
-    recommendation: Recommendation, capacity: float, k: int = DEFAULT_K, exact: bool = False
+    recommendation: Recommendation,
+    capacity: float,
+    k: int = DEFAULT_K,
+    exact: bool = False,
+    suppressed_cells: int = 0,
 ) -> ProtectedRecommendation:
-    """Suppress the evidence given in people (and what gives it back) below facilities."""
+    """Suppress the evidence given in people (and what gives it back) below facilities.
+
+    ``suppressed_cells``: suppressed cells behind the advice (computed from the published
+    cells); when there are any, the evidence of ``EVIDENCE_BOUNDS`` is marked as bounds.
+    """
     withheld = is_withheld(capacity, k)
     hidden = {
         name
@@ -1085,7 +1158,14 @@ def protect_recommendation(
     if hidden:
         text = _SUPPRESSED_HEADLINES[recommendation.kind].format(k=k, seats=capacity)
         headline = f"{recommendation.space_id}: {text} (counts of fewer than {k} people not shown)"
-    return ProtectedRecommendation(recommendation, headline, evidence)
+    bounds = {}
+    if not exact and suppressed_cells > 0:
+        bounds = {
+            name: EVIDENCE_BOUNDS[name]
+            for name in recommendation.evidence
+            if name in EVIDENCE_BOUNDS and name not in hidden
+        }
+    return ProtectedRecommendation(recommendation, headline, evidence, bounds)
 
 
 def _figure(figure: Figure, hidden: bool) -> tuple[float, str, bool]:
@@ -1186,8 +1266,8 @@ def planner_report(
 ) -> PlannerReport:
     """Compute every section of the planner report.
 
-    Occupancy is read once exactly (booked vs actual, advice) and, below facilities,
-    once more from the published cells (utilisation, profiles, energy per use).
+    Occupancy is read once: exactly for facilities, else from the published cells
+    (utilisation, profiles, booked vs actual, advice, energy per use).
 
     Args:
         store: the reading store.
@@ -1221,8 +1301,10 @@ def planner_report(
     withheld = withheld_space_ids(campus, scope_space_ids(campus, building_id), k, exact)
     space_ids = visible_space_ids(campus, building_id, withheld)
     buildings = [scope_building(campus, building_id)] if building_id else list(campus.buildings)
-    hourly = read_hourly_occupancy(store, campus, start, end, space_ids)
-    used, protection = (hourly, None) if exact else protected.hourly(space_ids, start, end)
+    if exact:
+        used, protection = read_hourly_occupancy(store, campus, start, end, space_ids), None
+    else:
+        used, protection = protected.hourly(space_ids, start, end)
     utilisation = utilisation_overview_of(campus, used, building_id, True, withheld)
     profiles = {}
     for building in buildings:
@@ -1230,8 +1312,8 @@ def planner_report(
         if shown:
             profiles[building.id] = profile_of(campus, subset(used, shown))
     step("utilisation")
-    booked = booked_vs_actual_of_scope(campus, hourly, timetables)
-    recommendations = recommendations_overview_of(campus, hourly, booked, None, withheld)
+    booked = booked_vs_actual_of_scope(campus, used, timetables, protection)
+    recommendations = recommendations_overview_of(campus, used, booked, None, withheld, protection)
     step("booked vs actual and recommendations")
     ieq = []
     for space_id in space_ids:

@@ -800,9 +800,15 @@ class BookingUseModel(BaseModel):
     hours: int = Field(description="hours of the period the booking covers, h")
     observed_peak: float | None = Field(
         description="highest hourly peak count over the hours it covers, people; null "
-        "without readings or when suppressed"
+        "without readings or when suppressed (below facilities: the highest published "
+        "15-minute peak; null when a suppressed cell is the peak, 1 … k − 1 people)"
     )
     observed_peak_suppressed: bool
+    observed_peak_lower_bound: bool = Field(
+        default=False,
+        description="true when a suppressed 15-minute cell of the booking's hours could "
+        "hold more people than observed_peak (below facilities only)",
+    )
 
 
 class BookedVsActualAnswer(BaseModel):
@@ -821,22 +827,48 @@ class BookedVsActualAnswer(BaseModel):
     booked_hours: int | None = Field(description="core hours covered by a booking, h")
     booked_frequency: Rate = Field(description="booked core hours / available core hours")
     booked_hours_with_data: int | None = Field(description="h")
-    no_show_hours: int | None = Field(description="booked hours whose peak count was 0, h")
+    no_show_hours: int | None = Field(
+        description="booked hours whose peak count was 0, h (below facilities: every "
+        "published peak cell 0 and none suppressed, as a suppressed cell holds someone)"
+    )
     no_show_rate: Rate = Field(description="no-show hours / booked hours with data")
     unbooked_hours_with_data: int | None = Field(description="h")
-    unbooked_used_hours: int | None = Field(description="unbooked hours in use, h")
+    unbooked_used_hours: int | None = Field(
+        description="unbooked hours in use, h (below facilities: a lower bound, suppressed "
+        "15-minute cells counted as 0 people)"
+    )
+    unbooked_used_hours_upper_bound: int | None = Field(
+        default=None,
+        description="unbooked hours that could be in use, suppressed cells counted as k "
+        "people, h; equal to unbooked_used_hours for facilities and when nothing was "
+        "suppressed",
+    )
     hours_without_data: int | None = Field(description="core hours without a reading, h")
     in_use_threshold: float = Field(description="people")
     bookings_with_class_size: int | None
     bookings_with_data: int | None
     mean_class_size: float | None = Field(description="people booked, mean")
     class_size_to_capacity: Rate = Field(description="mean class size / capacity")
-    mean_observed_peak: float | None = Field(description="people; null when suppressed")
+    mean_observed_peak: float | None = Field(
+        description="people; null when suppressed; a lower bound when observed_peaks_lower_bound"
+    )
     mean_observed_peak_suppressed: bool
     headcount_to_class_size: float | None = Field(
-        description="Σ observed peak / Σ class size over bookings with both; null when suppressed"
+        description="Σ observed peak / Σ class size over bookings with both; null when "
+        "suppressed; a lower bound when observed_peaks_lower_bound"
     )
     headcount_to_class_size_suppressed: bool
+    observed_peaks_lower_bound: bool = Field(
+        default=False,
+        description="true when a booking's observed peak rests on a suppressed 15-minute cell "
+        "(counted as 0 people): mean_observed_peak and headcount_to_class_size are then "
+        "lower bounds (below facilities only)",
+    )
+    suppressed_cells: int = Field(
+        default=0,
+        description="suppressed 15-minute cells (site's hourly rule) in the core hours behind "
+        "the figures, counted as 0 people; 0 for facilities",
+    )
     bookings: list[BookingUseModel]
     suppression: Suppression
     note: str | None = None
@@ -896,6 +928,7 @@ def bookings_answer(
             hours=use.hours,
             observed_peak=number(peak.value),
             observed_peak_suppressed=peak.suppressed,
+            observed_peak_lower_bound=use.observed_peak_lower_bound and not peak.suppressed,
         )
         for use, peak in zip(result.bookings, shown.observed_peaks, strict=True)
     ]
@@ -913,6 +946,7 @@ def bookings_answer(
         no_show_rate=number(result.no_show_rate),
         unbooked_hours_with_data=result.unbooked_hours_with_data,
         unbooked_used_hours=result.unbooked_used_hours,
+        unbooked_used_hours_upper_bound=result.unbooked_used_hours_upper,
         hours_without_data=result.hours_without_data,
         bookings_with_class_size=result.bookings_with_class_size,
         bookings_with_data=result.bookings_with_data,
@@ -922,6 +956,8 @@ def bookings_answer(
         mean_observed_peak_suppressed=shown.mean_observed_peak.suppressed,
         headcount_to_class_size=None if ratio_hidden else number(result.headcount_to_class_size),
         headcount_to_class_size_suppressed=ratio_hidden,
+        observed_peaks_lower_bound=result.observed_peaks_lower_bound,
+        suppressed_cells=result.suppressed_cells,
         bookings=bookings,
         suppression=suppression_model(not exact, k, shown.suppressed_counts + int(ratio_hidden)),
     )
@@ -936,6 +972,7 @@ _NULLABLE = (
     "no_show_rate",
     "unbooked_hours_with_data",
     "unbooked_used_hours",
+    "unbooked_used_hours_upper_bound",
     "hours_without_data",
     "bookings_with_class_size",
     "bookings_with_data",
@@ -1554,6 +1591,12 @@ class EvidenceFigure(BaseModel):
     value: float | None = Field(description="null when suppressed")
     unit: str = Field(examples=["seat-h"])
     suppressed: bool
+    bound: Literal["lower", "upper"] | None = Field(
+        default=None,
+        description="below facilities, when the space's figures rest on suppressed 15-minute "
+        "cells (counted as 0 people): whether this figure is a lower or an upper bound of "
+        "what the unsuppressed cells would give; null when exact",
+    )
 
 
 class RecommendationModel(BaseModel):
@@ -1568,8 +1611,17 @@ class RecommendationModel(BaseModel):
     ]
     severity: Literal["high", "medium", "low", "info"]
     headline: str
-    impact_seat_hours: float = Field(description="seat-hours at stake; decides the order")
+    impact_seat_hours: float = Field(
+        description="seat-hours at stake; decides the order (the evidence's seat-hour "
+        "figure, with its bound)"
+    )
     evidence: dict[str, EvidenceFigure] = Field(description="the numbers behind the advice")
+    suppressed_cells: int = Field(
+        default=0,
+        description="below facilities: suppressed 15-minute cells (site's hourly rule) of the "
+        "space in the core hours, counted as 0 people; 0 means the evidence is exact for the "
+        "published cells",
+    )
 
 
 class RightSizingRulesModel(BaseModel):
@@ -1614,7 +1666,8 @@ def protected_recommendations(
     for advice in overview.report.recommendations:
         space = campus.space(advice.space_id)
         capacity = space.capacity if space is not None else math.inf
-        shown = protect_recommendation(advice, capacity, k, exact)
+        suppressed = overview.suppressed_cells.get(advice.space_id, 0)
+        shown = protect_recommendation(advice, capacity, k, exact, suppressed)
         models.append(
             RecommendationModel(
                 space_id=advice.space_id,
@@ -1624,9 +1677,15 @@ def protected_recommendations(
                 headline=shown.headline,
                 impact_seat_hours=advice.impact_seat_hours,
                 evidence={
-                    name: EvidenceFigure(value=number(value), unit=unit, suppressed=hidden)
+                    name: EvidenceFigure(
+                        value=number(value),
+                        unit=unit,
+                        suppressed=hidden,
+                        bound=shown.bounds.get(name),
+                    )
                     for name, (value, unit, hidden) in shown.evidence.items()
                 },
+                suppressed_cells=0 if exact else suppressed,
             )
         )
     return models

@@ -36,11 +36,16 @@ from campuslab.analytics.learning_spaces import (
     utilisation_by_group,
 )
 from campuslab.analytics.quality_kpis import check_quality, run_quality
-from campuslab.analytics.recommendations import right_sizing_report
+from campuslab.analytics.recommendations import right_sizing_of, right_sizing_report
+from campuslab.analytics.report import booked_vs_actual_of_scope
 from campuslab.api import create_app
 from campuslab.api.dependencies import get_clock
 from campuslab.api.keys import KeyStore, Role
-from campuslab.api.privacy_counts import protected_occupancy, protected_occupant_hours
+from campuslab.api.privacy_counts import (
+    ProtectedReader,
+    protected_occupancy,
+    protected_occupant_hours,
+)
 from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.core.readings import ReadingBatch, to_epoch_us
 from campuslab.core.registry import Campus, load_campus
@@ -628,26 +633,40 @@ def test_recommendations_are_right_sizing_report_with_small_counts_hidden(
     body = ok(planner.get("/api/v1/recommendations", params=WEEK))
 
     assert_period(body)
-    report = right_sizing_report(
-        week.store, week.campus, MONDAY, WEEK_END, week.timetables, space_ids=visible(week)
-    )
+    # a planner's advice: right_sizing over the published 15-minute cells (suppressed at 0)
+    reader = ProtectedReader(week.store, week.campus, OpenDataSettings(), NOW)
+    hourly, use = reader.hourly(visible(week), MONDAY, WEEK_END)
+    booked = booked_vs_actual_of_scope(week.campus, hourly, week.timetables, use)
+    report = right_sizing_of(week.campus, hourly, booked)
     advice = [(r["space_id"], r["kind"], r["impact_seat_hours"]) for r in body["recommendations"]]
     assert advice == [(r.space_id, r.kind, r.impact_seat_hours) for r in report.recommendations]
     assert body["spaces_considered"] == 8 and body["withheld_spaces"] == WITHHELD
     assert body["spaces_with_timetable"] == list(TIMETABLED)
     kinds = {(r["space_id"], r["kind"]) for r in body["recommendations"]}
     assert ("aud-x", "split_or_reassign") in kinds
-    assert ("quiet-1", "split_or_reassign") in kinds
-    # quiet-1's P95 is 3 people: a small count, hidden from a planner, with what gives it back
-    quiet = next(r for r in body["recommendations"] if r["space_id"] == "quiet-1")
-    assert quiet["evidence"]["p95_peak"] == {"value": None, "unit": "people", "suppressed": True}
-    assert quiet["evidence"]["p95_peak_occupancy"]["suppressed"]
-    assert "fewer than 5" in quiet["headline"] and " 3 " not in quiet["headline"]
-    assert quiet["evidence"]["capacity"]["value"] == 12
-    assert body["suppression"]["applied"] and body["suppression"]["suppressed_counts"] >= 2
+    # quiet-1's peaks are 3 people: every one a suppressed cell, so for a planner none of
+    # its hours is a used hour for sizing, and its use figures are bounds
+    quiet = [r for r in body["recommendations"] if r["space_id"] == "quiet-1"]
+    assert quiet and all(r["suppressed_cells"] > 0 for r in quiet)
+    assert ("quiet-1", "split_or_reassign") not in kinds
+    for r in quiet:
+        for figure in r["evidence"].values():
+            assert figure["unit"] != "people" or figure["value"] is None or figure["value"] >= 5
+        assert any(figure["bound"] for figure in r["evidence"].values())
+    assert body["suppression"]["applied"]
     exact = ok(facilities.get("/api/v1/recommendations", params=WEEK))
     quiet_exact = next(r for r in exact["recommendations"] if r["space_id"] == "quiet-1")
+    assert quiet_exact["kind"] == "split_or_reassign"
     assert quiet_exact["evidence"]["p95_peak"]["value"] == 3.0
+    assert all(f["bound"] is None for r in exact["recommendations"] for f in r["evidence"].values())
+    assert all(r["suppressed_cells"] == 0 for r in exact["recommendations"])
+    # facilities: exactly right_sizing_report over the exact counts
+    facilities_report = right_sizing_report(
+        week.store, week.campus, MONDAY, WEEK_END, week.timetables
+    )
+    assert [
+        (r["space_id"], r["kind"], r["impact_seat_hours"]) for r in exact["recommendations"]
+    ] == [(r.space_id, r.kind, r.impact_seat_hours) for r in facilities_report.recommendations]
     aud = next(r for r in body["recommendations"] if r["space_id"] == "aud-x")
     assert aud["evidence"]["p95_peak"]["value"] == 60.0, "a count of 60 is not small"
 

@@ -326,3 +326,30 @@ def test_simulated_fortnight_against_its_imported_timetable(campus, tmp_path: Pa
     assert report.spaces == ("hall-a", "hall-b", "sem-1", "read-1", "group-1")
     assert all(r.evidence for r in report.recommendations)
     store.close()
+
+
+def test_from_published_cells_a_suppressed_cell_is_no_no_show_and_bounds_unbooked_use():
+    """Below facilities: lower counts (suppressed cells at 0) with their upper bounds (at k)."""
+    hours = np.arange(
+        np.datetime64("2026-03-02T07:00", "us"),
+        np.datetime64("2026-03-02T11:00", "us"),
+        np.timedelta64(1, "h"),
+    )
+    core = np.ones(4, dtype=bool)
+    booking = Booking(
+        datetime(2026, 3, 2, 7, tzinfo=UTC), datetime(2026, 3, 2, 9, tzinfo=UTC), "X", 10
+    )
+    # booked 07–09: [suppressed only, 0]; unbooked 09–11: [suppressed only, 12]
+    lower = np.array([0.0, 0.0, 0.0, 12.0])
+    upper = np.array([5.0, 0.0, 1.25, 12.0])
+    r = booked_vs_actual(
+        hours, core, lower, lower, [booking], 40, count_upper=upper, peak_upper=upper
+    )
+    assert (r.booked_hours_with_data, r.no_show_hours) == (2, 1)  # 07–08 held someone
+    assert (r.unbooked_used_hours, r.unbooked_used_hours_upper) == (1, 2)
+    [use] = r.bookings
+    assert use.observed_peak == 0.0 and use.observed_peak_lower_bound
+    assert r.observed_peaks_lower_bound
+    exact = booked_vs_actual(hours, core, lower, lower, [booking], 40)
+    assert exact.no_show_hours == 2 and exact.unbooked_used_hours_upper == 1
+    assert not exact.observed_peaks_lower_bound

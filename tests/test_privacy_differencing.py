@@ -48,6 +48,7 @@ from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.core.readings import ReadingBatch, isoformat_utc, to_epoch_us
 from campuslab.core.registry import Campus, load_campus, sample_campus_path
 from campuslab.core.store.duckdb import DuckDBStore
+from campuslab.core.timetables import TimetableStore
 from campuslab.simulators.campus import CampusSimulator, SimulationConfig
 
 with warnings.catch_warnings():
@@ -82,6 +83,7 @@ class World:
     researcher: TestClient
     facilities: TestClient
     app: object
+    planner: TestClient | None = None
 
     def export(self, **params: str) -> dict[tuple[str, str], float | None]:
         """The researcher's occupancy export: (space, quarter start) -> value (None: hidden)."""
@@ -97,9 +99,14 @@ class World:
         return cells
 
 
-def make_world(store: DuckDBStore, campus: Campus, settings: OpenDataSettings | None = None):
+def make_world(
+    store: DuckDBStore,
+    campus: Campus,
+    settings: OpenDataSettings | None = None,
+    timetables: TimetableStore | None = None,
+):
     keys = KeyStore.in_memory()
-    app = create_app(store, campus, keys=keys)
+    app = create_app(store, campus, keys=keys, timetables=timetables)
     if settings is not None:
         app.state.open_data = settings
     clock = {"now": NOW}
@@ -109,7 +116,15 @@ def make_world(store: DuckDBStore, campus: Campus, settings: OpenDataSettings | 
         secret = keys.create(role, f"{role} tester").secret
         return TestClient(app, headers={"Authorization": f"Bearer {secret}"})
 
-    return World(campus, store, clock, client(Role.RESEARCHER), client(Role.FACILITIES), app)
+    return World(
+        campus,
+        store,
+        clock,
+        client(Role.RESEARCHER),
+        client(Role.FACILITIES),
+        app,
+        client(Role.PLANNER),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -688,6 +703,145 @@ def test_the_live_page_and_stream_do_not_depend_on_a_hidden_count(
             w.clock["now"] = ISSUE_HOUR + timedelta(minutes=75)
         exact = [w.facilities.get("/", headers={"Accept": "text/html"}).text for w in worlds]
         assert exact[0] != exact[1]
+    finally:
+        for w in worlds:
+            w.store.close()
+
+
+# -- booked vs actual and the right-sizing advice ------------------------------------------
+#
+# rfb-106 (40 seats) over Monday to Friday: 12 people from 12:00 to 14:00Z every day (ten
+# used core hours at 30 % of its seats: a candidate to split), nobody otherwise, except
+# ``hidden_people`` in the quarter 10:00–10:15Z on Monday, which the export hides. Two
+# bookings on Monday, 10–11Z and 12–13Z, ten people each. With exact counts the mean
+# observed peak over the two bookings was (hidden + 12) / 2 = 6.5 against 8.0, so a
+# period with both bookings against one with only the second (12) gave the hidden 1 back:
+# 2 × 6.5 − 12 = 1; the advice's idle seat-hours (Σ 40 − peak) and the low-use rule's
+# utilisation moved with it too.
+
+BOOKED_SPACE = "rfb-106"
+WORKWEEK = (MONDAY, MONDAY + timedelta(days=5))
+BOOKED_CALENDAR = b"""BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Test//EN
+BEGIN:VEVENT
+UID:hidden@test
+DTSTAMP:20261101T000000Z
+DTSTART:20261116T100000Z
+DTEND:20261116T110000Z
+SUMMARY:TMA4100
+X-CAMPUSLAB-CLASS-SIZE:10
+END:VEVENT
+BEGIN:VEVENT
+UID:seen@test
+DTSTAMP:20261101T000000Z
+DTSTART:20261116T120000Z
+DTEND:20261116T130000Z
+SUMMARY:TMA4105
+X-CAMPUSLAB-CLASS-SIZE:10
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def booked_store(path: Path, campus: Campus, hidden_people: float) -> DuckDBStore:
+    """A working week of rfb-106 (see above): hidden_people in Monday 10:00–10:15Z only."""
+    store = DuckDBStore(path)
+    batch = ReadingBatch()
+    moment = WORKWEEK[0]
+    while moment < WORKWEEK[1]:
+        value = 12.0 if 12 <= moment.hour < 14 else 0.0
+        if ISSUE_HOUR <= moment < ISSUE_HOUR + QUARTER:
+            value = hidden_people
+        batch.append(to_epoch_us(moment), "rfb", BOOKED_SPACE, "occupancy", value)
+        moment += timedelta(minutes=5)
+    store.write(batch)
+    return store
+
+
+def booked_world(tmp_path: Path, campus: Campus, hidden_people: float) -> World:
+    timetables = TimetableStore(tmp_path / f"timetables-{hidden_people}")
+    timetables.import_calendar(campus, BOOKED_SPACE, BOOKED_CALENDAR)
+    store = booked_store(tmp_path / f"booked-{hidden_people}.duckdb", campus, hidden_people)
+    return make_world(store, campus, timetables=timetables)
+
+
+BOOKING_REQUESTS = [
+    f"/api/v1/spaces/{BOOKED_SPACE}/bookings?start=2026-11-16T00:00:00Z&end=2026-11-21T00:00:00Z",
+    f"/api/v1/spaces/{BOOKED_SPACE}/bookings?start=2026-11-16T10:00:00Z&end=2026-11-16T11:00:00Z",
+    f"/api/v1/spaces/{BOOKED_SPACE}/bookings?start=2026-11-16T10:00:00Z&end=2026-11-16T13:00:00Z",
+    f"/api/v1/spaces/{BOOKED_SPACE}/bookings",  # the last 7 whole local days
+]
+RECOMMENDATION_REQUESTS = [
+    "/api/v1/recommendations?building=rfb&start=2026-11-16T00:00:00Z&end=2026-11-21T00:00:00Z",
+    "/api/v1/recommendations?start=2026-11-16T00:00:00Z&end=2026-11-21T00:00:00Z",
+    "/api/v1/recommendations?building=rfb",
+]
+
+
+@pytest.mark.parametrize("people", [(1.0, 4.0), (0.2, 4.9)])
+def test_booked_vs_actual_does_not_depend_on_a_hidden_count(
+    tmp_path: Path, campus: Campus, people: tuple[float, float]
+):
+    worlds = [booked_world(tmp_path, campus, n) for n in people]
+    try:
+        for request in BOOKING_REQUESTS:
+            answers = [w.researcher.get(request) for w in worlds]
+            assert all(a.status_code == 200 for a in answers), answers[0].text
+            assert answers[0].content == answers[1].content, request
+        # facilities do see the difference: the stores really differ
+        exact = [ok(w.facilities.get(BOOKING_REQUESTS[0])) for w in worlds]
+        assert exact[0]["mean_observed_peak"] == pytest.approx((people[0] + 12) / 2)
+        assert exact[1]["mean_observed_peak"] == pytest.approx((people[1] + 12) / 2)
+        shown = ok(worlds[0].researcher.get(BOOKING_REQUESTS[0]))
+        assert shown["observed_peaks_lower_bound"] is True
+        assert shown["suppression"]["applied"] is True
+        assert [b["observed_peak"] for b in shown["bookings"]] == [None, 12.0]
+        assert [b["observed_peak_suppressed"] for b in shown["bookings"]] == [True, False]
+        # the hidden quarter holds someone, so its hour is not a no-show
+        assert shown["no_show_hours"] == exact[0]["no_show_hours"] == 0
+        # the intruder's arithmetic: both bookings' mean against the second one alone
+        second = BOOKING_REQUESTS[0].replace("2026-11-16T00:00:00Z", "2026-11-16T11:00:00Z")
+        alone = ok(worlds[0].facilities.get(second))["mean_observed_peak"]
+        assert alone == 12.0
+        assert 2 * exact[0]["mean_observed_peak"] - alone == pytest.approx(people[0])
+        assert 2 * shown["mean_observed_peak"] - 12.0 == 0.0  # the hidden peak counts as 0
+        assert shown["headcount_to_class_size"] == 0.6  # (0 + 12) / (10 + 10): a lower bound
+        assert shown["unbooked_used_hours"] == shown["unbooked_used_hours_upper_bound"] == 9
+    finally:
+        for w in worlds:
+            w.store.close()
+
+
+@pytest.mark.parametrize("people", [(1.0, 4.0), (0.2, 4.9)])
+def test_recommendations_do_not_depend_on_a_hidden_count(
+    tmp_path: Path, campus: Campus, people: tuple[float, float]
+):
+    worlds = [booked_world(tmp_path, campus, n) for n in people]
+    try:
+        for request in RECOMMENDATION_REQUESTS:
+            answers = [w.planner.get(request) for w in worlds]
+            assert all(a.status_code == 200 for a in answers), answers[0].text
+            assert answers[0].content == answers[1].content, request
+        # facilities do see the difference: the stores really differ
+        exact = [ok(w.facilities.get(RECOMMENDATION_REQUESTS[0])) for w in worlds]
+        for answer, hidden in zip(exact, people, strict=True):
+            [split] = [r for r in answer["recommendations"] if r["space_id"] == BOOKED_SPACE]
+            # ten hours of 40 − 12 idle seats, and the hidden hour's 40 − hidden when in use
+            idle = 280 + (40 - hidden if hidden >= 1 else 0)
+            assert split["evidence"]["idle_seat_hours"]["value"] == pytest.approx(idle)
+            assert split["evidence"]["idle_seat_hours"]["bound"] is None
+        shown = ok(worlds[0].planner.get(RECOMMENDATION_REQUESTS[0]))
+        [split] = [r for r in shown["recommendations"] if r["space_id"] == BOOKED_SPACE]
+        assert split["kind"] == "split_or_reassign" and split["suppressed_cells"] == 1
+        assert split["evidence"]["idle_seat_hours"] == {
+            "value": 280.0,
+            "unit": "seat-h",
+            "suppressed": False,
+            "bound": "lower",
+        }
+        assert split["evidence"]["used_hours"]["value"] == 10
+        assert split["evidence"]["used_hours"]["bound"] == "lower"
     finally:
         for w in worlds:
             w.store.close()

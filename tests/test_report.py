@@ -39,8 +39,8 @@ from test_analytics_api import (
 from typer.testing import CliRunner
 
 from campuslab.analytics.learning_spaces import group_utilisation, utilisation_by_group
-from campuslab.analytics.recommendations import right_sizing_report
-from campuslab.analytics.report import planner_report, report_steps
+from campuslab.analytics.recommendations import right_sizing_of, right_sizing_report
+from campuslab.analytics.report import booked_vs_actual_of_scope, planner_report, report_steps
 from campuslab.api.keys import Role
 from campuslab.api.privacy_counts import ProtectedReader
 from campuslab.api.routers.exports import OpenDataSettings
@@ -281,10 +281,18 @@ def test_the_report_is_the_analytics_for_the_same_period(week):
     assert [e.occupancy for e in figures.energy] == [
         reader.occupant_hours(b, MONDAY, WEEK_END) for b in week.campus.buildings
     ]
-    # booked vs actual and the advice: exact counts, suppressed when shown (as their routes)
-    assert figures.recommendations.report == right_sizing_report(
-        week.store, week.campus, MONDAY, WEEK_END, week.timetables, space_ids=shown
+    # booked vs actual and the advice: from the same published cells (as their routes)
+    booked = booked_vs_actual_of_scope(week.campus, hourly, week.timetables, use)
+    assert figures.bookings == booked
+    assert figures.recommendations.report == right_sizing_of(week.campus, hourly, booked)
+    assert figures.recommendations.suppressed_cells == {
+        s: use.bounds([s]).suppressed_cells for s in shown
+    }
+    exact = planner_report(week.store, week.campus, MONDAY, WEEK_END, week.timetables, exact=True)
+    assert exact.recommendations.report == right_sizing_report(
+        week.store, week.campus, MONDAY, WEEK_END, week.timetables
     )
+    assert exact.recommendations.suppressed_cells == {}
     with pytest.raises(ValueError, match="published cells"):
         planner_report(week.store, week.campus, MONDAY, WEEK_END, week.timetables)
 

@@ -2,7 +2,11 @@
 
 - ``GET /api/v1/spaces/{space_id}/bookings`` (researcher): what the imported
   timetable booked against what the sensor saw (``analytics.bookings``).
-  Observed headcounts are k-suppressed for roles below facilities.
+  Facilities see the figures of the exact hourly counts. Roles below facilities
+  see them computed from the space's published 15-minute cells
+  (``privacy_counts.protected_occupancy``, as the utilisation route), so no
+  difference of answers gives a suppressed count back; observed headcounts of
+  1 … k − 1 stay hidden on top.
 - ``POST /api/v1/spaces/{space_id}/timetable`` (planner, so facilities and
   admin too): a ``text/calendar`` body (iCalendar, RFC 5545) of at most
   ``MAX_CALENDAR_BYTES``, validated, normalised and stored by
@@ -19,7 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from campuslab.analytics.bookings import space_booked_vs_actual
+from campuslab.analytics.bookings import booked_vs_actual_for, space_booked_vs_actual
 from campuslab.analytics.report import is_withheld
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, SpaceDep, StoreDep
 from campuslab.api.keys import Role
@@ -35,6 +39,7 @@ from campuslab.api.models_analytics import (
     timetable_import_answer,
     withheld_space_problem,
 )
+from campuslab.api.privacy_counts import protected_occupancy
 from campuslab.api.problems import ApiProblem, problem_responses
 from campuslab.api.routers.exports import OpenDataDep
 from campuslab.api.security import ResearcherDep, require_role
@@ -61,8 +66,13 @@ CALENDAR_MEDIA_TYPE = "text/calendar"
     "with readings), unbooked hours in use, and per booking its class size against "
     "capacity and against the observed peak headcount (METRICS.md; SMG 2006). A booking "
     "covers an hour it overlaps by at least 30 minutes. Without an imported timetable "
-    "`timetable_imported` is false and the figures are null. Observed headcounts of "
-    "1 … k − 1 people are withheld below the facilities role, and a space with fewer than k "
+    "`timetable_imported` is false and the figures are null. Below the facilities role the "
+    "figures are computed from the published 15-minute cells (as GET /api/v1/export gives "
+    "them, up to the last complete quarter): a suppressed cell holds someone, so its hour is "
+    "no no-show; it counts as 0 people for unbooked use (`unbooked_used_hours` is then a "
+    "lower bound, `unbooked_used_hours_upper_bound` counts the hours that could be in use) "
+    "and for observed peaks (`observed_peak_lower_bound`, `observed_peaks_lower_bound`). "
+    "Observed headcounts of 1 … k − 1 people are withheld, and a space with fewer than k "
     "seats is withheld altogether (403). Default: the last 7 whole "
     "local days; at most 366 days per request.",
     responses=problem_responses(403, 404, 422, 500),
@@ -82,7 +92,8 @@ def read_bookings(
     space_id, capacity, k = space.space.id, space.space.capacity, open_data.k
     if not principal.sees_unsuppressed and is_withheld(capacity, k):
         raise withheld_space_problem(space_id, capacity, k, "booked vs actual")
-    period = analysis_period(start, end, now=clock(), campus=campus, limit=analysis_limit(limits))
+    now = clock()
+    period = analysis_period(start, end, now=now, campus=campus, limit=analysis_limit(limits))
     result, note = None, None
     if timetables is None:
         note = "this server keeps no timetables (started without a timetable folder)"
@@ -90,10 +101,18 @@ def read_bookings(
         note = (
             f"no timetable imported for {space_id}; POST one to /api/v1/spaces/{space_id}/timetable"
         )
-    else:
+    elif principal.sees_unsuppressed:
         result = space_booked_vs_actual(
             store, campus, timetables, space_id, period.start, period.end
         )
+    else:
+        occupancy = protected_occupancy(
+            store, campus, open_data, period.start, period.end, now, [space_id]
+        )
+        found = booked_vs_actual_for(
+            campus, occupancy.hourly, timetables, [space_id], occupancy.use
+        )
+        result = found[space_id]
     return bookings_answer(
         result,
         space_id,
