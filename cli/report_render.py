@@ -198,14 +198,23 @@ def share_of(figures: CategoryShares, categories: Sequence[str]) -> float | None
     return None if any(s is None for s in shares) else sum(shares)
 
 
+EVIDENCE_BOUND_WORDS = {"lower": "at least ", "upper": "at most ", None: ""}
+
+
 def fmt_evidence(figure: EvidenceFigure) -> str:
-    """One figure of evidence with its unit; shares as percentages."""
+    """One figure of evidence with its unit; shares as percentages; "at least"/"at most"
+    when, below facilities, it rests on suppressed cells (``figure.bound``).
+
+    >>> fmt_evidence(EvidenceFigure(value=12.0, unit="h", suppressed=False, bound="lower"))
+    'at least 12 h'
+    """
     if figure.value is None:
         return NO_DATA
+    bound = EVIDENCE_BOUND_WORDS[figure.bound]
     if figure.unit.startswith("share"):
-        return f"{fmt_percent(figure.value)} ({figure.unit})"
+        return f"{bound}{fmt_percent(figure.value)} ({figure.unit})"
     digits = 0 if float(figure.value).is_integer() else 2
-    return fmt_number(figure.value, digits, figure.unit)
+    return bound + fmt_number(figure.value, digits, figure.unit)
 
 
 # -- plots --------------------------------------------------------------------------------

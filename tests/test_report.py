@@ -42,10 +42,11 @@ from campuslab.analytics.learning_spaces import group_utilisation, utilisation_b
 from campuslab.analytics.recommendations import right_sizing_of, right_sizing_report
 from campuslab.analytics.report import booked_vs_actual_of_scope, planner_report, report_steps
 from campuslab.api.keys import Role
+from campuslab.api.models_analytics import EvidenceFigure
 from campuslab.api.privacy_counts import ProtectedReader
 from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli.report_command import report
-from campuslab.cli.report_render import report_answers
+from campuslab.cli.report_render import fmt_evidence, report_answers
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -335,6 +336,22 @@ def test_the_planners_report_states_its_bounds_as_the_api_does(week, planner):
         api = ok(planner.get(f"/api/v1/buildings/{energy.building_id}/energy", params=WEEK))
         assert energy.use_intensity.model_dump() == api["use_intensity"]
     assert answers.utilisation.total.figures.lower_bound
+
+
+def test_bounded_figures_read_at_least_or_at_most_in_the_report(written, planner):
+    advice = ok(planner.get("/api/v1/recommendations", params=WEEK))["recommendations"]
+    text = written.read_text(encoding="utf-8").replace("\xa0", " ")
+    bounded = [
+        (name, figure["bound"])
+        for r in advice
+        for name, figure in r["evidence"].items()
+        if figure["bound"] and not figure["suppressed"]
+    ]
+    assert bounded, "the planner's week has evidence resting on suppressed cells"
+    for name, bound in bounded:
+        words = {"lower": "at least", "upper": "at most"}[bound]
+        assert f"{name.replace('_', ' ')}: {words} " in text, (name, bound)
+    assert fmt_evidence(EvidenceFigure(value=3.0, unit="people", suppressed=False)) == "3\xa0people"
 
 
 # -- what a planner reads ---------------------------------------------------------------------
