@@ -38,9 +38,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from pythermalcomfort.clothing import clo_dynamic_iso
-from pythermalcomfort.environment import running_mean_outdoor_temperature, v_relative
-from pythermalcomfort.models import adaptive_en, pmv_ppd_iso
 
 from campuslab.analytics.ieq import NO_CATEGORY, CategoryHours, occupied_category_hours
 
@@ -180,6 +177,12 @@ def pmv_ppd(
     clo_cooling = _in_range(clo_cooling, "clo_cooling", 0.0, 2.0, "clo")
     air_speed = _in_range(air_speed_m_s, "air_speed_m_s", 0.0, 1.0, "m/s")
     heating = np.broadcast_to(np.asarray(heating_season, dtype=bool), air.shape)
+    # pythermalcomfort is imported where it is used: it loads numba (~1 s), which
+    # every `campuslab` command would otherwise pay at start-up
+    from pythermalcomfort.clothing import clo_dynamic_iso
+    from pythermalcomfort.environment import v_relative
+    from pythermalcomfort.models import pmv_ppd_iso
+
     vr = float(v_relative(v=air_speed, met=met))
     clo = np.where(heating, clo_heating, clo_cooling).astype(np.float64)
     if dynamic_clothing:
@@ -295,6 +298,8 @@ def daily_running_mean_outdoor_temperature(
         raise ValueError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
     if int(days) != days or days < 1:
         raise ValueError(f"days must be a whole number >= 1, got {days!r}")
+    from pythermalcomfort.environment import running_mean_outdoor_temperature
+
     running = np.full(means.shape, np.nan)
     for day in range(days, means.size):
         previous = means[day - days : day][::-1]  # yesterday first
@@ -339,6 +344,8 @@ def adaptive_category(
     known = ~(np.isnan(temperature) | np.isnan(running))
     if not known.any():
         return category
+    from pythermalcomfort.models import adaptive_en
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         result = adaptive_en(
