@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from campuslab.api.dependencies import StoreDep
 from campuslab.api.keys import Role
 from campuslab.api.models import DeadLetterItem
+from campuslab.api.paging import DEFAULT_PAGE, MAX_PAGE, paged_responses, set_paging_headers
 from campuslab.api.parameters import MAX_PARAMETER_LENGTH, TIMESTAMP_EXAMPLE, parse_instant
 from campuslab.api.problems import invalid_parameter, problem_responses, shown
 from campuslab.api.security import require_role
@@ -50,8 +51,6 @@ REASONS = (
     "not_finite",
     "out_of_range",
 )
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -112,20 +111,7 @@ _TIME_QUERY = {
     "page's links add `until` just after its newest letter, so letters arriving meanwhile "
     "do not shift the pages that follow.",
     responses={
-        200: {
-            "description": "A page of dead letters, newest first",
-            "headers": {
-                "X-Total-Count": {
-                    "description": "dead letters matching the filters, over all pages",
-                    "schema": {"type": "integer"},
-                },
-                "Link": {
-                    "description": 'RFC 8288 links to the rel="next" and rel="prev" pages, '
-                    "when there are any",
-                    "schema": {"type": "string"},
-                },
-            },
-        },
+        **paged_responses("A page of dead letters, newest first", "dead letters"),
         **problem_responses(422, 500),
     },
 )
@@ -182,29 +168,6 @@ def list_dead_letters(
     pinned_until = None
     if until is None and offset == 0 and letters:
         pinned_until = from_epoch_us(letters[0].received_us) + _MICROSECOND
-    _paging_headers(request, response, total, limit, offset, pinned_until)
-    return [dead_letter_item(letter) for letter in letters]
-
-
-def _paging_headers(
-    request: Request,
-    response: Response,
-    total: int,
-    limit: int,
-    offset: int,
-    pinned_until: datetime | None,
-) -> None:
     pinned = {"until": isoformat_utc(pinned_until)} if pinned_until is not None else {}
-
-    def page(at: int) -> str:
-        url = request.url.include_query_params(limit=limit, offset=at, **pinned)
-        return f"{url.path}?{url.query}"
-
-    links = []
-    if offset + limit < total:
-        links.append(f'<{page(offset + limit)}>; rel="next"')
-    if offset > 0:
-        links.append(f'<{page(max(0, min(offset, total) - limit))}>; rel="prev"')
-    response.headers["X-Total-Count"] = str(total)
-    if links:
-        response.headers["Link"] = ", ".join(links)
+    set_paging_headers(request, response, total, limit, offset, **pinned)
+    return [dead_letter_item(letter) for letter in letters]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from campuslab.api.dependencies import CampusDep, SpaceDep
 from campuslab.api.models import SpaceSummary
+from campuslab.api.paging import DEFAULT_PAGE, MAX_PAGE, paged_responses, set_paging_headers
 from campuslab.api.parameters import MAX_PARAMETER_LENGTH
 from campuslab.api.problems import invalid_parameter, problem_responses, shown
 from campuslab.core.registry import Building, Campus, Space, SpaceType
@@ -20,8 +21,6 @@ from campuslab.core.registry import Building, Campus, Space, SpaceType
 router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
 
 _TYPES = [t.value for t in SpaceType]
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
 
 
 def space_summary(building: Building, space: Space) -> SpaceSummary:
@@ -67,20 +66,7 @@ def _type_filter(space_type: str | None) -> SpaceType | None:
     'gives the number of matching spaces and its `Link` header the `rel="next"` and '
     '`rel="prev"` pages. Public: no key needed.',
     responses={
-        200: {
-            "description": "A page of spaces",
-            "headers": {
-                "X-Total-Count": {
-                    "description": "spaces matching the filters, over all pages",
-                    "schema": {"type": "integer"},
-                },
-                "Link": {
-                    "description": 'RFC 8288 links to the rel="next" and rel="prev" pages, '
-                    "when there are any",
-                    "schema": {"type": "string"},
-                },
-            },
-        },
+        **paged_responses("A page of spaces", "spaces"),
         **problem_responses(422, 500),
     },
 )
@@ -123,25 +109,8 @@ def list_spaces(
         if (building_id is None or b.id == building_id)
         and (wanted_type is None or s.type is wanted_type)
     ]
-    _paging_headers(request, response, len(matching), limit, offset)
+    set_paging_headers(request, response, len(matching), limit, offset)
     return [space_summary(b, s) for b, s in matching[offset : offset + limit]]
-
-
-def _paging_headers(
-    request: Request, response: Response, total: int, limit: int, offset: int
-) -> None:
-    def page(at: int) -> str:
-        url = request.url.include_query_params(limit=limit, offset=at)
-        return f"{url.path}?{url.query}"
-
-    links = []
-    if offset + limit < total:
-        links.append(f'<{page(offset + limit)}>; rel="next"')
-    if offset > 0:
-        links.append(f'<{page(max(0, min(offset, total) - limit))}>; rel="prev"')
-    response.headers["X-Total-Count"] = str(total)
-    if links:
-        response.headers["Link"] = ", ".join(links)
 
 
 @router.get(
