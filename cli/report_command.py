@@ -3,7 +3,7 @@
 Registered in ``cli/main.py`` with ``app.command("report")(report)``.
 
 The figures come from ``analytics.report.planner_report`` (the functions the
-API's routes call) and the page from ``cli.report_render`` (the API's own
+API's routes call) and the page from ``api.report_render`` (the API's own
 answer models, matplotlib plots embedded as PNG). A progress bar follows the
 long part: the IEQ of every space, the energy of every building, the checks.
 
@@ -30,7 +30,7 @@ from campuslab.analytics.savings import MIN_BASELINE_DAYS
 from campuslab.api.privacy_counts import ProtectedReader
 from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli import options as opt
-from campuslab.cli.report_render import render_report
+from campuslab.api.report_render import render_report
 from campuslab.cli.stores import STORE_FILE, StoreOptions, open_store
 from campuslab.cli.timetable_command import store_for
 from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path

@@ -44,9 +44,9 @@ from campuslab.analytics.report import booked_vs_actual_of_scope, planner_report
 from campuslab.api.keys import Role
 from campuslab.api.models_analytics import EvidenceFigure
 from campuslab.api.privacy_counts import ProtectedReader
+from campuslab.api.report_render import fmt_evidence, report_answers
 from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli.report_command import report
-from campuslab.cli.report_render import fmt_evidence, report_answers
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -492,3 +492,36 @@ def test_a_period_with_no_data_still_gives_an_honest_report(week, tmp_path):
     assert "No occupancy data in core hours for" in html
     assert "meters without data" in html
     assert "NaN" not in without_images(html) and "None" not in without_images(html)
+
+
+# -- the same report over HTTP ------------------------------------------------------------------
+
+
+def test_the_report_route_gives_a_planner_the_api_numbers(week, planner):
+    answer = planner.get("/api/v1/report", params=WEEK)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    served = Metrics()
+    served.feed(answer.text)
+    campus = ok(planner.get("/api/v1/campus/utilisation", params=WEEK))
+    assert served.one("campus-utilisation") == campus["total"]["figures"]["utilisation"]
+    advice = ok(planner.get("/api/v1/recommendations", params=WEEK))["recommendations"]
+    assert [(m["space"], m["kind"], m["value"]) for m in served.all("recommendation-impact")] == [
+        (r["space_id"], r["kind"], r["impact_seat_hours"]) for r in advice
+    ]
+    assert {m["space"] for m in served.all("space-utilisation")} == set(visible(week))
+
+
+def test_the_report_route_is_for_planners_and_checks_its_parameters(week, planner):
+    researcher = make_clients(week).as_role(Role.RESEARCHER)
+    assert researcher.get("/api/v1/report", params=WEEK).status_code == 403
+    bad = [
+        ({**WEEK, "baseline_start": "2026-01-05T00:00:00+01:00"}, "baseline_end"),
+        ({**WEEK, "building": "nope"}, "building"),
+        ({"start": WEEK["end"], "end": WEEK["start"]}, "end"),
+    ]
+    for params, parameter in bad:
+        answer = planner.get("/api/v1/report", params=params)
+        assert answer.status_code in (404, 422), (params, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json().get("parameter", parameter) == parameter, answer.json()

@@ -156,6 +156,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/quality"): Role.FACILITIES,
     ("GET", "/api/v1/dead-letters"): Role.FACILITIES,  # rejected messages (ingest)
     ("GET", "/api/v1/recommendations"): Role.PLANNER,
+    ("GET", "/api/v1/report"): Role.PLANNER,
 }
 # routes of the overview page and of other parts whose own tests cover them
 OTHER_ROUTES = {"/", "/static/{name}", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
