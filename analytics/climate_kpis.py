@@ -26,10 +26,20 @@ Choices made here, where METRICS.md is silent:
   means of the site's weather station (``site.weather_station``) over the 7
   days before each day, or from a series the caller passes. Without either it
   is not computed, and ``adaptive_note`` says why.
+- Outdoor CO₂ (EN 16798-1: ΔCO₂ = indoor − outdoor; METRICS.md: "from an
+  outdoor sensor if one exists"): when the site's weather station has CO₂
+  readings in the period, each hour is matched with the station's hourly mean
+  of the same hour (flagged readings left out); an hour the station did not
+  report takes the station's median over the period, which is closer to that
+  period's outdoor air than a fixed figure. A station without CO₂ readings in
+  the period (or no station) gives the site's ``analytics.outdoor_co2_ppm``
+  setting for every hour. ``outdoor_co2_source`` says which: "station <id>" or
+  "setting".
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import ClassVar
@@ -79,6 +89,76 @@ class ComfortAssumptions:
 
 
 @dataclass(frozen=True)
+class OutdoorCo2:
+    """Outdoor CO₂ for each hour of a grid, and where it came from.
+
+    Attributes:
+        hourly_ppm: outdoor CO₂ per grid hour, ppm (no NaN).
+        source: "station <id>" (the weather station's readings) or "setting"
+            (``analytics.outdoor_co2_ppm``).
+        ppm: the figure that stands for the period: the station's median over the
+            hours it reported, or the setting.
+        hours_from_station: grid hours matched with the station's own hourly mean; the
+            others (when the source is the station) take its median.
+        points_excluded: flagged station CO₂ readings left out.
+    """
+
+    hourly_ppm: np.ndarray = field(hash=False, repr=False)
+    source: str
+    ppm: float
+    hours_from_station: int = 0
+    points_excluded: int = 0
+
+
+def outdoor_co2(store: ReadingStore, campus: Campus, grid: np.ndarray) -> OutdoorCo2:
+    """Outdoor CO₂ per hour: the weather station's, hour by hour, else the site's setting.
+
+    EN 16798-1:2019 categorises ΔCO₂ = indoor − outdoor, and METRICS.md takes outdoor
+    CO₂ "from an outdoor sensor if one exists", 420 ppm by default. Hourly matching is
+    used because outdoor CO₂ moves with the hour (traffic, the boundary layer at night)
+    by tens of ppm, a category boundary's worth at the margin.
+
+    Args:
+        store: the reading store.
+        campus: the registry (its weather station and ``analytics.outdoor_co2_ppm``).
+        grid: UTC hour starts, as from ``kpis.hour_grid``.
+    """
+    setting = campus.analytics.outdoor_co2_ppm
+    station = campus.weather_station
+    if station is not None and grid.size:
+        screened = read_hourly_screened(store, "co2", grid, [station.id])
+        values = screened.values[Aggregate.MEAN][0]
+        known = ~np.isnan(values)
+        if known.any():
+            median = float(np.median(values[known]))
+            return OutdoorCo2(
+                hourly_ppm=np.where(known, values, median),
+                source=f"station {station.id}",
+                ppm=median,
+                hours_from_station=int(known.sum()),
+                points_excluded=int(screened.excluded[0].sum()),
+            )
+    return OutdoorCo2(np.full(grid.shape, float(setting)), "setting", float(setting))
+
+
+def co2_category_hours_hourly_outdoor(
+    hourly_co2: np.ndarray, hourly_occupancy: np.ndarray, outdoor: OutdoorCo2
+) -> Co2CategoryHours:
+    """``ieq.co2_category_hours`` with an outdoor CO₂ per hour instead of one figure.
+
+    The category depends on ΔCO₂ = indoor − outdoor only, so each hour's indoor value
+    is moved to the same ΔCO₂ above ``outdoor.ppm`` and categorised against it; FHI's
+    1000 ppm norm is absolute and is counted on the indoor values as measured. A value
+    moved below 0 ppm is ΔCO₂ far below 0, category I either way, and is held at 0.
+    """
+    indoor = np.asarray(hourly_co2, dtype=np.float64)
+    against = np.maximum(indoor - outdoor.hourly_ppm + outdoor.ppm, 0.0)
+    categories = co2_category_hours(against, hourly_occupancy, outdoor.ppm)
+    absolute = co2_category_hours(indoor, hourly_occupancy, outdoor.ppm)
+    return dataclasses.replace(categories, hours_above_fhi_limit=absolute.hours_above_fhi_limit)
+
+
+@dataclass(frozen=True)
 class SpaceIeq:
     """Indoor environmental quality of one space over a period, as shares of occupied hours.
 
@@ -97,8 +177,11 @@ class SpaceIeq:
         adaptive: EN 16798-1 adaptive categories; None without an outdoor series.
         adaptive_note: why ``adaptive`` is None, or where its outdoor series came from.
         assumptions: met, clo, air speed, t_r, outdoor CO₂, heating season used.
+        outdoor_co2_source: "station <id>" when the weather station's CO₂ readings were
+            used (hour by hour), "setting" for ``analytics.outdoor_co2_ppm``.
+        outdoor_co2_hours_from_station: hours matched with the station's own hourly mean.
         points_excluded: flagged readings left out, per quantity ('outdoor_temperature'
-            for the weather station's).
+            and 'outdoor_co2' for the weather station's).
         units: the unit of each figure.
     """
 
@@ -129,6 +212,8 @@ class SpaceIeq:
     assumptions: ComfortAssumptions
     points_excluded: dict[str, int] = field(default_factory=dict, hash=False)
     units: dict[str, str] = field(default_factory=lambda: dict(SpaceIeq.UNITS), hash=False)
+    outdoor_co2_source: str = "setting"
+    outdoor_co2_hours_from_station: int = 0
 
     @property
     def hours_above_fhi_limit(self) -> int:
@@ -249,6 +334,9 @@ def space_ieq(
     (``read_resampled``, with flagged readings left out) and, for the adaptive
     model, the outdoor temperature of the site's weather station from 8 days
     before the period (the running mean of the first day needs the 7 before it).
+    ΔCO₂ is against the weather station's CO₂ of the same hour when the station
+    reports CO₂, else against ``analytics.outdoor_co2_ppm`` (``outdoor_co2``;
+    ``outdoor_co2_source`` says which).
 
     Args:
         store: the reading store.
@@ -300,6 +388,9 @@ def space_ieq(
     for quantity in ("co2", "temperature", "humidity"):
         points_excluded[quantity] = int(excluded[quantity][occupied].sum())
     points_excluded["outdoor_temperature"] = outside.points_excluded
+    outdoor = outdoor_co2(store, campus, grid)
+    if outdoor.source != "setting":
+        points_excluded["outdoor_co2"] = outdoor.points_excluded
     return SpaceIeq(
         space_id=space_id,
         start=first,
@@ -309,7 +400,7 @@ def space_ieq(
         hours_without_occupancy_data=int(np.isnan(occupancy).sum()),
         heating_season_occupied_hours=int((occupied & heating).sum()),
         cooling_season_occupied_hours=int((occupied & ~heating).sum()),
-        co2=co2_category_hours(hourly["co2"], occupancy, settings.outdoor_co2_ppm),
+        co2=co2_category_hours_hourly_outdoor(hourly["co2"], occupancy, outdoor),
         operative_temperature=operative_temperature_category_hours(operative, occupancy, heating),
         relative_humidity=humidity_category_hours(hourly["humidity"], occupancy),
         pmv=pmv_category_hours(votes.pmv, votes.ppd, occupancy),
@@ -322,8 +413,10 @@ def space_ieq(
             air_speed_m_s=comfort.air_speed_m_s,
             dynamic_clothing=comfort.dynamic_clothing,
             mean_radiant_temperature="equal to air temperature (not measured)",
-            outdoor_co2_ppm=settings.outdoor_co2_ppm,
+            outdoor_co2_ppm=outdoor.ppm,
             heating_season=f"{season.first_day} to {season.last_day} (local dates)",
         ),
         points_excluded=points_excluded,
+        outdoor_co2_source=outdoor.source,
+        outdoor_co2_hours_from_station=outdoor.hours_from_station,
     )

@@ -162,6 +162,77 @@ def daily_consumption(ts: np.ndarray, values: np.ndarray, tz: ZoneInfo) -> list[
     ]
 
 
+# A register's figure for a day is that day's energy when its readings reach within this of
+# both the day's bounds (local midnights). Gaps inside the day do not matter (the register is
+# cumulative); a gap across a midnight books another day's energy to the day it ends in
+# (``daily_consumption``), so one day would carry several days' energy and the day the gap
+# starts in would miss its end.
+REGISTER_EDGE_TOLERANCE = timedelta(hours=1)
+
+
+def register_spans_days(
+    ts: np.ndarray,
+    bounds: np.ndarray,
+    tolerance: timedelta = REGISTER_EDGE_TOLERANCE,
+) -> np.ndarray:
+    """Which days a register's readings span, so that its day figure is that day's energy.
+
+    Intervals (t_{i−1}, t_i] are booked to the day holding their end, as
+    ``daily_consumption`` books them (a reading exactly on a bound closes the day
+    before). A day is spanned when at least one interval ends in it, the first of
+    them begins within ``tolerance`` of the day's opening bound and the last ends
+    within ``tolerance`` of its closing bound. A day is not spanned when a gap in
+    the readings crosses either of its bounds (the interval that ends after the gap
+    carries energy of the days before), nor when the readings start or stop inside
+    it. This is the rule IPMVP baselines (``report.building_savings``), the
+    degree-day normalisation (``energy_kpis``) and the daily building energy
+    (``kpis.building_daily_energy``) all apply.
+
+    Args:
+        ts: UTC time of each reading used, datetime64, strictly increasing (the reading
+            that opens the first interval included).
+        bounds: the days' bounds, UTC, increasing: day i is (bounds[i], bounds[i + 1]].
+            Local midnights for whole days; a period's start or end for a partial one.
+        tolerance: how far from a bound the readings may stop (default 1 h).
+
+    Returns:
+        bool per day (``bounds.size − 1`` of them).
+
+    Example: hourly readings with a gap from 20:00 on 10 February to 02:00 on the 12th
+    (Oslo, UTC+1): neither the 10th nor the 11th nor the 12th is spanned:
+
+        >>> import numpy as np
+        >>> hours = np.arange("2026-02-08T23:00", "2026-02-13T23:00", dtype="datetime64[h]")
+        >>> ts = hours[(hours <= np.datetime64("2026-02-10T19:00"))
+        ...            | (hours >= np.datetime64("2026-02-12T01:00"))]
+        >>> bounds = np.arange("2026-02-08T23:00", "2026-02-14T00:00", 24,
+        ...                    dtype="datetime64[h]")
+        >>> register_spans_days(ts, bounds).tolist()
+        [True, False, False, False, True]
+    """
+    instants = as_utc_instants(ts, "ts")
+    edges = as_utc_instants(bounds, "bounds")
+    days = max(edges.size - 1, 0)
+    spanned = np.zeros(days, dtype=bool)
+    if instants.size < 2 or days == 0:
+        return spanned
+    begins, ends = instants[:-1], instants[1:]
+    day = np.searchsorted(edges, ends - np.timedelta64(1, "us"), side="right") - 1
+    inside = (day >= 0) & (day < days)
+    if not inside.any():
+        return spanned
+    day, begins, ends = day[inside], begins[inside], ends[inside]
+    # intervals are in time order: a day's first interval begins it, its last one ends it
+    first_of_day = np.flatnonzero(np.r_[True, np.diff(day) != 0])
+    last_of_day = np.r_[first_of_day[1:] - 1, day.size - 1]
+    which = day[first_of_day]
+    allowed = np.timedelta64(tolerance).astype("timedelta64[us]")
+    opens_near = np.abs(begins[first_of_day] - edges[which]) <= allowed
+    closes_near = ends[last_of_day] >= edges[which + 1] - allowed
+    spanned[which] = opens_near & closes_near
+    return spanned
+
+
 def mean_demand_kw(ts: np.ndarray, values: np.ndarray) -> float:
     """Mean power demand of a register over the span of its readings, kW.
 

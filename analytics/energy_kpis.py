@@ -27,9 +27,17 @@ Choices made here, where METRICS.md is silent:
 - Degree-day normalisation splits the energy with a baseline regression of
   daily delivered energy on daily HDD over the period's complete local days
   (E_base = β0 × days); the regression must pass ASHRAE Guideline 14's daily
-  limits (``savings``). It needs ``hdd_normal``, the normal-year HDD of the
-  same days, which CampusLab does not hold (e.g. from the Norwegian
-  Meteorological Institute's or Enova's degree-day normals).
+  limits (``savings``). A day enters the regression only when the readings of
+  every meter span it (``energy.register_spans_days``, within
+  ``REGISTER_EDGE_TOLERANCE`` of both midnights: the rule of IPMVP savings,
+  ``report.building_savings``): a register gap across a midnight books several
+  days' energy to the day it ends in. Such days are left out and listed
+  (``BuildingEnergy.days_left_out``).
+- The normal degree days: the caller's ``hdd_normal`` (for the period's whole
+  local days; prorated by days when some are left out, and said so), else the
+  registry's ``analytics.hdd_normal`` (monthly normals, each spread evenly over
+  its month's days), summed over exactly the days normalised. Without either,
+  nothing is normalised.
 - Emissions: each local day's kWh is booked to its calendar year, whose factor
   applies (``emissions``).
 - Data quality (METRICS.md): flagged register readings are left out
@@ -42,7 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import ClassVar
 
 import numpy as np
@@ -55,6 +63,7 @@ from campuslab.analytics.emissions import (
     scope2_emissions,
 )
 from campuslab.analytics.energy import (
+    REGISTER_EDGE_TOLERANCE,
     EnergyUseIntensity,
     HeatingDegreeDays,
     LoadShape,
@@ -68,6 +77,7 @@ from campuslab.analytics.energy import (
     hourly_consumption,
     intensity_per_use,
     load_shape,
+    register_spans_days,
 )
 from campuslab.analytics.kpis import (
     REGISTER_LOOKBACK,
@@ -81,7 +91,7 @@ from campuslab.analytics.kpis import (
 from campuslab.analytics.savings import BaselineModel, BaselineRejected, fit_baseline
 from campuslab.analytics.utilisation import core_hours_mask
 from campuslab.core.readings import Series
-from campuslab.core.registry import Building, Campus, Meter
+from campuslab.core.registry import Building, Campus, HddNormal, Meter
 from campuslab.core.store.port import Aggregate, ReadingStore
 
 HOUR = timedelta(hours=1)
@@ -102,6 +112,7 @@ class MeterPeriod:
     daily_kwh: dict[date, float] = field(hash=False)
     hourly_starts: np.ndarray = field(hash=False, repr=False)
     hourly_kwh: np.ndarray = field(hash=False, repr=False)
+    spanned_days: frozenset[date] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -156,7 +167,12 @@ class BuildingEnergy:
         degree_days: HDD of the period; None without an outdoor series.
         degree_day_model: the daily regression E = β0 + βH·HDD behind the
             normalisation; None when it could not be fitted or was refused.
-        normalised: HDD-normalised delivered energy; None without ``hdd_normal`` or model.
+        normalised: HDD-normalised delivered energy; None without normal degree days
+            (``hdd_normal`` or the registry's ``analytics.hdd_normal``) or model.
+        hdd_normal_source: where the normal degree days came from; None when not normalised.
+        days_left_out: whole local days left out of the degree-day model because the
+            readings of some meter do not span them (a gap across a midnight, or no or
+            partial data): their energy cannot be attributed to the day.
         emissions: Scope 2, location- and market-based.
         points_excluded: flagged readings left out, by 'registers', 'occupancy',
             'outdoor_temperature'.
@@ -193,10 +209,17 @@ class BuildingEnergy:
     points_excluded: dict[str, int] = field(default_factory=dict, hash=False)
     units: dict[str, str] = field(default_factory=lambda: dict(BuildingEnergy.UNITS), hash=False)
     occupancy: OccupantHours | None = None
+    hdd_normal_source: str | None = None
+    days_left_out: tuple[date, ...] = ()
 
 
 def _meter_period(
-    store: ReadingStore, campus: Campus, meter: Meter, start: datetime, end: datetime
+    store: ReadingStore,
+    campus: Campus,
+    meter: Meter,
+    start: datetime,
+    end: datetime,
+    whole_days: list[date],
 ) -> MeterPeriod:
     register = read_register(
         store, meter.id, meter.quantity, start - REGISTER_LOOKBACK, end + timedelta(microseconds=1)
@@ -212,6 +235,7 @@ def _meter_period(
     days = daily_consumption(ts, values, campus.tz)
     hourly = hourly_consumption(ts, values)
     covered = (ts[-1] - max(ts[0], start64)) / _DAY64 if ts.size > 1 else 0.0
+    spans = register_spans_days(ts, _midnights(whole_days, campus))
     return MeterPeriod(
         meter_id=meter.id,
         quantity=meter.quantity,
@@ -222,7 +246,17 @@ def _meter_period(
         daily_kwh={d.date: d.kwh for d in days},
         hourly_starts=hourly.hour_starts,
         hourly_kwh=hourly.kwh,
+        spanned_days=frozenset(d for d, whole in zip(whole_days, spans, strict=True) if whole),
     )
+
+
+def _midnights(days: list[date], campus: Campus) -> np.ndarray:
+    """The local midnights bounding consecutive local days, UTC datetime64[us]."""
+    if not days:
+        return np.array([], dtype="datetime64[us]")
+    edges = [datetime.combine(d, time(0), campus.tz) for d in days]
+    edges.append(datetime.combine(days[-1] + timedelta(days=1), time(0), campus.tz))
+    return np.array([np.datetime64(e.astimezone(UTC).replace(tzinfo=None), "us") for e in edges])
 
 
 def _building(campus: Campus, building_id: str) -> Building:
@@ -299,7 +333,8 @@ def building_energy(
         outdoor: outdoor temperature, °C, at any resolution; overrides the weather
             station (HDD needs one of them).
         hdd_normal: normal-year heating degree days of the complete local days of the
-            period (same base); without it nothing is normalised.
+            period (same base); overrides the registry's ``analytics.hdd_normal``. Without
+            either, nothing is normalised.
         emission_factors: the factor table; default from the site's settings.
         occupancy: the occupant-hours and used seat-hours to use, as the caller may know
             them (below facilities: from the published cells); default: exact, every space.
@@ -310,9 +345,10 @@ def building_energy(
     """
     building = _building(campus, building_id)
     first, last_end, grid = hour_grid(*utc_period(start, end))
+    whole_days = _whole_local_days(first, last_end, campus)
     notes: list[str] = []
     meters = [
-        _meter_period(store, campus, meter, first, last_end)
+        _meter_period(store, campus, meter, first, last_end, whole_days)
         for meter in building.meters
         if meter.quantity in (ELECTRICITY, HEAT)
     ]
@@ -347,9 +383,8 @@ def building_energy(
         known = ~np.isnan(demand)
         shape = load_shape(grid[known], demand[known], campus.tz, campus.analytics.core_hours)
 
-    degree_days, model, normalised = None, None, None
+    degree_days, normalisation = None, _Normalisation()
     outside = outdoor_temperature(store, campus, first, last_end, outdoor)
-    whole_days = _whole_local_days(first, last_end, campus)
     if outside.hour_starts is None:
         notes.append(f"HDD and normalisation not computed: {outside.source}")
     else:
@@ -362,8 +397,12 @@ def building_energy(
         notes.append(
             f"HDD (base {base_c:g} °C) over {degree_days.days_used} whole local days from {source}"
         )
-        model, normalised = _normalise(
-            with_data, daily.dates[wanted], degree_days, hdd_normal, notes
+        normalisation = _normalise(
+            with_data,
+            daily.dates[wanted],
+            degree_days,
+            _normal_degree_days(campus, hdd_normal),
+            notes,
         )
 
     table = emission_factors or load_emission_factors(campus.analytics.emissions)
@@ -382,8 +421,10 @@ def building_energy(
         use_intensity=use,
         load_shape=shape,
         degree_days=degree_days,
-        degree_day_model=model,
-        normalised=normalised,
+        degree_day_model=normalisation.model,
+        normalised=normalisation.normalised,
+        hdd_normal_source=normalisation.hdd_normal_source,
+        days_left_out=normalisation.days_left_out,
         emissions=emissions,
         notes=tuple(notes),
         occupancy=occupancy,
@@ -395,38 +436,112 @@ def building_energy(
     )
 
 
+@dataclass(frozen=True)
+class _NormalDegreeDays:
+    """Normal degree days: the caller's figure for all whole days, or the registry's table."""
+
+    caller_total: float | None
+    settings: HddNormal | None
+
+    def of(self, used: list[date], whole_days: int) -> tuple[float, str, str | None] | None:
+        """(normal HDD of the used days, source, note) or None without normals."""
+        if self.caller_total is not None:
+            source = "hdd_normal given by the caller"
+            if len(used) == whole_days:
+                return self.caller_total, source, None
+            prorated = self.caller_total * len(used) / whole_days
+            note = (
+                f"hdd_normal {self.caller_total:g} K·day is for {whole_days} whole days; "
+                f"prorated by days to the {len(used)} normalised: {prorated:.1f} K·day"
+            )
+            return prorated, source, note
+        if self.settings is not None:
+            total = float(sum(self.settings.of_day(day) for day in used))
+            return total, f"registry analytics.hdd_normal ({self.settings.source})", None
+        return None
+
+
+def _normal_degree_days(campus: Campus, hdd_normal: float | None) -> _NormalDegreeDays:
+    return _NormalDegreeDays(hdd_normal, campus.analytics.hdd_normal)
+
+
+@dataclass(frozen=True)
+class _Normalisation:
+    model: BaselineModel | None = None
+    normalised: NormalisedEnergy | None = None
+    hdd_normal_source: str | None = None
+    days_left_out: tuple[date, ...] = ()
+
+
+def _attributable_energy(meters: list[MeterPeriod], days: list[date]) -> np.ndarray:
+    """Delivered kWh per day; NaN where the readings of some meter do not span the day."""
+    return np.array(
+        [
+            sum(m.daily_kwh.get(day, math.nan) for m in meters)
+            if all(day in m.spanned_days for m in meters)
+            else math.nan
+            for day in days
+        ]
+    )
+
+
+def _dates_text(days: tuple[date, ...]) -> str:
+    shown = ", ".join(day.isoformat() for day in days[:10])
+    return shown + (f" and {len(days) - 10} more" if len(days) > 10 else "")
+
+
 def _normalise(
     meters: list[MeterPeriod],
     dates: np.ndarray,
     degree_days: HeatingDegreeDays,
-    hdd_normal: float | None,
+    normals: _NormalDegreeDays,
     notes: list[str],
-) -> tuple[BaselineModel | None, NormalisedEnergy | None]:
-    """Fit daily delivered energy on daily HDD over whole days, then normalise if asked."""
+) -> _Normalisation:
+    """Fit daily delivered energy on daily HDD over whole days, then normalise if normals exist.
+
+    A day enters the model only when every meter's readings span it
+    (``energy.register_spans_days``, as IPMVP savings require); the others are left out
+    and returned.
+    """
     days = [d.item() for d in dates]
-    energy = np.array([sum(m.daily_kwh.get(day, math.nan) for m in meters) for day in days])
+    energy = _attributable_energy(meters, days)
+    left_out = tuple(day for day, kwh in zip(days, energy, strict=True) if math.isnan(kwh))
+    if left_out and meters:
+        notes.append(
+            f"degree-day model: {len(left_out)} of {len(days)} whole local days left out, "
+            "their energy cannot be attributed to the day (the readings of a meter do not "
+            f"reach within {REGISTER_EDGE_TOLERANCE / HOUR:g} h of both midnights: a gap across "
+            f"midnight, or no data): {_dates_text(left_out)}"
+        )
     usable = ~np.isnan(energy) & ~np.isnan(degree_days.per_day)
     if usable.sum() < 3:
         notes.append("degree-day model not fitted: fewer than 3 whole days with energy and HDD")
-        return None, None
+        return _Normalisation(days_left_out=left_out)
     try:
         model = fit_baseline(energy[usable], degree_days.per_day[usable], granularity="daily")
     except BaselineRejected as refused:
         notes.append(f"degree-day model not used for normalisation: {refused}")
-        return None, None
+        return _Normalisation(days_left_out=left_out)
     except ValueError as problem:
         notes.append(f"degree-day model not fitted: {problem}")
-        return None, None
-    if hdd_normal is None:
+        return _Normalisation(days_left_out=left_out)
+    unnormalised = _Normalisation(model, days_left_out=left_out)
+    used_days = [day for day, use in zip(days, usable, strict=True) if use]
+    normal = normals.of(used_days, len(days))
+    if normal is None:
         notes.append(
-            "energy not normalised: give hdd_normal (normal-year HDD of the same days) to "
-            "normalise the temperature-dependent part"
+            "energy not normalised: give hdd_normal (normal-year HDD of the same days), or "
+            "set analytics.hdd_normal in the campus registry, to normalise the "
+            "temperature-dependent part"
         )
-        return model, None
+        return unnormalised
+    hdd_normal, source, proration = normal
+    if proration:
+        notes.append(proration)
     hdd_actual = float(degree_days.per_day[usable].sum())
     if hdd_actual <= 0:
         notes.append("energy not normalised: no heating degree days in the period")
-        return model, None
+        return unnormalised
     measured = float(energy[usable].sum())
     base = model.intercept_kwh * int(usable.sum())
     if not 0 <= base <= measured:
@@ -434,10 +549,10 @@ def _normalise(
             f"energy not normalised: the model's base load β0 × days = {base:.0f} kWh is "
             f"outside 0..{measured:.0f} kWh measured, so it does not split this period"
         )
-        return model, None
+        return unnormalised
     normalised = degree_day_normalised_energy(measured, base, hdd_actual, hdd_normal)
     notes.append(
         f"normalised over {int(usable.sum())} whole days: E_base = β0 × days from the daily "
-        "degree-day model"
+        f"degree-day model; HDD_normal {hdd_normal:.1f} K·day from {source}"
     )
-    return model, normalised
+    return _Normalisation(model, normalised, source, left_out)

@@ -14,10 +14,18 @@ Choices made here, where METRICS.md is silent:
 - A core hour with no occupancy reading at all is *not* in H: an offline
   sensor is not an empty room. It is reported as ``hours_without_data``.
 - CO₂ categories count every occupied hour of the day (occupancy > 0), core or
-  not: an evening seminar breathes the same air. Outdoor CO₂ is the site's
-  ``outdoor_co2_ppm`` (the registry has no outdoor sensor yet).
+  not: an evening seminar breathes the same air. Outdoor CO₂ here (the daily
+  KPIs and the ``space_daily`` rollup) is the site's ``outdoor_co2_ppm``;
+  ``climate_kpis.space_ieq`` matches the weather station's CO₂ hour by hour when
+  it reports CO₂.
 - Daily energy books each register interval to the local day it ends in
   (a midnight reading closes the day before); see ``energy.daily_consumption``.
+  A day whose readings of a meter do not reach within
+  ``energy.REGISTER_EDGE_TOLERANCE`` of both its bounds (a gap across a midnight,
+  or readings that start or stop inside the day) keeps the kWh booked to it, so
+  that a period's days still add up to the register's consumption, and names the
+  meter in ``BuildingDayEnergy.meters_not_spanning``: that figure is not the day's
+  energy (``energy.register_spans_days``, the rule IPMVP savings apply too).
 
 Data quality (METRICS.md: flagged points are left out of KPIs, and each KPI
 reports how many points it left out). The checks run in ``quality_kpis.run_quality``
@@ -54,7 +62,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 
-from campuslab.analytics.energy import DailyEnergy, daily_consumption
+from campuslab.analytics.energy import DailyEnergy, daily_consumption, register_spans_days
 from campuslab.analytics.ieq import Co2CategoryHours, co2_category_hours
 from campuslab.analytics.local_time import local_dates, local_wall_time
 from campuslab.analytics.quality import REGISTER_DECREASE
@@ -112,6 +120,11 @@ class BuildingDayEnergy:
             when non-empty, the day's sum covers only the other meters.
         points_excluded: flagged register readings left out (in the day's
             intervals); a reading flagged as a decrease is kept, as a reset.
+        meters_not_spanning: meter ids with intervals ending that day whose readings
+            do not reach within ``energy.REGISTER_EDGE_TOLERANCE`` of both the day's
+            bounds (``energy.register_spans_days``): a gap across a midnight books
+            other days' energy to the day it ends in, so their kWh is booked here but
+            is not this day's energy.
     """
 
     date: date
@@ -121,6 +134,12 @@ class BuildingDayEnergy:
     heat_resets: int
     meters_without_data: tuple[str, ...]
     points_excluded: int = 0
+    meters_not_spanning: tuple[str, ...] = ()
+
+    @property
+    def attributable(self) -> bool:
+        """True when every meter's readings span the day: the figures are the day's energy."""
+        return not self.meters_without_data and not self.meters_not_spanning
 
 
 # -- periods and hourly grids -------------------------------------------------
@@ -554,9 +573,11 @@ def _register_days(
     start: datetime,
     end: datetime,
     campus: Campus,
-) -> tuple[dict[date, DailyEnergy], dict[date, int]]:
-    """Daily consumption of one register over intervals ending in (start, end], and the
-    flagged readings left out per day (booked like the interval they would have ended)."""
+) -> tuple[dict[date, DailyEnergy], dict[date, int], frozenset[date]]:
+    """Daily consumption of one register over intervals ending in (start, end], the
+    flagged readings left out per day (booked like the interval they would have ended),
+    and the days its readings span (``energy.register_spans_days``; a day's bounds are
+    its local midnights, clipped to the period)."""
     register = read_register(
         store, meter_id, quantity, start - REGISTER_LOOKBACK, end + timedelta(microseconds=1)
     )
@@ -567,6 +588,8 @@ def _register_days(
     # open the first interval with the last reading at or before start, if there is one
     keep_from = max(int(np.searchsorted(ts, start64, side="right")) - 1, 0)
     days = daily_consumption(ts[keep_from:keep_to], register.values[keep_from:keep_to], campus.tz)
+    dates, bounds = _day_bounds(start, end, campus)
+    spanned = register_spans_days(ts[keep_from:keep_to], bounds)
     left_out = register.excluded_ts
     left_out = left_out[(left_out > start64) & (left_out <= end64)]
     excluded: dict[date, int] = {}
@@ -575,13 +598,24 @@ def _register_days(
             local_dates(left_out - np.timedelta64(1, "us"), campus.tz), return_counts=True
         )
         excluded = {d.item(): int(n) for d, n in zip(left_days, counts, strict=True)}
-    return {day.date: day for day in days}, excluded
+    spans = frozenset(day for day, whole in zip(dates, spanned, strict=True) if whole)
+    return {day.date: day for day in days}, excluded, spans
 
 
 def _local_dates_between(start: datetime, end: datetime, campus: Campus) -> list[date]:
     first = start.astimezone(campus.tz).date()
     last = (end - timedelta(microseconds=1)).astimezone(campus.tz).date()
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _day_bounds(start: datetime, end: datetime, campus: Campus) -> tuple[list[date], np.ndarray]:
+    """The local dates of (start, end] and their bounds: start, the local midnights
+    between, end (UTC, datetime64[us])."""
+    dates = _local_dates_between(start, end, campus)
+    inner = [datetime.combine(day, time(0), campus.tz) for day in dates[1:]]
+    edges = [start, *inner, end]
+    bounds = np.array([np.datetime64(e.astimezone(UTC).replace(tzinfo=None), "us") for e in edges])
+    return dates, bounds
 
 
 def building_daily_energy(
@@ -596,7 +630,12 @@ def building_daily_energy(
     reading that opens the first interval is looked for up to
     ``REGISTER_LOOKBACK`` (1 day) before ``start``. Meters of the same quantity
     are added up. Flagged readings are left out and counted in
-    ``points_excluded``, except decreases, which stay resets.
+    ``points_excluded``, except decreases, which stay resets. A meter whose
+    readings do not span a day (a gap across a midnight, or readings starting or
+    stopping inside it; ``energy.register_spans_days``, the rule of IPMVP savings)
+    is named in that day's ``meters_not_spanning``: its kWh stays booked to the day
+    the interval ends in (so the days add up to the period), but the day is not
+    ``attributable``; a daily analysis leaves it out.
 
     Args:
         store: the reading store.
@@ -619,15 +658,17 @@ def building_daily_energy(
     for day in _local_dates_between(start, end, campus):
         totals = {ELECTRICITY: [], HEAT: []}
         resets = {ELECTRICITY: 0, HEAT: 0}
-        missing = []
+        missing, partial = [], []
         left_out = 0
         for meter in meters:
-            days, excluded = per_meter[meter.id]
+            days, excluded, spans = per_meter[meter.id]
             left_out += excluded.get(day, 0)
             found = days.get(day)
             if found is None:
                 missing.append(meter.id)
                 continue
+            if day not in spans:
+                partial.append(meter.id)
             totals[meter.quantity].append(found.kwh)
             resets[meter.quantity] += found.resets
         rows.append(
@@ -639,6 +680,7 @@ def building_daily_energy(
                 heat_resets=resets[HEAT],
                 meters_without_data=tuple(missing),
                 points_excluded=left_out,
+                meters_not_spanning=tuple(partial),
             )
         )
     return rows

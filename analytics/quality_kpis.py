@@ -24,6 +24,11 @@ last counter day (the overnight check flags a whole day once its night fails)
 or ``stuck_window``, whichever is later. Only flags of readings inside
 [start, end) are written, and only those readings are counted in the report; a
 reading's flags therefore depend only on the data, not on how runs are cut.
+
+``summarise_quality`` runs the same checks for an answer over a long period (a
+semester): it keeps no flags and no per-day rows beyond one page, only running
+totals per building and quantity, so its memory is bounded by one building's
+chunk of raw readings, whatever the period.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
+from typing import Protocol
 
 import numpy as np
 
@@ -215,6 +221,9 @@ class _Tally:
     flagged_points: int = 0
     by_check: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECKS, 0))
 
+    def end_chunk(self) -> None:
+        """Nothing to do: this tally keeps every row."""
+
     def add(
         self,
         sensor: str,
@@ -299,7 +308,7 @@ def _check_building(
     span: tuple[datetime, datetime],
     window: tuple[datetime, datetime],
     settings: QualitySettings,
-    tally: _Tally,
+    tally: _Tally | _SummaryTally,
     pool: ThreadPoolExecutor | None,
 ) -> None:
     start, end = window
@@ -388,21 +397,9 @@ def check_quality(
     """
     began = clock.perf_counter()
     settings = settings or QualitySettings()
-    start, end = _utc(start, "start"), _utc(end, "end")
-    if end <= start:
-        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
-    if chunk_days < 1:
-        raise ValueError(f"chunk_days must be at least 1, got {chunk_days}")
+    start, end = _window(start, end, chunk_days)
     tally = _Tally()
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="quality-read") if workers > 1 else None
-    try:
-        for piece in _chunks(campus, start, end, chunk_days):
-            span = read_window(campus, *piece, settings)
-            for building in campus.buildings:
-                _check_building(store, campus, building, span, piece, settings, tally, pool)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    _run_checks(store, campus, campus.buildings, (start, end), settings, chunk_days, workers, tally)
     report = QualityRunReport(
         start=start,
         end=end,
@@ -418,6 +415,38 @@ def check_quality(
         seconds=clock.perf_counter() - began,
     )
     return report, tally.flags
+
+
+def _window(start: datetime, end: datetime, chunk_days: int) -> tuple[datetime, datetime]:
+    start, end = _utc(start, "start"), _utc(end, "end")
+    if end <= start:
+        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+    if chunk_days < 1:
+        raise ValueError(f"chunk_days must be at least 1, got {chunk_days}")
+    return start, end
+
+
+def _run_checks(
+    store: ReadingStore,
+    campus: Campus,
+    buildings: Sequence[Building],
+    window: tuple[datetime, datetime],
+    settings: QualitySettings,
+    chunk_days: int,
+    workers: int,
+    tally: _Tally | _SummaryTally,
+) -> None:
+    """The checks of ``buildings`` over the window, chunk by chunk, into ``tally``."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="quality-read") if workers > 1 else None
+    try:
+        for piece in _chunks(campus, *window, chunk_days):
+            span = read_window(campus, *piece, settings)
+            for building in buildings:
+                _check_building(store, campus, building, span, piece, settings, tally, pool)
+            tally.end_chunk()
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
 
 def _without_data(tally: _Tally) -> tuple[tuple[str, str], ...]:
@@ -470,3 +499,316 @@ def worst_days(report: QualityRunReport, count: int = 10) -> Sequence[SensorDayQ
     """The sensor-days with the lowest QCI (then the most flags), for a report or the CLI."""
     scored = [day for day in report.days if day.points and day.flagged]
     return sorted(scored, key=lambda d: (d.qci, -d.flagged, d.sensor, d.quantity, d.date))[:count]
+
+
+# -- a summary over a long period (the API) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QualityGroup:
+    """The checks' findings for one quantity in one building, over the whole window.
+
+    Attributes:
+        building: building id.
+        quantity: the quantity (``co2``, ``energy``, ...).
+        series: sensors of that quantity in the building.
+        sensor_days: (sensor, local day) rows behind the figures.
+        points: readings in the window.
+        flagged: readings failing at least one check.
+        flagged_by_check: check -> readings it flagged (a reading may count under two).
+        missing_points: expected readings that never came (the gaps' days).
+    """
+
+    building: str
+    quantity: str
+    series: int
+    sensor_days: int
+    points: int
+    flagged: int
+    flagged_by_check: Mapping[str, int] = field(hash=False)
+    missing_points: int
+
+    @property
+    def qci(self) -> float:
+        """(points − flagged) / points (Pecos' QCI; METRICS.md); NaN without readings."""
+        return (self.points - self.flagged) / self.points if self.points else math.nan
+
+    @property
+    def completeness(self) -> float:
+        """points / (points + missing); NaN when nothing was expected."""
+        expected = self.points + self.missing_points
+        return self.points / expected if expected else math.nan
+
+
+class _Findings(Protocol):
+    """What ``quality_summary_of`` reads: a run report or a scope's part of one."""
+
+    start: datetime
+    end: datetime
+    points: int
+    flagged_points: int
+    flagged_by_check: Mapping[str, int]
+    missing_points: int
+    days: Sequence[SensorDayQuality]
+    gaps: Sequence[SensorGap]
+    series_without_data: Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    """The data-quality checks over a window: totals for all of it, and one page of its days.
+
+    Attributes:
+        start, end: the window, UTC.
+        points, flagged_points, flagged_by_check, missing_points: as ``QualityRunReport``.
+        groups: per building and quantity, registry order (buildings, then spaces'
+            quantities, then meters').
+        gaps: every gap (a gap across a chunk boundary is two).
+        series_without_data: (sensor, quantity) without a reading in the window.
+        days_total: (sensor, local day) rows of the window: series × local days.
+        days_offset: the index of ``days[0]`` among them.
+        days: the page asked for, ordered by local date, then registry order of the
+            sensor, then quantity; the same order whatever the page.
+        seconds: wall-clock duration.
+    """
+
+    start: datetime
+    end: datetime
+    points: int
+    flagged_points: int
+    flagged_by_check: Mapping[str, int] = field(hash=False)
+    missing_points: int
+    groups: tuple[QualityGroup, ...]
+    gaps: tuple[SensorGap, ...]
+    series_without_data: tuple[tuple[str, str], ...]
+    days_total: int
+    days_offset: int
+    days: tuple[SensorDayQuality, ...]
+    seconds: float = 0.0
+
+    @property
+    def qci(self) -> float:
+        """Readings passing every check / all readings (Pecos' QCI); NaN without readings."""
+        return (self.points - self.flagged_points) / self.points if self.points else math.nan
+
+
+def _series_order(buildings: Iterable[Building]) -> dict[tuple[str, str], tuple[int, str]]:
+    """(sensor, quantity) -> (position in registry order, building id)."""
+    keys = []
+    for building in buildings:
+        keys += [((s.id, q), building.id) for s in building.spaces for q in SPACE_QUANTITIES]
+        keys += [((m.id, m.quantity), building.id) for m in building.meters]
+    return {key: (i, building_id) for i, (key, building_id) in enumerate(keys)}
+
+
+@dataclass
+class _GroupTally:
+    series: set[str] = field(default_factory=set)
+    sensor_days: int = 0
+    points: int = 0
+    flagged: int = 0
+    missing: int = 0
+    by_check: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECKS, 0))
+
+    def add(self, day: SensorDayQuality) -> None:
+        self.series.add(day.sensor)
+        self.sensor_days += 1
+        self.points += day.points
+        self.flagged += day.flagged
+        self.missing += day.missing_points
+        for check, count in day.flagged_by_check.items():
+            self.by_check[check] = self.by_check.get(check, 0) + int(count)
+
+
+def _quality_groups(
+    order: Mapping[tuple[str, str], tuple[int, str]],
+    groups: Mapping[tuple[str, str], _GroupTally],
+) -> tuple[QualityGroup, ...]:
+    """Buildings in registry order; in each, the spaces' quantities, then the meters'."""
+    first: dict[tuple[str, str], int] = {}
+    for (_, quantity), (position, building) in order.items():
+        first.setdefault((building, quantity), position)
+    return tuple(
+        QualityGroup(
+            building=key[0],
+            quantity=key[1],
+            series=len(groups[key].series),
+            sensor_days=groups[key].sensor_days,
+            points=groups[key].points,
+            flagged=groups[key].flagged,
+            flagged_by_check=dict(groups[key].by_check),
+            missing_points=groups[key].missing,
+        )
+        for key in sorted(groups, key=first.__getitem__)
+    )
+
+
+class _SummaryTally:
+    """Running totals, and the days of one page: no flags, no other day is kept.
+
+    The days of a chunk are held until the chunk ends, then sorted (local date, registry
+    order): chunks are cut at local midnights and worked through in time order, so the
+    days of the whole window come out in that order, whatever ``chunk_days``.
+    """
+
+    def __init__(self, buildings: Sequence[Building], offset: int, limit: int | None) -> None:
+        self.order = _series_order(buildings)
+        self.offset, self.limit = offset, limit
+        self.groups: dict[tuple[str, str], _GroupTally] = {}
+        self.chunk_days: list[SensorDayQuality] = []
+        self.page: list[SensorDayQuality] = []
+        self.days_seen = 0
+        self.gaps: list[SensorGap] = []
+        self.without_data: list[tuple[str, str]] = []
+        self.with_data: set[tuple[str, str]] = set()
+        self.points = self.flagged_points = 0
+        self.by_check = dict.fromkeys(CHECKS, 0)
+
+    def add(
+        self,
+        sensor: str,
+        quantity: str,
+        series: Series,
+        found: SeriesQuality,
+        window: tuple[int, int],
+    ) -> None:
+        us = series.ts.astype("datetime64[us]").astype(np.int64)
+        inside = (us >= window[0]) & (us < window[1])
+        if inside.any():
+            self.with_data.add((sensor, quantity))
+        else:
+            self.without_data.append((sensor, quantity))
+        self.points += int(inside.sum())
+        self.flagged_points += int((found.flagged & inside).sum())
+        for check, flagged in found.flags.items():
+            self.by_check[check] += int((flagged & inside).sum())
+        building = self.order[(sensor, quantity)][1]
+        group = self.groups.setdefault((building, quantity), _GroupTally())
+        for day in found.days:
+            row = SensorDayQuality(
+                sensor,
+                quantity,
+                day.date,
+                day.points,
+                day.flagged,
+                day.flagged_by_check,
+                day.missing_points,
+                day.qci,
+                day.completeness,
+            )
+            group.add(row)
+            self.chunk_days.append(row)
+        after = _instants(found.gaps.after.astype(np.int64))
+        before = _instants(found.gaps.before.astype(np.int64))
+        for lo, hi, missing in zip(after, before, found.gaps.missing.tolist(), strict=True):
+            self.gaps.append(SensorGap(sensor, quantity, lo, hi, int(missing)))
+
+    def end_chunk(self) -> None:
+        rows = sorted(
+            self.chunk_days, key=lambda d: (d.date, self.order[(d.sensor, d.quantity)][0])
+        )
+        self.chunk_days = []
+        first = self.days_seen
+        self.days_seen += len(rows)
+        lo = max(self.offset - first, 0)
+        hi = len(rows) if self.limit is None else max(self.offset + self.limit - first, 0)
+        self.page.extend(rows[lo:hi])
+
+
+def summarise_quality(
+    store: ReadingStore,
+    campus: Campus,
+    start: datetime,
+    end: datetime,
+    building_id: str | None = None,
+    *,
+    days_offset: int = 0,
+    days_limit: int | None = None,
+    settings: QualitySettings | None = None,
+    chunk_days: int = DEFAULT_CHUNK_DAYS,
+    workers: int = DEFAULT_READ_WORKERS,
+) -> QualitySummary:
+    """The checks of ``check_quality`` on [start, end), summed up for a long period; writes nothing.
+
+    METRICS.md, "Data quality": QCI = readings passing every check / all readings
+    (Sandia's Pecos), here for the whole window, per building and quantity, and per
+    sensor and local day for the page of days asked for. The figures equal
+    ``check_quality``'s for the same window (``points``, ``flagged_by_check``, gaps,
+    each day's row), but neither the flags nor the days outside the page are kept:
+    memory is one building's chunk of raw readings plus the page, for any period.
+
+    Args:
+        store, campus, start, end: as ``check_quality``.
+        building_id: only this building's spaces and meters (None: the campus).
+        days_offset: rows of (sensor, local day) to skip.
+        days_limit: rows to keep after them (None: every row).
+        settings, chunk_days, workers: as ``check_quality``.
+
+    Raises:
+        ValueError: naive datetimes, end not after start, chunk_days below 1, a
+            negative offset or limit, or an unknown building.
+    """
+    began = clock.perf_counter()
+    settings = settings or QualitySettings()
+    start, end = _window(start, end, chunk_days)
+    if days_offset < 0 or (days_limit is not None and days_limit < 0):
+        raise ValueError(f"days_offset and days_limit must be >= 0: {days_offset}, {days_limit}")
+    buildings = campus.buildings
+    if building_id is not None:
+        building = campus.building(building_id)
+        if building is None:
+            raise ValueError(f"unknown building {building_id!r}: not in the campus registry")
+        buildings = [building]
+    tally = _SummaryTally(buildings, days_offset, days_limit)
+    _run_checks(store, campus, buildings, (start, end), settings, chunk_days, workers, tally)
+    return QualitySummary(
+        start=start,
+        end=end,
+        points=tally.points,
+        flagged_points=tally.flagged_points,
+        flagged_by_check=dict(tally.by_check),
+        missing_points=sum(gap.missing for gap in tally.gaps),
+        groups=_quality_groups(tally.order, tally.groups),
+        gaps=tuple(tally.gaps),
+        series_without_data=tuple(
+            key for key in dict.fromkeys(tally.without_data) if key not in tally.with_data
+        ),
+        days_total=tally.days_seen,
+        days_offset=days_offset,
+        days=tuple(tally.page),
+        seconds=clock.perf_counter() - began,
+    )
+
+
+def quality_summary_of(
+    campus: Campus,
+    findings: QualityRunReport | _Findings,
+    days_offset: int = 0,
+    days_limit: int | None = None,
+) -> QualitySummary:
+    """The summary of findings already made (a run report, or a scope's part of one).
+
+    Groups are those of ``summarise_quality``: per building and quantity, from the
+    findings' days; the page is ``days[days_offset:days_offset + days_limit]`` in the
+    findings' order.
+    """
+    order = _series_order(campus.buildings)
+    groups: dict[tuple[str, str], _GroupTally] = {}
+    for day in findings.days:
+        building = order[(day.sensor, day.quantity)][1]
+        groups.setdefault((building, day.quantity), _GroupTally()).add(day)
+    stop = None if days_limit is None else days_offset + days_limit
+    return QualitySummary(
+        start=findings.start,
+        end=findings.end,
+        points=findings.points,
+        flagged_points=findings.flagged_points,
+        flagged_by_check=dict(findings.flagged_by_check),
+        missing_points=findings.missing_points,
+        groups=_quality_groups(order, groups),
+        gaps=tuple(findings.gaps),
+        series_without_data=tuple(findings.series_without_data),
+        days_total=len(findings.days),
+        days_offset=days_offset,
+        days=tuple(findings.days[days_offset:stop]),
+    )

@@ -68,6 +68,7 @@ from campuslab.analytics.energy import (
     daily_mean_temperature,
     heating_degree_days,
     register_consumption,
+    register_spans_days,
 )
 from campuslab.analytics.energy_kpis import (
     ELECTRICITY,
@@ -559,7 +560,7 @@ class SavingsDays:
         dates: the local dates, datetime64[D].
         energy_kwh: delivered energy per day (electricity + district heat), kWh; NaN
             when the readings of a meter of the building do not span the day (within
-            ``REGISTER_EDGE_TOLERANCE`` of both midnights).
+            ``energy.REGISTER_EDGE_TOLERANCE`` of both midnights).
         hdd: heating degree days per day, K·day; NaN without a daily mean temperature.
         registers_excluded, outdoor_excluded: flagged readings left out.
     """
@@ -623,13 +624,6 @@ class BuildingSavings:
         }
 
 
-# A day's register figure counts when the meter's readings reach within this of both its
-# midnights. Gaps inside the day do not matter (the register is cumulative); a gap across
-# midnight books another day's energy to the day it ends in (``energy.daily_consumption``),
-# which would put several days' energy on one day of the model.
-REGISTER_EDGE_TOLERANCE = timedelta(hours=1)
-
-
 def _local_midnights(start: datetime, end: datetime, campus: Campus) -> list[datetime]:
     """The local midnights bounding the whole local days inside [start, end), UTC."""
     first = start.astimezone(campus.tz).date()
@@ -655,7 +649,8 @@ def _meter_days(
 
     Consumption is ``energy.register_consumption`` (positive differences; a decrease is
     a reset), each interval booked to the day holding its end, as ``daily_consumption``
-    books it. Flagged readings are left out as ``kpis.read_register`` leaves them out.
+    books it; whether the readings span a day is ``energy.register_spans_days``.
+    Flagged readings are left out as ``kpis.read_register`` leaves them out.
     """
     bounds = np.array([_us(m) for m in midnights])
     register = read_register(
@@ -676,33 +671,10 @@ def _meter_days(
     if ts.size < 2:
         return kwh, excluded
     per_interval = register_consumption(values).per_interval
-    begins, ends = ts[:-1], ts[1:]
-    day = np.searchsorted(bounds, ends - np.timedelta64(1, "us"), side="right") - 1
+    day = np.searchsorted(bounds, ts[1:] - np.timedelta64(1, "us"), side="right") - 1
     inside = (day >= 0) & (day < days)
-    if not inside.any():
-        return kwh, excluded
-    day, begins, ends, per_interval = (
-        day[inside],
-        begins[inside],
-        ends[inside],
-        per_interval[inside],
-    )
-    booked = np.bincount(day, weights=per_interval, minlength=days)
-    seen = np.bincount(day, minlength=days) > 0
-    first_begin = np.full(days, np.datetime64("NaT", "us"))
-    last_end = np.full(days, np.datetime64("NaT", "us"))
-    # intervals are in time order: a day's first interval begins, its last one ends
-    first_of_day = np.flatnonzero(np.r_[True, np.diff(day) != 0])
-    last_of_day = np.r_[first_of_day[1:] - 1, day.size - 1]
-    first_begin[day[first_of_day]] = begins[first_of_day]
-    last_end[day[last_of_day]] = ends[last_of_day]
-    tolerance = np.timedelta64(REGISTER_EDGE_TOLERANCE)
-    with np.errstate(invalid="ignore"):
-        spans_day = (
-            seen
-            & (np.abs(first_begin - bounds[:-1]) <= tolerance)
-            & (last_end >= bounds[1:] - tolerance)
-        )
+    booked = np.bincount(day[inside], weights=per_interval[inside], minlength=days)
+    spans_day = register_spans_days(ts, bounds)
     kwh[spans_day] = booked[spans_day]
     return kwh, excluded
 
@@ -823,10 +795,11 @@ def building_savings(
     and the heating degree days (the weather station's daily means, base
     ``AnalyticsSettings.degree_day_base_c``) are taken per whole local day. A day
     enters the model only when the readings of every meter of the building span it
-    (within ``REGISTER_EDGE_TOLERANCE`` of both midnights) and it has a daily mean
-    outdoor temperature: IPMVP Option C keeps the same measurement boundary in both
-    periods, and a register gap across midnight would put several days' energy on
-    one day. The daily baseline E = β0 + βH·HDD is fitted on the baseline days
+    (within ``energy.REGISTER_EDGE_TOLERANCE`` of both midnights,
+    ``energy.register_spans_days``) and it has a daily mean outdoor temperature:
+    IPMVP Option C keeps the same measurement boundary in both periods, and a
+    register gap across midnight would put several days' energy on one day. The
+    daily baseline E = β0 + βH·HDD is fitted on the baseline days
     (``savings.fit_baseline``, ASHRAE Guideline 14's daily limits); avoided energy
     = Σ(predicted − measured) over the reporting days (``savings.avoided_energy``).
 

@@ -57,6 +57,14 @@ Choices made here, where the issue is silent:
   Counts (hours, resets) are written as floats, as every field is.
 - ``total_kwh_per_m2`` is electricity plus heat; it is left out when the
   building has meters of a kind that have no data that day (it would understate).
+- A register gap across a midnight (``kpis.BuildingDayEnergy.meters_not_spanning``,
+  ``energy.register_spans_days``) is not written as a day's energy: the day the
+  gap ends in would show several days' kWh, the day it starts in too little. The
+  kWh, kWh/m² and resets of that kind of meter (electricity or heat) and the total
+  are left out of both days' rows, and ``meters_not_spanning`` (how many meters)
+  is written instead, so the row says why. The energy of the gap is then in no
+  ``building_daily`` row; a period's total comes from the registers
+  (``energy_kpis.building_energy``), which books it whole.
 - ``night_base_kw`` is the mean kW of the building's electricity registers over
   their readings from 00:00 to 05:00 local (both ends included), summed over the
   meters; on the spring DST day that window is 4 real hours, and the mean is
@@ -571,11 +579,17 @@ def building_day_fields(
 
     kWh per m² is per the building's heated floor area (the EUI denominator,
     METRICS.md). Resets are given for a kind of meter only when it has data.
-    ``weekend_base_kw`` is NaN (so left out) on weekdays.
+    ``weekend_base_kw`` is NaN (so left out) on weekdays. A kind of meter with a meter
+    whose readings do not span the day (``BuildingDayEnergy.meters_not_spanning``)
+    gives no kWh, kWh/m², resets or total; ``meters_not_spanning`` counts those meters.
     """
     area = building.heated_area_m2
     kinds = {meter.quantity for meter in building.meters}
     electricity, heat = energy.electricity_kwh, energy.heat_kwh
+    # a kind of meter whose readings do not span the day has no figure for the day
+    partial = {m.quantity for m in building.meters if m.id in energy.meters_not_spanning}
+    electricity = math.nan if ELECTRICITY in partial else electricity
+    heat = math.nan if HEAT in partial else heat
     parts = [value for kind, value in ((ELECTRICITY, electricity), (HEAT, heat)) if kind in kinds]
     total = float(sum(parts)) if parts else math.nan
     fields = {
@@ -589,6 +603,7 @@ def building_day_fields(
         "electricity_resets": energy.electricity_resets if math.isfinite(electricity) else math.nan,
         "heat_resets": energy.heat_resets if math.isfinite(heat) else math.nan,
         "points_excluded": energy.points_excluded if energy.points_excluded else math.nan,
+        "meters_not_spanning": len(energy.meters_not_spanning) or math.nan,
     }
     return {name: float(value) for name, value in fields.items() if not math.isnan(value)}
 

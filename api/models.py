@@ -140,7 +140,14 @@ class Utilisation(BaseModel):
     p95_occupancy: Rate = Field(description="95th percentile of n_h / capacity", examples=[0.5])
     used_seat_hours: float = Field(description="Σ n_h, person-hours", examples=[80.0])
     available_seat_hours: float = Field(description="capacity × available hours", examples=[320.0])
-    available_hours: int = Field(description="core hours with an observation", examples=[8])
+    available_hours: int = Field(
+        description="H: core hours of the period with an occupancy observation, h. Core hours "
+        "without any reading (hours_without_data) are not counted: they are neither idle nor "
+        "in use. It is the denominator of F (in_use_hours / available_hours) and, times "
+        "capacity, of U (available_seat_hours), so F and U describe the observed core hours "
+        "only; read them with hours_without_data beside them",
+        examples=[8],
+    )
     in_use_hours: int = Field(
         description="core hours with n_h >= the in-use threshold", examples=[4]
     )

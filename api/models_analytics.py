@@ -30,10 +30,17 @@ from pydantic import BaseModel, Field
 from campuslab.analytics.bookings import BookedVsActual
 from campuslab.analytics.climate_kpis import SpaceIeq
 from campuslab.analytics.comfort import AdaptiveCategoryHours, PmvCategoryHours
+from campuslab.analytics.energy import REGISTER_EDGE_TOLERANCE
 from campuslab.analytics.energy_kpis import BuildingEnergy
 from campuslab.analytics.ieq import DELTA_CO2_LIMITS_PPM, CategoryHours
 from campuslab.analytics.learning_spaces import GroupUtilisation, UtilisationProfile
 from campuslab.analytics.privacy import DEFAULT_K, ProtectedUse, UseBounds
+from campuslab.analytics.quality_kpis import (
+    QualityGroup,
+    QualitySummary,
+    SensorDayQuality,
+    quality_summary_of,
+)
 from campuslab.analytics.report import (
     SOURCES,
     BuildingSavings,
@@ -585,6 +592,30 @@ def utilisation_overview_answer(
     )
 
 
+class CoveredPeriod(BaseModel):
+    """The period an answer covers; the period asked for is the answer's ``start``/``end``.
+
+    ``AnalysisPeriod`` without ``requested_*``: the per-space answer gives the period
+    asked for at its top level (the issue-2 contract), and a window that covers the same
+    whole hours must give the same answer apart from those two fields.
+    """
+
+    start: Timestamp = Field(
+        description="start of the period covered, UTC, inclusive: the start asked for, "
+        "widened to the whole UTC hour",
+        examples=["2026-11-22T23:00:00Z"],
+    )
+    end: Timestamp = Field(
+        description="end of the period covered, UTC, exclusive (whole UTC hours)",
+        examples=["2026-11-29T23:00:00Z"],
+    )
+    hours: float = Field(description="hours covered, h", examples=[168])
+    timezone: str = Field(
+        description="the site's IANA time zone; core hours, local days and weekdays are in it",
+        examples=["Europe/Oslo"],
+    )
+
+
 class SpaceUtilisation(Utilisation):
     """Space use over the core hours of a period (UK SMG 2006; HESA EMR definitions).
 
@@ -615,16 +646,58 @@ class SpaceUtilisation(Utilisation):
         "used_seat_hours otherwise",
     )
     suppression: UtilisationSuppression
+    # the shape of a group of the building and campus answers (UtilisationGroup), for one
+    # space: the top-level figures above are that group's ``figures``
+    name: str = Field(description="the space's name", examples=["Seminar room 6"])
+    building: str = Field(description="building id", examples=["rfb"])
+    band: Literal["poor", "fair", "good"] | None = Field(
+        description="HEFCE band of U: poor < 25 %, fair 25–35 %, good ≥ 35 %; null without "
+        "data. Below facilities, the band of the lower bound when lower_bound"
+    )
+    at_hourly_peak: UtilisationFigures = Field(
+        description="the same figures with n_h = the hour's peak count (the highest reading "
+        "of the hour; below facilities the highest published 15-minute maximum, suppressed "
+        "cells at 0, with its own lower_bound, suppressed_cells and upper bound); the "
+        "*_room_hours are this space's hours"
+    )
+    period: CoveredPeriod
+    units: Units
+    sources: Sources
+
+
+SPACE_UTILISATION_UNITS = {
+    "frequency_rate, occupancy_rate, utilisation, peak_occupancy, p95_occupancy, share_*": (
+        "fraction 0..1 (peak may exceed 1)"
+    ),
+    "used_seat_hours, used_seat_hours_upper_bound": "person-hours",
+    "available_seat_hours": "seat-hours",
+    "available_hours, in_use_hours, hours_without_data, *_room_hours": "h (core hours)",
+    "capacity": "seats",
+    "in_use_threshold": "people",
+    "points_excluded": "readings",
+    "suppressed_cells": "15-minute cells",
+}
 
 
 def space_utilisation_answer(
-    model: Utilisation, k: int, exact: bool, bounds: UseBounds | None = None
+    model: Utilisation,
+    k: int,
+    exact: bool,
+    bounds: UseBounds | None = None,
+    *,
+    group: GroupUtilisation,
+    requested: Period,
+    campus: Campus,
+    at_peak_bounds: UseBounds | None = None,
 ) -> SpaceUtilisation:
     """The per-space answer as the caller may see it.
 
     ``model`` holds the figures: exact for facilities, else computed from the space's
     protected cells, whose ``bounds`` are stated. A peak or P95 occupancy that is a
     count of 1 … k − 1 people, or below k and resting on a suppressed cell, is hidden.
+    ``group`` is the space as a group of one (``learning_spaces.group_utilisation``
+    over the same hourly occupancy): its hour's-peak figures, with ``at_peak_bounds``
+    below facilities, are shown and hidden by the same rule as the building's groups.
     """
     cells = bounds.suppressed_cells if bounds is not None else 0
     used = model.used_seat_hours
@@ -638,8 +711,27 @@ def space_utilisation_answer(
         if hidden_occupancy_rate(fields[name], model.capacity, k, exact, cells > 0):
             fields[name] = None
             hidden += 1
-    suppression = utilisation_suppression_model(not exact, k, hidden, bounds)
-    return SpaceUtilisation(**fields, suppression=suppression)
+    at_peak, hidden_at_peak = _one_space_figures(
+        utilisation_figures(group.at_hourly_peak, at_peak_bounds), model.capacity, k, exact
+    )
+    suppression = utilisation_suppression_model(not exact, k, hidden + hidden_at_peak, bounds)
+    space, building = campus.space(model.space_id), campus.building_of(model.space_id)
+    assert space is not None and building is not None, model.space_id
+    return SpaceUtilisation(
+        **fields,
+        suppression=suppression,
+        name=space.name,
+        building=building.id,
+        band=group.band,
+        at_hourly_peak=at_peak,
+        period=CoveredPeriod(
+            **period_model(requested, group.period_start, group.period_end, campus).model_dump(
+                include={"start", "end", "hours", "timezone"}
+            )
+        ),
+        units=SPACE_UTILISATION_UNITS,
+        sources=[SOURCES["smg"], SOURCES["hesa"], SOURCES["hefce"], SOURCES["privacy"]],
+    )
 
 
 # -- IEQ ------------------------------------------------------------------------------------
@@ -673,7 +765,20 @@ class Co2Figures(CategoryShares):
     hours_above_1000_ppm: int = Field(
         description="occupied hours with hourly mean CO₂ above 1000 ppm (absolute), h"
     )
-    outdoor_co2_ppm: float = Field(description="outdoor CO₂ assumed, ppm", examples=[420])
+    outdoor_co2_ppm: float = Field(
+        description="outdoor CO₂, ppm: the weather station's median over the period when it "
+        "reports CO₂ (each hour is then categorised against the station's own hourly mean), "
+        "else the site's analytics.outdoor_co2_ppm setting",
+        examples=[420],
+    )
+    outdoor_co2_source: str = Field(
+        description="where outdoor CO₂ came from: 'station <id>' or 'setting'",
+        examples=["station elvebakken-weather", "setting"],
+    )
+    outdoor_co2_hours_from_station: int = Field(
+        description="hours matched with the station's own hourly mean CO₂ (the others, when "
+        "the source is the station, take its median), h"
+    )
     category_limits_ppm: dict[str, float] = Field(
         description="upper ΔCO₂ of categories I–III, ppm above outdoor; above III is IV"
     )
@@ -767,6 +872,8 @@ def ieq_answer(
             occupied_hours_without_value=ieq.co2.occupied_hours_without_co2,
             hours_above_1000_ppm=ieq.co2.hours_above_fhi_limit,
             outdoor_co2_ppm=ieq.assumptions.outdoor_co2_ppm,
+            outdoor_co2_source=ieq.outdoor_co2_source,
+            outdoor_co2_hours_from_station=ieq.outdoor_co2_hours_from_station,
             category_limits_ppm=dict(zip(("I", "II", "III"), DELTA_CO2_LIMITS_PPM, strict=True)),
         ),
         operative_temperature=CategoryShares(**_shares(ieq.operative_temperature)),
@@ -1138,7 +1245,19 @@ class NormalisedEnergyModel(BaseModel):
     base_kwh: float
     dependent_kwh: float
     hdd_actual: float = Field(description="K·day")
-    hdd_normal: float = Field(description="K·day")
+    hdd_normal: float = Field(description="K·day, of the days normalised")
+    hdd_normal_source: str = Field(
+        description="where HDD_normal came from: the `hdd_normal` parameter, or the campus "
+        "registry's analytics.hdd_normal (with its source)"
+    )
+
+
+class DaysLeftOut(BaseModel):
+    """Whole local days the degree-day model leaves out: their energy is not the day's."""
+
+    count: int = Field(description="days")
+    dates: list[date] = Field(description="local dates, oldest first")
+    reason: str
 
 
 class EmissionFactor(BaseModel):
@@ -1193,8 +1312,14 @@ class BuildingEnergyAnswer(BaseModel):
     load_shape: LoadShapeModel | None
     degree_days: DegreeDays | None
     degree_day_model: DegreeDayModel | None
+    degree_day_days_left_out: DaysLeftOut = Field(
+        description="whole local days left out of the degree-day model because the readings "
+        "of some meter do not reach within 1 h of both midnights (a gap across midnight books "
+        "several days' energy to the day it ends in), as IPMVP savings leave them out"
+    )
     normalised: NormalisedEnergyModel | None = Field(
-        description="null unless hdd_normal is given and the degree-day model holds"
+        description="null without normal degree days (the `hdd_normal` parameter or the "
+        "registry's analytics.hdd_normal) or without a degree-day model that holds"
     )
     emissions: Emissions
     notes: list[str] = Field(description="what was annualised, substituted or left out, and why")
@@ -1258,7 +1383,17 @@ def energy_answer(
         )
         if model is not None
         else None,
-        normalised=NormalisedEnergyModel(**vars(energy.normalised))
+        degree_day_days_left_out=DaysLeftOut(
+            count=len(energy.days_left_out),
+            dates=list(energy.days_left_out),
+            reason="the readings of a meter do not span the day (within "
+            f"{REGISTER_EDGE_TOLERANCE / timedelta(hours=1):g} h of both local midnights): its "
+            "energy cannot be "
+            "attributed to the day",
+        ),
+        normalised=NormalisedEnergyModel(
+            **vars(energy.normalised), hdd_normal_source=energy.hdd_normal_source or ""
+        )
         if energy.normalised is not None
         else None,
         emissions=Emissions(
@@ -1511,8 +1646,41 @@ class SeriesRef(BaseModel):
     quantity: str
 
 
+class QualityGroupModel(BaseModel):
+    """The checks' findings for one quantity in one building, over the whole period."""
+
+    building: str = Field(description="building id", examples=["rfb"])
+    quantity: str = Field(examples=["co2"])
+    series: int = Field(description="sensors of that quantity in the building")
+    sensor_days: int = Field(description="(sensor, local day) rows behind the figures")
+    points: int = Field(description="readings in the period")
+    flagged: int = Field(description="readings failing at least one check")
+    flagged_by_check: dict[str, int] = Field(description="check -> readings it flagged")
+    missing_points: int = Field(description="expected readings that never came (gaps)")
+    qci: float | None = Field(description="(points − flagged) / points, 0..1; null without points")
+    completeness: float | None = Field(description="points / (points + missing), 0..1")
+
+
+class DaysPage(BaseModel):
+    """Which rows of the per-sensor-day detail this answer holds (also in the headers)."""
+
+    total: int = Field(description="(sensor, local day) rows of the period: series × local days")
+    offset: int = Field(description="rows skipped before `days[0]`")
+    limit: int = Field(description="rows asked for; `days` holds fewer on the last page")
+    order: str = Field(
+        default="local date, then the sensor in registry order (buildings, their spaces' "
+        "occupancy, co2, temperature, humidity, then their meters)",
+        description="the rows' order, the same on every page",
+    )
+
+
 class QualityAnswer(BaseModel):
-    """The data-quality checks run on the raw readings of the period (METRICS.md)."""
+    """The data-quality checks run on the raw readings of the period (METRICS.md).
+
+    The summary (``points`` … ``flagged_by_check``, ``by_building_quantity``, ``gaps``,
+    ``series_without_data``) covers the whole period; ``days`` is one page of the
+    per-sensor-day rows (``days_page``).
+    """
 
     scope: Literal["campus", "building"]
     id: str
@@ -1524,47 +1692,82 @@ class QualityAnswer(BaseModel):
     qci: float | None = Field(description="(points − flagged) / points, 0..1")
     flagged_by_check: dict[str, int] = Field(description="check -> readings it flagged")
     missing_points: int = Field(description="expected readings that never came")
-    days: list[SensorDay]
-    gaps: list[SensorGapModel]
+    by_building_quantity: list[QualityGroupModel] = Field(
+        description="QCI, flags per check and completeness per building and quantity, over "
+        "the whole period; buildings in registry order"
+    )
+    days_page: DaysPage
+    days: list[SensorDay] = Field(
+        description="one page of the rows per sensor, quantity and local day (`limit`, "
+        "`offset`; `days_page`, and the X-Total-Count and Link headers)"
+    )
+    gaps: list[SensorGapModel] = Field(
+        description="every gap of the period (a gap across a 7-day boundary of the checks' "
+        "chunks is listed as two)"
+    )
     series_without_data: list[SeriesRef]
     note: str
     sources: Sources
 
 
 QUALITY_UNITS = {
-    "points, flagged*, missing*": "readings",
+    "points, flagged*, missing*, total, offset, limit": "readings (rows for the page fields)",
     "qci, completeness": "fraction 0..1",
 }
 
 
-def quality_answer(
-    overview: QualityOverview, scope_id: str, campus_scope: bool, requested: Period, campus: Campus
+def _sensor_day(d: SensorDayQuality) -> SensorDay:
+    return SensorDay(
+        sensor=d.sensor,
+        quantity=d.quantity,
+        date=d.date,
+        points=d.points,
+        flagged=d.flagged,
+        flagged_by_check={k: int(v) for k, v in d.flagged_by_check.items()},
+        missing_points=d.missing_points,
+        qci=number(d.qci),
+        completeness=number(d.completeness),
+    )
+
+
+def _quality_group(g: QualityGroup) -> QualityGroupModel:
+    return QualityGroupModel(
+        building=g.building,
+        quantity=g.quantity,
+        series=g.series,
+        sensor_days=g.sensor_days,
+        points=g.points,
+        flagged=g.flagged,
+        flagged_by_check=dict(g.flagged_by_check),
+        missing_points=g.missing_points,
+        qci=number(g.qci),
+        completeness=number(g.completeness),
+    )
+
+
+def quality_summary_answer(
+    summary: QualitySummary,
+    scope_id: str,
+    campus_scope: bool,
+    requested: Period,
+    campus: Campus,
+    days_limit: int,
 ) -> QualityAnswer:
+    """The answer: the summary of the whole period and the page of days it holds."""
     return QualityAnswer(
         scope="campus" if campus_scope else "building",
         id=scope_id,
-        period=period_model(requested, overview.start, overview.end, campus),
+        period=period_model(requested, summary.start, summary.end, campus),
         units=QUALITY_UNITS,
-        points_excluded={"all": overview.flagged_points},
-        points=overview.points,
-        flagged_points=overview.flagged_points,
-        qci=number(overview.qci),
-        flagged_by_check=dict(overview.flagged_by_check),
-        missing_points=overview.missing_points,
-        days=[
-            SensorDay(
-                sensor=d.sensor,
-                quantity=d.quantity,
-                date=d.date,
-                points=d.points,
-                flagged=d.flagged,
-                flagged_by_check={k: int(v) for k, v in d.flagged_by_check.items()},
-                missing_points=d.missing_points,
-                qci=number(d.qci),
-                completeness=number(d.completeness),
-            )
-            for d in overview.days
-        ],
+        points_excluded={"all": summary.flagged_points},
+        points=summary.points,
+        flagged_points=summary.flagged_points,
+        qci=number(summary.qci),
+        flagged_by_check=dict(summary.flagged_by_check),
+        missing_points=summary.missing_points,
+        by_building_quantity=[_quality_group(g) for g in summary.groups],
+        days_page=DaysPage(total=summary.days_total, offset=summary.days_offset, limit=days_limit),
+        days=[_sensor_day(d) for d in summary.days],
         gaps=[
             SensorGapModel(
                 sensor=g.sensor,
@@ -1573,14 +1776,24 @@ def quality_answer(
                 before=isoformat_utc(g.before),
                 missing=g.missing,
             )
-            for g in overview.gaps
+            for g in summary.gaps
         ],
         series_without_data=[
-            SeriesRef(sensor=s, quantity=q) for s, q in overview.series_without_data
+            SeriesRef(sensor=s, quantity=q) for s, q in summary.series_without_data
         ],
         note="The checks ran on the raw readings now; the KPIs leave out the flags stored by "
         "the last scheduled run (campuslab analytics quality).",
         sources=[SOURCES["pecos"]],
+    )
+
+
+def quality_answer(
+    overview: QualityOverview, scope_id: str, campus_scope: bool, requested: Period, campus: Campus
+) -> QualityAnswer:
+    """The answer with every day of ``overview`` (the planner report's appendix)."""
+    summary = quality_summary_of(campus, overview)
+    return quality_summary_answer(
+        summary, scope_id, campus_scope, requested, campus, days_limit=summary.days_total
     )
 
 

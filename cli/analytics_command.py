@@ -189,6 +189,35 @@ def run(
         _forever(store, campus, period, keep, quality)
     finally:
         store.close()
+        _fail_unless_written(store)
+
+
+def _fail_unless_written(store: ReadingStore) -> None:
+    """Exit 1 when rows went to the InfluxDB writer's spool instead of the server.
+
+    They are kept, and written by a later run once the server takes them; but a run
+    that says "N rows" while InfluxDB refused every write (a wrong URL, token or
+    bucket answers 401/403/404) must not look like success.
+    """
+    stats = getattr(store, "stats", None)
+    if stats is None:
+        return
+    totals = stats()
+    held = totals.spooled_lines - totals.replayed_lines - totals.rejected_lines
+    reason = getattr(store, "misconfigured", None)
+    if held <= 0 and reason is None:
+        return
+    spool = getattr(getattr(store, "config", None), "spool_dir", None)
+    from rich.markup import escape
+
+    message = (
+        f"{held:,} lines were not written to InfluxDB"
+        + (f" ({reason})" if reason else "")
+        + f"; they are kept in the spool{f' at {spool}' if spool else ''} and written once "
+        "the server takes them. Check --influx-url (a server with /api/v2/write), "
+        "--influx-token, --influx-org and --influx-bucket."
+    )
+    opt.fail(escape(message), EXIT_FAILURE)
 
 
 def _retention(text: str | None) -> timedelta | None:

@@ -28,9 +28,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from campuslab.analytics.report import NoSpaces, PlannerReport, planner_report, report_steps
 from campuslab.analytics.savings import MIN_BASELINE_DAYS
 from campuslab.api.privacy_counts import ProtectedReader
+from campuslab.api.report_render import render_report
 from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli import options as opt
-from campuslab.api.report_render import render_report
 from campuslab.cli.stores import STORE_FILE, StoreOptions, open_store
 from campuslab.cli.timetable_command import store_for
 from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path

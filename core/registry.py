@@ -165,6 +165,47 @@ class EmissionSettings(_Model):
         return factors
 
 
+class HddNormal(_Model):
+    """A normal year's heating degree days at the site, by calendar month (K·day).
+
+    Degree-day normalisation (METRICS.md: E_norm = E_base + E_dep × HDD_normal /
+    HDD_actual) needs the normal degree days of the very days it normalises; a
+    month's normal is spread evenly over its days. ``base_c`` must equal
+    ``analytics.degree_day_base_c`` (the measured degree days' base), and ``source``
+    says where the figures come from (e.g. Enova's or MET Norway's degree-day
+    normals for the municipality), so that every normalised figure can cite it.
+    """
+
+    base_c: float = Field(ge=0, le=30, description="base temperature of the normals, °C")
+    source: str = Field(min_length=1, description="where the normals come from")
+    monthly: dict[int, Annotated[float, Field(ge=0, le=1500)]] = Field(
+        description="month (1 = January … 12) -> normal heating degree days, K·day"
+    )
+
+    @field_validator("monthly")
+    @classmethod
+    def _twelve_months(cls, monthly: dict[int, float]) -> dict[int, float]:
+        unknown = sorted(m for m in monthly if not 1 <= m <= 12)
+        if unknown:
+            raise ValueError(f"months are 1 (January) to 12, got {unknown}")
+        missing = [m for m in range(1, 13) if m not in monthly]
+        if missing:
+            listed = ", ".join(str(m) for m in missing)
+            raise ValueError(f"give all 12 months (1 = January … 12); missing month(s) {listed}")
+        return monthly
+
+    @property
+    def annual(self) -> float:
+        """The normal year's heating degree days, K·day."""
+        return float(sum(self.monthly.values()))
+
+    def of_day(self, day: date) -> float:
+        """The normal degree days of one local date: its month's normal / days in the month."""
+        next_month = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        days_in_month = (next_month - date(day.year, day.month, 1)).days
+        return self.monthly[day.month] / days_in_month
+
+
 class AnalyticsSettings(_Model):
     """Per-site assumptions behind the metrics (METRICS.md), with documented defaults."""
 
@@ -175,6 +216,11 @@ class AnalyticsSettings(_Model):
     heating_season: SeasonDates = Field(default_factory=SeasonDates)
     comfort: ComfortSettings = Field(default_factory=ComfortSettings)
     degree_day_base_c: float = Field(default=17.0, ge=0, le=30, description="HDD base, °C")
+    hdd_normal: HddNormal | None = Field(
+        default=None,
+        description="the site's normal-year heating degree days; with it energy is "
+        "degree-day normalised by default",
+    )
     emissions: EmissionSettings = Field(default_factory=EmissionSettings)
 
 
@@ -373,6 +419,24 @@ def _weather_station_problems(raw: dict[str, Any]) -> list[str]:
     ]
 
 
+def _hdd_normal_problems(raw: dict[str, Any]) -> list[str]:
+    analytics = raw.get("analytics")
+    normal = analytics.get("hdd_normal") if isinstance(analytics, dict) else None
+    if not isinstance(normal, dict):
+        return []
+    normal_base = normal.get("base_c")
+    base = analytics.get("degree_day_base_c", AnalyticsSettings().degree_day_base_c)
+    numbers = (int, float)
+    if not isinstance(normal_base, numbers) or not isinstance(base, numbers):
+        return []
+    if normal_base == base:
+        return []
+    return [
+        f"analytics.hdd_normal.base_c: {normal_base:g} °C is not analytics.degree_day_base_c "
+        f"({base:g} °C); normal and measured degree days must have the same base"
+    ]
+
+
 def parse_campus(text: str, source: str = "<registry>") -> Campus:
     """Parse and validate registry YAML; raise RegistryError listing every problem."""
     try:
@@ -394,6 +458,7 @@ def parse_campus(text: str, source: str = "<registry>") -> Campus:
         campus = None
     problems += _duplicate_ids(raw)
     problems += _weather_station_problems(raw)
+    problems += _hdd_normal_problems(raw)
     if problems or campus is None:
         raise RegistryError(source, problems)
     return campus

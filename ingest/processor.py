@@ -172,8 +172,27 @@ class MessageProcessor:
         return _Route(building_id, sensor_id, self._quantity(route, last), route.allowed)
 
 
+# Line breaks and tabs in a dead letter's text are written as visible escapes. InfluxDB
+# line protocol cannot carry a raw newline (it reads back as a literal backslash-n while
+# DuckDB keeps the newline), so with this every store returns the same text, and a
+# letter stays one line in a table or a log. A backslash is kept as it is: '\n' in the
+# excerpt is either a line break or those two characters, which a person reads alike.
+_VISIBLE = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def visible_text(text: str) -> str:
+    """``text`` with line breaks and tabs as the escapes ``\\n``, ``\\r`` and ``\\t``."""
+    return text.translate(_VISIBLE)
+
+
 def _dead_letter(topic: str, payload: bytes, received_us: int, rejected: Rejected) -> DeadLetter:
-    text = payload[:DEAD_LETTER_PAYLOAD_BYTES].decode("utf-8", errors="replace")
+    text = visible_text(payload[:DEAD_LETTER_PAYLOAD_BYTES].decode("utf-8", errors="replace"))
     if len(payload) > DEAD_LETTER_PAYLOAD_BYTES:
         text += f"... ({len(payload)} bytes)"
-    return DeadLetter(received_us, topic[:300], text, rejected.reason.value, rejected.detail)
+    return DeadLetter(
+        received_us,
+        visible_text(topic[:300]),
+        text,
+        rejected.reason.value,
+        visible_text(rejected.detail),
+    )

@@ -532,6 +532,69 @@ def test_utilisation_worked_example(client: TestClient):
     assert body["core_hours"]["description"] == "Mon–Fri 08:00–16:00 (Europe/Oslo)"
 
 
+def test_utilisation_has_the_shape_of_a_building_group(client: TestClient):
+    """Hour's-peak figures, band, period, units and suppression, as the building answers."""
+    body = client.get(
+        "/api/v1/spaces/rfb-106/utilisation", params={"start": DAY_START, "end": DAY_END}
+    ).json()
+    # 20 people in every quarter from 08 to 12: the hour's peak is its mean
+    peak = body["at_hourly_peak"]
+    assert peak["utilisation"] == pytest.approx(0.25) and peak["frequency_rate"] == 0.5
+    assert peak["used_seat_hours"] == pytest.approx(80.0)
+    assert (peak["available_room_hours"], peak["in_use_room_hours"]) == (8, 4)
+    assert peak["lower_bound"] is False and peak["suppressed_cells"] == 0
+    assert (body["name"], body["building"], body["band"]) == ("Seminar room 6", "rfb", "fair")
+    assert body["period"] == {
+        "start": "2026-11-25T23:00:00Z",
+        "end": "2026-11-26T23:00:00Z",
+        "hours": 24.0,
+        "timezone": "Europe/Oslo",
+    }
+    assert body["units"]["used_seat_hours, used_seat_hours_upper_bound"] == "person-hours"
+    assert body["suppression"]["applied"] is False and body["suppression"]["suppressed_counts"] == 0
+    # the issue-2 contract is still at the top level
+    assert {k: body[k] for k in WORKED_EXAMPLE} == pytest.approx(WORKED_EXAMPLE)
+
+
+def researcher_client(store: DuckDBStore, campus: Campus) -> TestClient:
+    keys = KeyStore.in_memory()
+    app = create_app(store, campus, keys=keys)
+    app.dependency_overrides[get_clock] = lambda: lambda: NOW
+    secret = keys.create(Role.RESEARCHER, "test_api").secret
+    return TestClient(app, headers={"Authorization": f"Bearer {secret}"})
+
+
+def test_utilisation_at_the_hours_peak_follows_the_published_cells(
+    client: TestClient, store: DuckDBStore, campus: Campus
+):
+    """Wednesday 25 November, 08–09 local: quarters of 20, 20, 20 and 3 people in rfb-106."""
+    batch = ReadingBatch()
+    for quarter, people in enumerate((20.0, 20.0, 20.0, 3.0)):
+        moment = datetime(2026, 11, 25, 7, tzinfo=UTC) + timedelta(minutes=15 * quarter)
+        batch.append(to_epoch_us(moment), "rfb", "rfb-106", "occupancy", people)
+    store.write(batch)
+    params = {"start": "2026-11-25T00:00:00+01:00", "end": "2026-11-26T00:00:00+01:00"}
+    exact = client.get("/api/v1/spaces/rfb-106/utilisation", params=params).json()
+    assert exact["used_seat_hours"] == pytest.approx(15.75)  # the hour's mean
+    assert exact["at_hourly_peak"]["used_seat_hours"] == pytest.approx(20.0)
+    assert exact["available_hours"] == 1 and exact["hours_without_data"] == 7
+    assert exact["frequency_rate"] == 1.0  # of the one observed core hour, not of eight
+
+    body = researcher_client(store, campus).get("/api/v1/spaces/rfb-106/utilisation", params=params)
+    assert body.status_code == 200, body.text
+    shown = body.json()
+    # the quarter of 3 people is suppressed and counted as 0: (20 + 20 + 20 + 0) / 4
+    assert shown["used_seat_hours"] == pytest.approx(15.0)
+    assert shown["lower_bound"] and shown["suppressed_cells"] == 1
+    peak = shown["at_hourly_peak"]
+    assert peak["used_seat_hours"] == pytest.approx(20.0)  # the published maxima: 20, 0
+    assert peak["lower_bound"] and peak["suppressed_cells"] == 1
+    assert peak["used_seat_hours_upper_bound"] >= peak["used_seat_hours"]
+    assert peak["peak_occupancy"] == pytest.approx(0.5)  # 20 people: no small count
+    assert shown["suppression"]["applied"] and shown["suppression"]["lower_bound"]
+    assert shown["period"]["end"] == "2026-11-25T23:00:00Z"
+
+
 def test_utilisation_defaults_to_today_in_the_site_time_zone(client: TestClient):
     body = client.get("/api/v1/spaces/rfb-106/utilisation").json()
     assert body["start"] == "2026-11-25T23:00:00Z"  # local midnight in Oslo

@@ -37,7 +37,7 @@ from campuslab.analytics.rollups import MEASUREMENTS, local_midnight
 from campuslab.analytics.scheduler import backfill
 from campuslab.api.keys import KeyStore, Role
 from campuslab.core.readings import ReadingBatch, isoformat_utc, to_epoch_us
-from campuslab.core.registry import Campus
+from campuslab.core.registry import Campus, load_campus, sample_campus_path
 from campuslab.core.store.duckdb import DuckDBStore
 from campuslab.core.store.influx import InfluxConfig, InfluxStore
 from campuslab.core.store.port import RollupRow
@@ -297,3 +297,41 @@ def test_analytics_run_writes_rollups_that_read_back_from_influxdb(
     spaces, buildings = sum(1 for _ in campus.spaces()), len(campus.buildings)
     # yesterday has a row of each; today too, once it has readings
     assert printed["space_daily"] >= spaces and printed["building_daily"] >= buildings
+
+
+def test_analytics_run_fails_when_influxdb_refuses_its_writes(influxdb1, tmp_path: Path):
+    # InfluxDB 1.6.7 has no /api/v2/write: every write is a 404, as a wrong bucket would be
+    database = f"cli_refused_{uuid.uuid4().hex[:12]}"
+    campus = load_campus(sample_campus_path())
+    now = datetime.now(UTC)
+    simulator = CampusSimulator(campus, SimulationConfig(seed=0, interval=timedelta(minutes=15)))
+    seeded = SeededInfluxStore(influxdb1, database, campus)
+    try:
+        for batch in simulator.batches(now - timedelta(hours=3), now - timedelta(seconds=1)):
+            seeded.write(batch)
+    finally:
+        seeded.close()
+    data_dir = tmp_path / "refused"
+    result = run_campuslab(
+        [
+            "analytics",
+            "run",
+            "--days",
+            "1",
+            "--store",
+            "influxdb",
+            "--influx-url",
+            influxdb1.url,
+            "--influx-bucket",
+            database,
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "error",
+        ]
+    )
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "were not written to InfluxDB (HTTP 404" in said, said
+    assert "kept in the spool" in said and "--influx-bucket" in said
+    assert any((data_dir / "spool").iterdir())  # kept, not lost

@@ -108,8 +108,35 @@ def test_degree_days_come_from_the_weather_station(seeded, january):
     assert january.degree_days.total == pytest.approx(sum(max(0.0, 17 - t) for t in daily))
     model = january.degree_day_model
     assert model is not None and model.kwh_per_degree_day > 0
-    assert january.normalised is None  # no normal-year HDD given
-    assert any("hdd_normal" in note for note in january.notes)
+    assert january.days_left_out == ()  # the simulated registers read every 15 min
+
+
+def test_the_registrys_normal_year_normalises_by_default(campus, january):
+    # the sample campus sets analytics.hdd_normal: January's 600 K·day spread over its 31
+    # days, February's 530 over 28; 5 Jan – 1 Feb is 27 January days and 1 February day
+    normals = campus.analytics.hdd_normal
+    assert normals is not None and normals.base_c == campus.analytics.degree_day_base_c == 17
+    n = january.normalised
+    assert n is not None
+    assert n.hdd_normal == pytest.approx(600 / 31 * 27 + 530 / 28)
+    assert n.hdd_actual == pytest.approx(january.degree_days.total)
+    base = january.degree_day_model.intercept_kwh * 28
+    assert n.base_kwh == pytest.approx(base)
+    assert n.normalised_kwh == pytest.approx(
+        base + (n.measured_kwh - base) * n.hdd_normal / n.hdd_actual
+    )
+    assert january.hdd_normal_source.startswith("registry analytics.hdd_normal (illustrative")
+
+
+def test_without_a_normal_year_nothing_is_normalised(seeded, campus):
+    store, _ = seeded
+    bare = campus.model_copy(
+        update={"analytics": campus.analytics.model_copy(update={"hdd_normal": None})}
+    )
+    energy = building_energy(store, bare, "rfb", START, END)
+    assert energy.degree_day_model is not None
+    assert energy.normalised is None and energy.hdd_normal_source is None
+    assert any("analytics.hdd_normal" in note for note in energy.notes)
 
 
 def test_normalisation_with_a_normal_year(seeded, campus, january):
@@ -117,6 +144,8 @@ def test_normalisation_with_a_normal_year(seeded, campus, january):
     hdd = january.degree_days.total
     warmer = building_energy(store, campus, "rfb", START, END, hdd_normal=hdd * 0.9)
     n = warmer.normalised
+    assert n.hdd_normal == pytest.approx(hdd * 0.9)  # the caller's figure wins over the registry's
+    assert warmer.hdd_normal_source == "hdd_normal given by the caller"
     base = warmer.degree_day_model.intercept_kwh * 28
     assert n.base_kwh == pytest.approx(base)
     assert n.normalised_kwh == pytest.approx(base + (n.measured_kwh - base) * 0.9)

@@ -243,6 +243,14 @@ class TestProcessor:
         assert letter.topic == topic[:300]
         assert len(letter.payload) < 600  # truncated for the dead-letter record
 
+    def test_line_breaks_and_tabs_in_a_dead_letter_are_visible_escapes(self, processor):
+        """Every store then returns the same one-line text (line protocol has no newline)."""
+        _, dead = run(processor, "campus/rfb/rfb-101/co2", b'{\r\n\t"value": oops\\n\x00}')
+        assert dead[0].payload == '{\\r\\n\\t"value": oops\\n\x00}'  # \\ and NUL stay
+        _, dead = run(processor, "campus/rfb/rfb-101/co2\nX", b"1")
+        assert (dead[0].topic, dead[0].reason) == ("campus/rfb/rfb-101/co2\\nX", "unknown_quantity")
+        assert "\n" not in dead[0].detail
+
     def test_a_garbage_message_does_not_disturb_the_next_good_one(self, processor):
         batch, dead = ReadingBatch(), []
         processor.process("campus/rfb/rfb-101/co2", b"\x00\xff garbage", NOW, batch, dead)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,58 @@ def test_ids_are_unique_campus_wide():
 def test_core_hours_must_make_sense():
     document = mutated(["analytics"], {"core_hours": {"start": "16:00", "end": "08:00"}})
     assert problems_of(document) == ["analytics.core_hours.end: must be after start"]
+
+
+TWELVE_MONTHS = {month: 100.0 for month in range(1, 13)}
+
+
+def test_a_normal_year_of_degree_days_is_optional_and_checked():
+    assert parse_campus(yaml.safe_dump(MINIMAL)).analytics.hdd_normal is None
+    normal = {"base_c": 17, "source": "Enova, Oslo, normal 1991-2020", "monthly": TWELVE_MONTHS}
+    campus = parse_campus(yaml.safe_dump(mutated(["analytics"], {"hdd_normal": normal})))
+    hdd = campus.analytics.hdd_normal
+    assert hdd.annual == 1200 and hdd.source.startswith("Enova")
+    # a month's normal is spread evenly over its days, leap Februaries too
+    assert hdd.of_day(date(2026, 1, 15)) == pytest.approx(100 / 31)
+    assert hdd.of_day(date(2028, 2, 29)) == pytest.approx(100 / 29)
+    assert hdd.of_day(date(2026, 12, 31)) == pytest.approx(100 / 31)
+    # the sample campus sets an (illustrative) Oslo normal at the HDD base
+    sample = load_campus(sample_campus_path()).analytics
+    assert sample.hdd_normal is not None and sample.hdd_normal.base_c == sample.degree_day_base_c
+    assert 3000 < sample.hdd_normal.annual < 4500
+    assert "illustrative" in sample.hdd_normal.source
+
+
+@pytest.mark.parametrize(
+    ("normal", "expected"),
+    [
+        (
+            {"base_c": 17, "source": "x", "monthly": {1: 10}},
+            "analytics.hdd_normal.monthly: give "
+            "all 12 months (1 = January … 12); missing month(s) 2, 3",
+        ),
+        (
+            {"base_c": 17, "source": "x", "monthly": {**TWELVE_MONTHS, 13: 1}},
+            "analytics.hdd_normal.monthly: months are 1 (January) to 12, got [13]",
+        ),
+        (
+            {"base_c": 17, "source": "x", "monthly": {**TWELVE_MONTHS, 7: -5}},
+            "analytics.hdd_normal.monthly[7]: must be >= 0",
+        ),
+        (
+            {"base_c": 18, "source": "x", "monthly": TWELVE_MONTHS},
+            "analytics.hdd_normal.base_c: 18 °C is not analytics.degree_day_base_c (17 °C)",
+        ),
+        ({"base_c": 17, "monthly": TWELVE_MONTHS}, "analytics.hdd_normal.source: is required"),
+        (
+            {"base_c": 17, "source": "x", "monthly": TWELVE_MONTHS, "annual": 1200},
+            "analytics.hdd_normal.annual: unknown field",
+        ),
+    ],
+)
+def test_a_bad_normal_year_names_the_path(normal, expected):
+    problems = problems_of(mutated(["analytics"], {"hdd_normal": normal}))
+    assert any(p.startswith(expected) for p in problems), problems
 
 
 @pytest.mark.parametrize(

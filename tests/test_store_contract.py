@@ -43,6 +43,7 @@ from campuslab.core.store.duckdb import DuckDBStore, StoreLockedError
 from campuslab.core.store.influx import InfluxConfig, InfluxStore, RetentionNotSupported
 from campuslab.core.store.line_protocol import DEAD_LETTER_MEASUREMENT, float_field, tag_string
 from campuslab.core.store.port import DeadLetterFilter, QualityFlag, RollupRow, WriteResult
+from campuslab.ingest.processor import MessageProcessor
 
 # Two days ago at 08:00 UTC: recent enough for VictoriaMetrics' retention and for
 # ``latest``'s lookback, and old enough for its export (which hides the last 30 s).
@@ -420,6 +421,19 @@ def test_dead_letters_are_kept(store):
         assert {s["timestamps"][0] for s in others} == {to_epoch_us(T0) // 1000}
         return
     assert store.dead_letters() == [letter]
+
+
+def test_a_dead_letter_with_a_newline_and_a_tab_reads_back_the_same_everywhere(store, campus):
+    """Ingest writes line breaks and tabs as visible escapes, which every backend keeps."""
+    skip_without_strings(store)
+    letters: list[DeadLetter] = []
+    payload = b'{"value":\n\t"high"}'
+    MessageProcessor(campus).process(
+        "campus/rfb/rfb-101/co2", payload, to_epoch_us(T0), ReadingBatch(), letters
+    )
+    assert [d.payload for d in letters] == ['{"value":\\n\\t"high"}']
+    store.write_dead_letters(letters)
+    assert store.dead_letters() == letters
 
 
 # letters of several reasons and topics; two share a microsecond (one SenML pack)

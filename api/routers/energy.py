@@ -58,8 +58,10 @@ HddNormalQuery = Annotated[
         ge=0,
         le=20_000,
         description="normal-year heating degree days (K·day, same base) of the period's whole "
-        "local days, e.g. from the Norwegian Meteorological Institute's normals; with it the "
-        "temperature-dependent part of the energy is normalised",
+        "local days, e.g. from the Norwegian Meteorological Institute's normals; overrides the "
+        "campus registry's analytics.hdd_normal, by which the temperature-dependent part of "
+        "the energy is normalised by default when it is set (prorated by days when days are "
+        "left out of the degree-day model)",
         examples=[410.5],
     ),
 ]
@@ -93,7 +95,10 @@ BaselineEndQuery = Annotated[
     "registers: sums of positive differences, a decrease is a reset), EUI in kWh/m² per "
     "year (annualised, and said so, when the period is not a year; SSB 2011 benchmark), "
     "kWh per occupant-hour and per used seat-hour, the electricity load shape (Price 2010), "
-    "heating degree days and, given `hdd_normal`, the degree-day-normalised energy, and "
+    "heating degree days, the daily degree-day model (days whose register readings do not "
+    "span them, e.g. a gap across midnight, are left out and listed in "
+    "`degree_day_days_left_out`) and the degree-day-normalised energy (normal degree days "
+    "from `hdd_normal`, else from the registry's analytics.hdd_normal), and "
     "Scope 2 emissions location- and market-based side by side (GHG Protocol; NVE factors). "
     "The period is widened to whole UTC hours; default: the last 7 whole local days. "
     "At most 366 days per request. Below facilities, occupant-hours and used seat-hours are "

@@ -33,7 +33,9 @@ router = APIRouter(prefix="/api/v1/spaces", tags=["indoor climate"])
     response_model=SpaceIeqAnswer,
     summary="Indoor environmental quality of one space",
     description="Shares of the occupied hours (hourly mean occupancy > 0) of "
-    "`start <= t < end` in each EN 16798-1:2019 category of CO₂ above outdoor (ΔCO₂), "
+    "`start <= t < end` in each EN 16798-1:2019 category of CO₂ above outdoor (ΔCO₂; outdoor "
+    "CO₂ hour by hour from the site's weather station when it reports CO₂, else the site's "
+    "setting, as `co2.outdoor_co2_source` says), "
     "operative temperature (heating or cooling season) and relative humidity; occupied "
     "hours above FHI's 1000 ppm; ISO 7730 PMV/PPD with categories A/B/C; and the "
     "EN 16798-1 adaptive categories when the site has an outdoor temperature series. "

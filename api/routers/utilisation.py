@@ -1,10 +1,17 @@
 """GET /api/v1/spaces/{space_id}/utilisation: frequency rate, occupancy rate, utilisation.
 
-Facilities see the figures of the exact hourly counts (``kpis.space_utilisation``).
+Facilities see the figures of the exact hourly counts (``learning_spaces``'
+``read_hourly_occupancy``, the reads and maths of ``kpis.space_utilisation``).
 Roles below facilities see the same figures computed from the space's published
 15-minute cells, each suppressed cell counted as 0 people
 (``privacy_counts.protected_occupancy``), so that no window, however short or
 however it overlaps another, tells more than the export does (METRICS.md, Privacy).
+
+Besides its own figures at the top level (the issue-2 contract), the answer has
+what a group of the building and campus answers has: the figures at the hour's
+peak (``at_hourly_peak``), the HEFCE band, ``period``, ``units`` and ``sources``,
+from the space as a group of one (``learning_spaces.group_utilisation``) over the
+same hourly occupancy, so below facilities they too come from the published cells.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from campuslab.analytics.kpis import space_utilisation
+from campuslab.analytics.learning_spaces import group_utilisation, read_hourly_occupancy
 from campuslab.analytics.utilisation import UtilisationResult
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, SpaceDep, StoreDep
 from campuslab.api.keys import Role
@@ -127,7 +134,9 @@ def utilisation_model(
     "are computed from the published 15-minute cells (as GET /api/v1/export gives them, up "
     "to the last complete quarter), each suppressed cell counted as 0 people: "
     "`lower_bound`, `suppressed_cells` and `used_seat_hours_upper_bound` say how exact "
-    "they are (see `suppression`).",
+    "they are (see `suppression`). As a group of the building and campus answers, it also "
+    "gives the same figures at the hour's peak count (`at_hourly_peak`), the HEFCE band, "
+    "`period` (the whole UTC hours covered), `units` and `sources`.",
     responses=problem_responses(404, 422, 500),
 )
 def read_utilisation(
@@ -159,13 +168,25 @@ def read_utilisation(
             required_role=Role.FACILITIES.value,
         )
     if principal.sees_unsuppressed:
-        result = space_utilisation(store, campus, space.space.id, period.start, period.end)
-        model = utilisation_model(space.space.id, capacity, period, campus, result)
-        return space_utilisation_answer(model, open_data.k, exact=True)
+        hourly = read_hourly_occupancy(store, campus, period.start, period.end, [space.space.id])
+        [group] = group_utilisation(campus, hourly, "space")
+        model = utilisation_model(space.space.id, capacity, period, campus, group.utilisation)
+        return space_utilisation_answer(
+            model, open_data.k, exact=True, group=group, requested=period, campus=campus
+        )
     occupancy = protected_occupancy(
-        store, campus, open_data, period.start, period.end, now, [space.space.id], hourly_peak=False
+        store, campus, open_data, period.start, period.end, now, [space.space.id]
     )
     result = protected_space_utilisation(campus, occupancy, space.space.id)
     model = utilisation_model(space.space.id, capacity, period, campus, result)
-    bounds = occupancy.use.bounds([space.space.id])
-    return space_utilisation_answer(model, open_data.k, exact=False, bounds=bounds)
+    [group] = group_utilisation(campus, occupancy.hourly, "space")
+    return space_utilisation_answer(
+        model,
+        open_data.k,
+        exact=False,
+        bounds=occupancy.use.bounds([space.space.id]),
+        group=group,
+        requested=period,
+        campus=campus,
+        at_peak_bounds=occupancy.use.bounds([space.space.id], at_peak=True),
+    )

@@ -604,6 +604,9 @@ class InfluxStore:
         self._recent = RecentReadings(config.recent_keys)
         self._pending = _PendingLines(self._recent)
         self._spool_refused = False  # the spool refused lines; set until it shrinks
+        # 401/403/404 on a write: a wrong token, org or bucket, which no retry mends.
+        # Set until a write succeeds; healthy() is False meanwhile (see _on_failed).
+        self._misconfigured: str | None = None
         self._server_down = threading.Event()  # retries ran out: spool, don't retry
         self._closing = False
         self._closed = False
@@ -822,6 +825,7 @@ class InfluxStore:
     def _on_written(self, conf: tuple[str, str, str], body: bytes) -> None:
         lines = body.split(b"\n")
         self._reachable = True
+        self._misconfigured = None
         self._counters.add(written_lines=len(lines))
         _call_back(self._pending.settle(lines), None)
 
@@ -837,6 +841,18 @@ class InfluxStore:
                     _describe(error),
                 )
             self._server_down.set()
+        elif _status_of(error) in MISCONFIGURED_STATUSES:
+            # Kept in the spool (nothing accepted is lost), but not healthy(): an ingestor
+            # stops taking messages, and `analytics run` fails, instead of filling the
+            # spool with writes that go nowhere until the settings are fixed.
+            self._misconfigured = _describe(error)
+            log.error(
+                "InfluxDB refused a write of %d lines: %s. Check CAMPUSLAB_INFLUX_URL (an "
+                "InfluxDB 2.x/3.x, or a server with /api/v2/write), _TOKEN, _ORG and _BUCKET; "
+                "the lines are kept in the spool and written once a write succeeds",
+                len(lines),
+                self._misconfigured,
+            )
         else:
             log.error("InfluxDB refused a write of %d lines: %s", len(lines), _describe(error))
         self._keep(lines, error)
@@ -942,6 +958,7 @@ class InfluxStore:
         status = answer.status_code
         if status < 300:
             self._counters.add(replayed_lines=len(lines))
+            self._misconfigured = None
             return True
         if status in (400, 413, 422) and len(lines) > 1:
             # too large, or some line is refused: halve until the refused lines are found
@@ -966,10 +983,18 @@ class InfluxStore:
     def healthy(self) -> bool:
         """The server answers, or the spool still has room and has not refused lines since
         it last shrank (a spool that refused a batch is full for that purpose)."""
+        if self._misconfigured is not None:
+            return False
         spool = self._spool
         return self._reachable or (
             spool is not None and spool.has_room() and not self._spool_refused
         )
+
+    @property
+    def misconfigured(self) -> str | None:
+        """Why the server refused our writes as unauthorised or unknown (401, 403, 404),
+        until a write succeeds; None otherwise."""
+        return self._misconfigured
 
     def stats(self) -> InfluxWriteStats:
         counters = self._counters
@@ -1378,6 +1403,9 @@ def _status_of(error: BaseException) -> int | None:
     response = getattr(error, "response", None)
     status = getattr(response, "status", None)
     return status if isinstance(status, int) else None
+
+
+MISCONFIGURED_STATUSES = (401, 403, 404)
 
 
 def _is_outage(error: BaseException) -> bool:

@@ -41,6 +41,10 @@ def escape_measurement(text: str) -> str:
 
 
 def string_field(text: str) -> str:
+    """A quoted string field. Line protocol has no escape for a newline: ``\\n`` is kept
+    as those two characters, so a raw newline would not read back as itself. Ingest
+    already writes a dead letter's line breaks as visible escapes (``ingest/processor.py``),
+    so this replacement is only the guard that keeps one record on one line."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
