@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time as clock
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -209,8 +209,59 @@ def _instants(us: np.ndarray) -> list[datetime]:
     return [_EPOCH + timedelta(microseconds=int(u)) for u in us.tolist()]
 
 
+class _SeriesTotals:
+    """What both tallies count of every series: points, flags per check, gaps, no data.
+
+    Subclasses hold ``points``, ``flagged_points``, ``by_check``, ``without_data`` and
+    ``gaps``; ``_count`` returns the series' instants and which lie inside the window.
+    """
+
+    points: int
+    flagged_points: int
+    by_check: dict[str, int]
+    without_data: list[tuple[str, str]]
+    gaps: list[SensorGap]
+
+    def _count(
+        self,
+        sensor: str,
+        quantity: str,
+        series: Series,
+        found: SeriesQuality,
+        window: tuple[int, int],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        us = series.ts.astype("datetime64[us]").astype(np.int64)
+        inside = (us >= window[0]) & (us < window[1])
+        if not inside.any():
+            self.without_data.append((sensor, quantity))
+        self.points += int(inside.sum())
+        self.flagged_points += int((found.flagged & inside).sum())
+        for check, flagged in found.flags.items():
+            self.by_check[check] += int((flagged & inside).sum())
+        after = _instants(found.gaps.after.astype(np.int64))
+        before = _instants(found.gaps.before.astype(np.int64))
+        for lo, hi, missing in zip(after, before, found.gaps.missing.tolist(), strict=True):
+            self.gaps.append(SensorGap(sensor, quantity, lo, hi, int(missing)))
+        return us, inside
+
+
+def _day_rows(sensor: str, quantity: str, found: SeriesQuality) -> Iterator[SensorDayQuality]:
+    for day in found.days:
+        yield SensorDayQuality(
+            sensor,
+            quantity,
+            day.date,
+            day.points,
+            day.flagged,
+            day.flagged_by_check,
+            day.missing_points,
+            day.qci,
+            day.completeness,
+        )
+
+
 @dataclass
-class _Tally:
+class _Tally(_SeriesTotals):
     """What the run has found so far."""
 
     flags: list[QualityFlag] = field(default_factory=list)
@@ -232,39 +283,14 @@ class _Tally:
         found: SeriesQuality,
         window: tuple[int, int],
     ) -> None:
-        us = series.ts.astype("datetime64[us]").astype(np.int64)
-        inside = (us >= window[0]) & (us < window[1])
-        if not inside.any():
-            self.without_data.append((sensor, quantity))
-        self.points += int(inside.sum())
-        self.flagged_points += int((found.flagged & inside).sum())
+        us, inside = self._count(sensor, quantity, series, found, window)
         for check, flagged in found.flags.items():
             hit = flagged & inside
-            self.by_check[check] += int(hit.sum())
             if hit.any():
                 self.flags.extend(
                     QualityFlag(sensor, quantity, moment, check) for moment in _instants(us[hit])
                 )
-        for day in found.days:
-            self.days.append(
-                SensorDayQuality(
-                    sensor,
-                    quantity,
-                    day.date,
-                    day.points,
-                    day.flagged,
-                    day.flagged_by_check,
-                    day.missing_points,
-                    day.qci,
-                    day.completeness,
-                )
-            )
-        gap_after = _instants(found.gaps.after.astype(np.int64))
-        gap_before = _instants(found.gaps.before.astype(np.int64))
-        for after, before, missing in zip(
-            gap_after, gap_before, found.gaps.missing.tolist(), strict=True
-        ):
-            self.gaps.append(SensorGap(sensor, quantity, after, before, int(missing)))
+        self.days.extend(_day_rows(sensor, quantity, found))
 
 
 def _occupied_any(
@@ -643,7 +669,7 @@ def _quality_groups(
     )
 
 
-class _SummaryTally:
+class _SummaryTally(_SeriesTotals):
     """Running totals, and the days of one page: no flags, no other day is kept.
 
     The days of a chunk are held until the chunk ends, then sorted (local date, registry
@@ -672,36 +698,14 @@ class _SummaryTally:
         found: SeriesQuality,
         window: tuple[int, int],
     ) -> None:
-        us = series.ts.astype("datetime64[us]").astype(np.int64)
-        inside = (us >= window[0]) & (us < window[1])
+        _, inside = self._count(sensor, quantity, series, found, window)
         if inside.any():
             self.with_data.add((sensor, quantity))
-        else:
-            self.without_data.append((sensor, quantity))
-        self.points += int(inside.sum())
-        self.flagged_points += int((found.flagged & inside).sum())
-        for check, flagged in found.flags.items():
-            self.by_check[check] += int((flagged & inside).sum())
         building = self.order[(sensor, quantity)][1]
         group = self.groups.setdefault((building, quantity), _GroupTally())
-        for day in found.days:
-            row = SensorDayQuality(
-                sensor,
-                quantity,
-                day.date,
-                day.points,
-                day.flagged,
-                day.flagged_by_check,
-                day.missing_points,
-                day.qci,
-                day.completeness,
-            )
+        for row in _day_rows(sensor, quantity, found):
             group.add(row)
             self.chunk_days.append(row)
-        after = _instants(found.gaps.after.astype(np.int64))
-        before = _instants(found.gaps.before.astype(np.int64))
-        for lo, hi, missing in zip(after, before, found.gaps.missing.tolist(), strict=True):
-            self.gaps.append(SensorGap(sensor, quantity, lo, hi, int(missing)))
 
     def end_chunk(self) -> None:
         rows = sorted(

@@ -97,6 +97,17 @@ def open_store(options: StoreOptions, campus: Campus) -> ReadingStore:
         ) from None
 
 
+def _open_or_fail(options: StoreOptions, campus: Campus) -> ReadingStore:
+    """``open_store``, or exit: 2 for bad options, 1 when the store cannot be opened."""
+    try:
+        options.check()
+        return open_store(options, campus)
+    except ValueError as exc:
+        opt.fail(str(exc))
+    except StoreUnavailable as exc:
+        opt.fail(str(exc), EXIT_FAILURE)
+
+
 @analytics_app.command("run")
 def run(
     every: str | None = typer.Option(
@@ -171,13 +182,7 @@ def run(
         influx_org=influx_org,
         influx_bucket=influx_bucket,
     )
-    try:
-        options.check()
-        store = open_store(options, campus)
-    except ValueError as exc:
-        opt.fail(str(exc))
-    except StoreUnavailable as exc:
-        opt.fail(str(exc), EXIT_FAILURE)
+    store = _open_or_fail(options, campus)
     try:
         if first_day is not None:
             retain = keep if period is None else None
@@ -366,13 +371,7 @@ def quality_command(
         influx_org=influx_org,
         influx_bucket=influx_bucket,
     )
-    try:
-        options.check()
-        opened = open_store(options, campus)
-    except ValueError as exc:
-        opt.fail(str(exc))
-    except StoreUnavailable as exc:
-        opt.fail(str(exc), EXIT_FAILURE)
+    opened = _open_or_fail(options, campus)
     try:
         report = run_quality(opened, campus, local_midnight(campus, first_day), now)
     except QualityFlagsUnsupported as exc:
