@@ -1,30 +1,35 @@
 """Device health as ingest sees it: last seen, battery, radio signal, online or not.
 
-The ingest path records every uplink of a registered device here (on the writer
-thread); the API and ``/metrics`` read snapshots.
+The ingest path records every uplink of a registered device in a ``DeviceHealthBook``
+(on the writer thread); the API and ``/metrics`` read snapshots. ``HealthRecorder``
+writes the book into the store every ``every`` (one row per device per hour, upserted:
+``campuslab.core.device_health``), so an API in another process sees it and a restart
+keeps each device's last seen: the book starts from the store's newest rows.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass, replace
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
+from campuslab.core.device_health import (
+    HEALTH_MEASUREMENT,
+    LEARN_WINDOW,
+    DeviceHealth,
+    health_rows,
+    learned_interval,
+    read_device_health,
+)
 from campuslab.core.devices import Device
+from campuslab.core.store.port import ReadingStore
 
+__all__ = ["DeviceHealth", "DeviceHealthBook", "HealthRecorder"]
 
-@dataclass(frozen=True, slots=True)
-class DeviceHealth:
-    device: str  # the device's key in the registry
-    model: str | None
-    building: str
-    sensor: str  # space or meter id
-    last_seen_us: int  # receive time of its newest message
-    last_reading_us: int | None  # device time of its newest reading
-    battery: float | None = None  # %
-    rssi: float | None = None  # dBm
-    snr: float | None = None  # dB
-    online: bool | None = None  # the network's word (Sparkplug DEATH, Z2M availability)
-    messages: int = 0
+log = logging.getLogger(__name__)
 
 
 class DeviceHealthBook:
@@ -32,6 +37,7 @@ class DeviceHealthBook:
 
     def __init__(self) -> None:
         self._by_device: dict[str, DeviceHealth] = {}
+        self._recent: dict[str, deque[int]] = {}  # device times of its newest messages
         self._lock = threading.Lock()
 
     def seen(
@@ -49,8 +55,16 @@ class DeviceHealthBook:
             old = self._by_device.get(device.key)
             if old is None:
                 old = DeviceHealth(device.key, device.model, *location, received_us, None)
+            # learn the period from the device's own times, so a replayed backlog
+            # (received all at once) does not look like a fast reporter
+            recent = self._recent.setdefault(device.key, deque(maxlen=LEARN_WINDOW))
+            recent.append(reading_us if reading_us is not None else received_us)
+            learned = learned_interval(recent)
             self._by_device[device.key] = replace(
                 old,
+                model=device.model,
+                building=location[0],
+                sensor=location[1],
                 last_seen_us=max(old.last_seen_us, received_us),
                 last_reading_us=max(reading_us, old.last_reading_us or reading_us)
                 if reading_us is not None
@@ -62,7 +76,21 @@ class DeviceHealthBook:
                 if online is not None
                 else (True if old.online is False else old.online),
                 messages=old.messages + 1,
+                learned_interval_s=learned if learned is not None else old.learned_interval_s,
             )
+
+    def merge(self, health: DeviceHealth) -> None:
+        """Take a stored (or another ingestor's) record where it is newer than ours."""
+        with self._lock:
+            old = self._by_device.get(health.device)
+            if old is None:
+                self._by_device[health.device] = health
+            elif health.last_seen_us > old.last_seen_us:
+                self._by_device[health.device] = replace(
+                    health,
+                    messages=old.messages,
+                    learned_interval_s=old.learned_interval_s or health.learned_interval_s,
+                )
 
     def snapshot(self) -> list[DeviceHealth]:
         with self._lock:
@@ -71,3 +99,80 @@ class DeviceHealthBook:
     def get(self, device_key: str) -> DeviceHealth | None:
         with self._lock:
             return self._by_device.get(device_key)
+
+
+class HealthRecorder:
+    """Keeps a book's health in the store: read back at start, written every ``every``.
+
+    Each write first merges the store's newest rows into the book (the newer last seen
+    wins), so ingestors sharing a subscription, each seeing some of a device's messages,
+    agree on it instead of overwriting one another with older news.
+    """
+
+    def __init__(
+        self,
+        book: DeviceHealthBook,
+        store: ReadingStore,
+        devices: list[Device],
+        every: timedelta = timedelta(seconds=30),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.book = book
+        self.store = store
+        self.devices = devices
+        self.every = every
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def restore(self) -> int:
+        """Load each device's newest stored health into the book; how many were found."""
+        wanted = {d.key for d in self.devices}
+        stored = read_device_health(self.store, self.clock(), wanted)
+        for key, health in stored.items():
+            if key in wanted:
+                self.book.merge(health)
+        return len(wanted & stored.keys())
+
+    def write(self) -> int:
+        """Upsert the current hour's row of every device in the book; how many."""
+        now = self.clock()
+        wanted = {d.key for d in self.devices}
+        for key, health in read_device_health(self.store, now, deep=False).items():
+            if key in wanted:
+                self.book.merge(health)
+        healths = self.book.snapshot()
+        if healths:
+            self.store.write_rollups(HEALTH_MEASUREMENT, health_rows(healths, now))
+        return len(healths)
+
+    def start(self) -> None:
+        if not self.devices:
+            return
+        try:
+            restored = self.restore()
+            log.info("device health: %d of %d devices read back", restored, len(self.devices))
+        except Exception:  # the store may be down at start; ingest must still run
+            log.exception("device health: could not read the stored health back")
+        self._thread = threading.Thread(
+            target=self._run, name="campuslab-device-health", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the timer and write a last snapshot (so a restart finds the newest)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(5)
+        self._safe_write()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every.total_seconds()):
+            self._safe_write()
+
+    def _safe_write(self) -> None:
+        try:
+            self.write()
+        except Exception:
+            log.exception("device health: could not write the snapshot")

@@ -25,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 import paho.mqtt.client as mqtt
@@ -32,6 +33,7 @@ import paho.mqtt.client as mqtt
 from campuslab.core.config import MqttEndpoint
 from campuslab.core.readings import DeadLetter, ReadingBatch, from_epoch_us
 from campuslab.core.store import ReadingStore, WriteResult
+from campuslab.ingest.device_health import HealthRecorder
 from campuslab.ingest.metrics import IngestMetrics
 from campuslab.ingest.processor import MessageProcessor
 
@@ -47,6 +49,8 @@ class IngestSettings:
     linger_s: float = 0.005  # wait this long for a batch to fill once a message is waiting
     keepalive_s: int = 30
     retry_backoff_s: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0)
+    # how often the device health book is written to the store (HealthRecorder)
+    device_health_every_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,12 @@ class Ingestor:
             target=self._write_loop, name="campuslab-writer", daemon=True
         )
         self._client = self._make_client()
+        self.health_recorder = HealthRecorder(
+            processor.health,
+            store,
+            list(processor.campus.devices),
+            every=timedelta(seconds=self.settings.device_health_every_s),
+        )
         metrics.count_unmapped_fields(lambda: processor.unmapped_fields)
 
     @property
@@ -113,6 +123,7 @@ class Ingestor:
     # -- lifecycle -------------------------------------------------------
     def start(self) -> None:
         """Connect in the background (retrying while the broker is away) and start writing."""
+        self.health_recorder.start()  # reads last seen back before messages arrive
         self._writer.start()
         self._supervisor.start()
         self._client.connect_async(
@@ -132,6 +143,7 @@ class Ingestor:
         self._client.disconnect()
         self._client.loop_stop()
         self._supervisor.join(2)
+        self.health_recorder.stop()
 
     def status(self) -> dict[str, object]:
         return {
