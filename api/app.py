@@ -16,6 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from campuslab import __version__
 from campuslab.api.dependencies import ReadLimits, utc_now
+from campuslab.api.device_health import (
+    DeviceHealthCollector,
+    StoredDeviceHealth,
+    live_device_health,
+)
 from campuslab.api.keys import KeyStore, Role
 from campuslab.api.live import LiveSettings
 from campuslab.api.problems import install_problem_handlers
@@ -30,6 +35,7 @@ from campuslab.api.routers import (
     bookings,
     brick,
     dead_letters,
+    devices,
     energy,
     exports,
     health,
@@ -54,6 +60,7 @@ from campuslab.api.security import (
     document_security,
     require_role,
 )
+from campuslab.core.device_health import DeviceHealth
 from campuslab.core.registry import Campus
 from campuslab.core.store.port import ReadingStore
 from campuslab.core.timetables import TimetableStore
@@ -86,6 +93,7 @@ TAGS = [
         "name": "utilisation",
         "description": "Frequency rate, occupancy rate and utilisation (UK SMG 2006).",
     },
+    {"name": "devices", "description": "The registry's devices, their health and status."},
     {"name": "health", "description": "Is the API up, and what is behind it."},
     {"name": "keys", "description": "API keys and their roles (admin)."},
     {"name": "operations", "description": "Prometheus metrics."},
@@ -104,6 +112,7 @@ def create_app(
     cors_origins: Sequence[str] = (),
     timetables: TimetableStore | None = None,
     open_data: OpenDataSettings | None = None,
+    device_health: Callable[[], list[DeviceHealth]] | None = None,
 ) -> FastAPI:
     """The CampusLab API over ``store`` and ``campus``.
 
@@ -127,6 +136,9 @@ def create_app(
             ``CAMPUSLAB_DATA_*``) once, here, so a bad value fails at start-up. Its k is
             the one k of every view: exports, analytics, the overview page, the live
             stream and the free-seat finder.
+        device_health: returns the device health the ingestor in this process keeps
+            (``DeviceHealthBook.snapshot``); None reads the newest snapshot the ingestors
+            wrote into the store (an API in a process of its own).
 
     Raises:
         ValueError: a bad ``CAMPUSLAB_SUPPRESSION_K`` or data setting in the environment.
@@ -153,6 +165,12 @@ def create_app(
     # the page and stream suppress with the same k as exports and analytics
     app.state.live_settings = LiveSettings(suppression_k=open_data.k)
     app.state.auth_metrics = AuthMetrics(app.state.request_metrics.registry)
+    app.state.device_health = (
+        live_device_health(device_health) if device_health else StoredDeviceHealth(store)
+    )
+    app.state.request_metrics.registry.register(
+        DeviceHealthCollector(campus, app.state.device_health, lambda: app.state.clock())
+    )
     install_problem_handlers(app)
     if cors_origins:
         app.add_middleware(
@@ -180,6 +198,7 @@ def create_app(
         utilisation.router,
         *(ieq.router, bookings.router, energy.router, campus_utilisation.router),
         *(quality.router, dead_letters.router, recommendations.router, report.router),
+        devices.router,
         health.router,
         key_admin.router,
         problems.router,

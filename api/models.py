@@ -191,3 +191,49 @@ class DeadLetterItem(BaseModel):
         "cannot be given back byte for byte.",
         examples=['{"val": 612}'],
     )
+
+
+class DeviceItem(BaseModel):
+    """A registry device, its health as ingest last saw it, and its status."""
+
+    id: str = Field(
+        description="the device's name in CampusLab: its registry `id`, else its identity "
+        "(a DevEUI as eui-<16 hex digits>)",
+        examples=["eui-24e124707c123456"],
+    )
+    model: str | None = Field(description="device profile", examples=["milesight-am307"])
+    quantity: str | None = Field(
+        description="the one quantity of a source without a profile", examples=[None]
+    )
+    building: str = Field(examples=["rfb"])
+    space: str | None = Field(description="space it measures", examples=["rfb-104"])
+    meter: str | None = Field(description="meter it reads", examples=[None])
+    identities: dict[str, str] = Field(
+        description="who it is on its network (dev_eui, ttn_device_id, zigbee_name, ...)",
+        examples=[{"dev_eui": "24E124707C123456"}],
+    )
+    status: Literal["reporting", "late", "silent", "never_seen"] = Field(
+        description="reporting: last seen within 2× its interval; late: within 3×; silent: "
+        "longer, or the network says it is offline; never_seen: no message yet",
+        examples=["reporting"],
+    )
+    last_seen: Timestamp | None = Field(
+        description="when its newest message was received, UTC", examples=["2026-12-04T10:00:01Z"]
+    )
+    battery: float | None = Field(description="battery, %", examples=[92])
+    rssi: float | None = Field(
+        description="best gateway RSSI of its newest uplink, dBm", examples=[-80]
+    )
+    snr: float | None = Field(description="SNR of that uplink, dB", examples=[9.5])
+    online: bool | None = Field(
+        description="the network's own word, where it gives one (Sparkplug, Zigbee2MQTT)",
+        examples=[None],
+    )
+    reporting_interval_s: float = Field(
+        description="the interval its status is judged by, seconds", examples=[600]
+    )
+    interval_source: Literal["registry", "profile", "learned", "default"] = Field(
+        description="where the interval came from: the device's registry entry, its profile, "
+        "the median gap of its recent messages, or the default (10 minutes)",
+        examples=["profile"],
+    )

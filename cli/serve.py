@@ -69,6 +69,7 @@ def _app(
     campus: Campus,
     registry: CollectorRegistry,
     status=None,
+    device_health=None,
 ):
     # imported here: the API pulls in pythermalcomfort/numba, seconds that `ingest` never needs
     from campuslab.api.app import create_app
@@ -84,6 +85,7 @@ def _app(
         open_data=options.open_data,
         # booked vs actual and uploads: the calendars `campuslab timetable import` keeps
         timetables=timetable_store_for(options.store.data_dir),
+        device_health=device_health,
     )
 
 
@@ -116,7 +118,14 @@ def run_serve(options: ServeOptions) -> None:
     metrics = IngestMetrics()
     _store_metrics(store, metrics.registry)
     ingestor = _ingestor(options, campus, store, metrics)
-    app = _app(options, store, campus, metrics.registry, status=ingestor.status)
+    app = _app(
+        options,
+        store,
+        campus,
+        metrics.registry,
+        status=ingestor.status,
+        device_health=ingestor.processor.health.snapshot,
+    )
     ingestor.start()
     stop_analytics = _start_scheduler(options, campus, store)
     log.info(
@@ -126,6 +135,25 @@ def run_serve(options: ServeOptions) -> None:
         options.host,
         options.port,
     )
+    try:
+        _run_http(app, options)
+    finally:
+        stop_analytics.set()
+        ingestor.stop()
+        store.close()
+        log.info("stopped")
+
+
+def _run_http(app, options: ServeOptions) -> None:
+    """uvicorn until SIGINT/SIGTERM, returning so the caller's clean-up runs.
+
+    After its graceful shutdown uvicorn (0.29+) raises the signal it caught again, with
+    the handler that was there before it started: with the default SIGTERM handler that
+    ends the process at once, and the ingestor's stop (the last acknowledgements, the
+    device health snapshot) and the store's close never ran. A handler that does
+    nothing turns that second SIGTERM into a return.
+    """
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         uvicorn.run(
             app,
@@ -137,10 +165,7 @@ def run_serve(options: ServeOptions) -> None:
             timeout_graceful_shutdown=3,
         )
     finally:
-        stop_analytics.set()
-        ingestor.stop()
-        store.close()
-        log.info("stopped")
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _start_scheduler(options: ServeOptions, campus: Campus, store: ReadingStore) -> threading.Event:
@@ -191,14 +216,6 @@ def run_api(options: ServeOptions) -> None:
     store = open_store(options.store, campus)
     app = _app(options, store, campus, CollectorRegistry())
     try:
-        uvicorn.run(
-            app,
-            host=options.host,
-            port=options.port,
-            log_level=options.log_level,
-            access_log=False,
-            # live-page stream clients must not hold up a SIGTERM
-            timeout_graceful_shutdown=3,
-        )
+        _run_http(app, options)
     finally:
         store.close()
