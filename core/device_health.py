@@ -222,7 +222,9 @@ def read_device_health(
         for key, health in newest_by_device(rows).items():
             if key not in found or health.last_seen_us > found[key].last_seen_us:
                 found[key] = health
-        if wanted_keys <= found.keys():
+        # without a list, the newest window holding any row (a snapshot holds every
+        # device its ingestor knew) is enough
+        if (wanted_keys and wanted_keys <= found.keys()) or (not wanted_keys and found):
             break
     return found
 
