@@ -155,6 +155,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/campus/utilisation"): Role.RESEARCHER,
     ("GET", "/api/v1/quality"): Role.FACILITIES,
     ("GET", "/api/v1/dead-letters"): Role.FACILITIES,  # rejected messages (ingest)
+    ("GET", "/api/v1/devices"): Role.FACILITIES,  # device health (test_device_health_api.py)
     ("GET", "/api/v1/recommendations"): Role.PLANNER,
     ("GET", "/api/v1/report"): Role.PLANNER,
 }
