@@ -303,6 +303,7 @@ def demo(
 def _register_commands() -> None:
     from campuslab.cli.analytics_command import analytics_app
     from campuslab.cli.dashboards_command import dashboards_app
+    from campuslab.cli.devices_command import devices_app
     from campuslab.cli.export_command import export
     from campuslab.cli.keys_command import keys_app
     from campuslab.cli.report_command import report
@@ -314,6 +315,7 @@ def _register_commands() -> None:
     app.command("report")(report)
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(dashboards_app, name="dashboards")
+    app.add_typer(devices_app, name="devices")
     app.add_typer(keys_app, name="keys")
     app.add_typer(timetable_app, name="timetable")
 
