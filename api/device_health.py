@@ -141,3 +141,75 @@ class DeviceHealthCollector(Collector):
                 battery.add_metric([state.key], state.health.battery)
         yield battery
         yield seen
+
+
+# -- the overview page's devices panel (facilities) -------------------------------------
+PANEL_ROWS = 100  # a campus has hundreds of devices; the API lists them all
+_SEVERITY = {
+    DeviceStatus.SILENT: 0,
+    DeviceStatus.LATE: 1,
+    DeviceStatus.NEVER_SEEN: 2,
+    DeviceStatus.REPORTING: 3,
+}
+STATUS_TEXT = {
+    DeviceStatus.REPORTING: "reporting",
+    DeviceStatus.LATE: "late",
+    DeviceStatus.SILENT: "silent",
+    DeviceStatus.NEVER_SEEN: "never seen",
+}
+
+
+def _interval_text(interval: timedelta) -> str:
+    seconds = interval.total_seconds()
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+def devices_view(
+    states: list[DeviceState], campus: Campus, now: datetime
+) -> dict[str, object] | None:
+    """What the panel shows: counts by status, and the devices worst first (silent, late,
+    never seen, reporting), at most ``PANEL_ROWS``; None when the registry has none."""
+    from campuslab.api.live import age_text, local_time  # the page's own time wording
+
+    if not states:
+        return None
+    ordered = sorted(states, key=lambda s: _SEVERITY[s.status])
+    rows = []
+    for state in ordered[:PANEL_ROWS]:
+        health, space = state.health, campus.space(state.device.space or "")
+        last_seen = state.last_seen
+        rows.append(
+            {
+                "id": state.key,
+                "where": space.name if space else (state.device.meter or ""),
+                "sensor": state.device.space or state.device.meter or "",
+                "model": state.device.model or state.device.quantity or "",
+                "status": state.status.value,
+                "status_text": STATUS_TEXT[state.status],
+                "last_seen": local_time(last_seen, now, campus) if last_seen else None,
+                "last_seen_iso": last_seen.isoformat() if last_seen else None,
+                "age": age_text((now - last_seen).total_seconds()) if last_seen else None,
+                "battery": f"{health.battery:g} %"
+                if health and health.battery is not None
+                else None,
+                "signal": " / ".join(
+                    f"{value:g} {unit}"
+                    for value, unit in ((health.rssi, "dBm"), (health.snr, "dB"))
+                    if value is not None
+                )
+                if health
+                else "",
+                "interval": f"{_interval_text(state.interval)} ({state.interval_source.value})",
+            }
+        )
+    counts = {s.value: sum(1 for d in states if d.status == s) for s in DeviceStatus}
+    return {
+        "rows": rows,
+        "counts": [(STATUS_TEXT[s], s.value, counts[s.value]) for s in DeviceStatus],
+        "total": len(states),
+        "more": max(0, len(states) - PANEL_ROWS),
+    }

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 
 from campuslab.analytics.ieq import CATEGORY_NAMES, DELTA_CO2_LIMITS_PPM
 from campuslab.api.dependencies import CampusDep, ClockDep, StoreDep
+from campuslab.api.device_health import device_states, devices_view
 from campuslab.api.live import (
     CampusState,
     LiveFeed,
@@ -73,6 +74,7 @@ def overview_context(
     now: datetime,
     settings: LiveSettings | None = None,
     exact: bool = False,
+    devices: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the template shows of ``state``, to a viewer with or without exact counts."""
     settings = settings or LiveSettings()
@@ -94,6 +96,7 @@ def overview_context(
         "study_spaces": study_spaces_view(state, campus, settings, exact),
         "suppression_k": None if exact else settings.suppression_k,
         "stale_minutes": f"{settings.stale_after.total_seconds() / 60:g}",
+        "devices": devices,  # facilities only (devices_panel)
     }
 
 
@@ -112,9 +115,19 @@ def overview_page(
     if state is None:
         cells = cells_settings(settings, getattr(request.app.state, "open_data", None))
         state = read_campus_state(store, campus, now, cells, audiences=(exact,))
+    devices = devices_panel(request, campus, now) if exact else None
     return templates.TemplateResponse(
-        request, "overview.html", overview_context(state, campus, now, settings, exact)
+        request, "overview.html", overview_context(state, campus, now, settings, exact, devices)
     )
+
+
+def devices_panel(request: Request, campus: Campus, now: datetime) -> dict[str, Any] | None:
+    """The devices panel, for facilities (those who see exact counts: the same keys as
+    GET /api/v1/devices); from the same health source as that route."""
+    source = getattr(request.app.state, "device_health", None)
+    if source is None or not campus.devices:
+        return None
+    return devices_view(device_states(campus, source(now), now), campus, now)
 
 
 @router.get("/static/{name}", include_in_schema=False)
