@@ -47,6 +47,7 @@ from campuslab.analytics.rollups import (
     SPACE_WEEKHOUR,
     compute_rollups,
 )
+from campuslab.core.device_health import HEALTH_MEASUREMENT, DeviceHealth, health_rows
 from campuslab.core.readings import ReadingBatch, to_epoch_us
 from campuslab.core.registry import Campus, parse_campus
 from campuslab.core.store.duckdb import DuckDBStore
@@ -282,8 +283,31 @@ def seeded(influxdb1, campus: Campus, tmp_path_factory) -> Seeded:
     rollups = _rollups_through_the_analytics(store, campus, first_day, now)
     store.close()
     lines = encoder.readings(live) + encoder.readings(stuffy) + _rollup_lines(encoder, rollups)
+    lines += encoder.rollups(HEALTH_MEASUREMENT, _device_health_rows(now))
     influxdb1.write_lines(db, lines)
     return Seeded(db, campus, now, readings, rollups)
+
+
+def _device_health(device: str, sensor: str, seen: datetime, battery: float) -> DeviceHealth:
+    building = sensor.split("-")[0]
+    us = to_epoch_us(seen)
+    return DeviceHealth(device, "milesight-am307", building, sensor, us, us, battery, -97, 7.25)
+
+
+# (device, sensor): battery an hour before "now" and then just before it
+DEVICE_BATTERIES = {("eui-24e124707c000001", "rfb-104"): (91, 88), ("hb-co2", "hb-101"): (64, 63)}
+
+
+def _device_health_rows(now: datetime) -> list[RollupRow]:
+    """What ingest's HealthRecorder writes: one row per device per hour, the newest health."""
+    rows = []
+    for (device, sensor), (earlier, latest) in DEVICE_BATTERIES.items():
+        hour_ago = now - timedelta(hours=1)
+        rows += health_rows([_device_health(device, sensor, hour_ago, earlier)], hour_ago)
+        rows += health_rows(
+            [_device_health(device, sensor, now - timedelta(minutes=3), latest)], now
+        )
+    return rows
 
 
 # -- rendering queries the way Grafana does ---------------------------------------------------
@@ -454,6 +478,27 @@ def _assert_panel_fields_exist(panel: dict, found: set[str]) -> None:
     for override in panel["fieldConfig"].get("overrides", []):
         name = override["matcher"]["options"]
         assert name in produced, f"{panel['title']}: override for '{name}' matches no field"
+
+
+@pytest.mark.servers
+def test_devices_table_shows_each_devices_newest_health(influxdb1, seeded):
+    board = board_named("campuslab-overview")
+    chosen = selection(seeded.campus, ("rfb", "hb"))
+    (series,) = run_panel(
+        influxdb1, seeded, board, "Devices: last seen, battery and signal", chosen
+    ).values()
+    got = {row["device"]: row for row in rows(series)}
+    assert set(got) == {device for device, _ in DEVICE_BATTERIES}
+    for (device, sensor), (_, latest) in DEVICE_BATTERIES.items():
+        assert got[device]["battery"] == latest and got[device]["sensor"] == sensor
+        last_seen_ms = (seeded.now - timedelta(minutes=3)).timestamp() * 1000
+        assert got[device]["last seen"] == pytest.approx(last_seen_ms)
+        assert (got[device]["rssi"], got[device]["snr"]) == (-97, 7.25)
+    only_hb = selection(seeded.campus, ("hb",))
+    (series,) = run_panel(
+        influxdb1, seeded, board, "Devices: last seen, battery and signal", only_hb
+    ).values()
+    assert [row["device"] for row in rows(series)] == ["hb-co2"]
 
 
 @pytest.mark.servers
