@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from campuslab.core.devices import Device
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeviceHealth:
     device: str  # the device's key in the registry
     model: str | None
@@ -45,29 +45,35 @@ class DeviceHealthBook:
         snr: float | None = None,
         online: bool | None = None,
     ) -> None:
+        # Updated in place (this runs once per uplink on the ingest thread); readers get copies.
         with self._lock:
-            old = self._by_device.get(device.key)
-            if old is None:
-                old = DeviceHealth(device.key, device.model, *location, received_us, None)
-            self._by_device[device.key] = replace(
-                old,
-                last_seen_us=max(old.last_seen_us, received_us),
-                last_reading_us=max(reading_us, old.last_reading_us or reading_us)
-                if reading_us is not None
-                else old.last_reading_us,
-                battery=battery if battery is not None else old.battery,
-                rssi=rssi if rssi is not None else old.rssi,
-                snr=snr if snr is not None else old.snr,
-                online=online
-                if online is not None
-                else (True if old.online is False else old.online),
-                messages=old.messages + 1,
-            )
+            health = self._by_device.get(device.key)
+            if health is None:
+                health = DeviceHealth(device.key, device.model, *location, received_us, None)
+                self._by_device[device.key] = health
+            if received_us > health.last_seen_us:
+                health.last_seen_us = received_us
+            if reading_us is not None and (
+                health.last_reading_us is None or reading_us > health.last_reading_us
+            ):
+                health.last_reading_us = reading_us
+            if battery is not None:
+                health.battery = battery
+            if rssi is not None:
+                health.rssi = rssi
+            if snr is not None:
+                health.snr = snr
+            if online is not None:
+                health.online = online
+            elif health.online is False:
+                health.online = True  # it speaks again
+            health.messages += 1
 
     def snapshot(self) -> list[DeviceHealth]:
         with self._lock:
-            return sorted(self._by_device.values(), key=lambda h: h.device)
+            return sorted((replace(h) for h in self._by_device.values()), key=lambda h: h.device)
 
     def get(self, device_key: str) -> DeviceHealth | None:
         with self._lock:
-            return self._by_device.get(device_key)
+            health = self._by_device.get(device_key)
+            return replace(health) if health is not None else None

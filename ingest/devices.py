@@ -285,7 +285,9 @@ def _number(raw: object, where: FieldMap, quantity: str, uplink: Uplink) -> floa
     elif isinstance(raw, int | float):
         value = float(raw)
     elif isinstance(raw, str):
-        mapped = where.values.get(raw, where.values.get(raw.lower()))
+        mapped = where.values.get(raw) if where.values else None
+        if mapped is None and where.values:
+            mapped = where.values.get(raw.lower())
         if mapped is not None:
             value = mapped
         else:

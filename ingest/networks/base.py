@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import orjson
+
 from campuslab.core.devices import Network, NetworkConnection
+from campuslab.ingest.reasons import Reason, Rejected
 
 
 @dataclass(slots=True)
@@ -44,3 +47,22 @@ class NetworkAdapter(Protocol):
         """The uplinks in one message (none for a message that carries no readings, such
         as an availability note, after recording what it says); raises ``Rejected``."""
         ...
+
+
+def json_object(payload: bytes, what: str) -> dict:
+    """A network message's JSON object (orjson: vendor envelopes are large, and decoding
+    them is most of an uplink's cost); anything else is rejected as unparseable."""
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(Reason.UNPARSEABLE, f"{what} is not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise Rejected(Reason.UNPARSEABLE, f"{what} must be a JSON object")
+    return message
+
+
+def number_or_none(value: object) -> float | None:
+    """A JSON number as float; anything else (text, booleans, null) as None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
