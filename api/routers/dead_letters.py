@@ -53,6 +53,10 @@ REASONS = (
     "unknown_device",
     "undecoded",
     "simulated_uplink",
+    "unknown_device",
+    "undecoded",
+    "simulated_uplink",
+    "unknown_alias",
 )
 _MICROSECOND = timedelta(microseconds=1)
 
