@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from servers.campuslab_serve import ServeProcess
 from servers.publisher import MqttTestPublisher
 from tahutils.tahu.sparkplug_b import MetricDataType, addMetric
 from tahutils.tahu.sparkplug_b_pb2 import Payload
@@ -35,6 +35,7 @@ devices:
   - {sparkplug_device: Campus/EN1/IAQ-104, model: sparkplug-iaq, space: rfb-104}
   - {sparkplug_device: Campus/EN1/IAQ-101, model: sparkplug-iaq, space: rfb-101}
   - {sparkplug_device: Campus/EN2, model: sparkplug-iaq, space: hb-101}
+  - {sparkplug_device: Campus/EN3/IAQ-102, model: sparkplug-iaq, space: rfb-102}
 """
 
 # A fixed, recent start (whole seconds): readings must not be in the future, and the
@@ -116,9 +117,7 @@ class Run:
         self.received_us = (T0_MS + 60 * 60_000) * 1000  # an hour after T0: nothing is future
 
     def send(self, topic: str, payload: bytes) -> int:
-        return self.processor.process(
-            topic, payload, self.received_us, self.batch, self.letters
-        )
+        return self.processor.process(topic, payload, self.received_us, self.batch, self.letters)
 
     def readings(self) -> list[tuple[int, str, str, float]]:
         """(time, space, quantity, value), sorted."""
@@ -384,14 +383,19 @@ def test_commands_and_host_state_are_passed_over():
 
 
 # -- end to end: real Mosquitto, real campuslab serve -------------------------------------
-@pytest.fixture
-def sparkplug_serve(mosquitto, serve_factory, tmp_path: Path):
-    registry = tmp_path / "campus.yaml"
+@pytest.fixture(scope="module")
+def sparkplug_serve(mosquitto, tmp_path_factory: pytest.TempPathFactory):
+    """One ``campuslab serve`` for the module (each test uses its own edge node)."""
+    folder = tmp_path_factory.mktemp("sparkplug-serve")
+    registry = folder / "campus.yaml"
     registry.write_text(sample_campus_path().read_text() + REGISTRY_DEVICES)
-    serve = serve_factory(mosquitto.url, registry=registry)
+    serve = ServeProcess(
+        mosquitto.url, folder / "data", f"sparkplug-{uuid.uuid4().hex[:6]}", registry=registry
+    ).start()
     publisher = MqttTestPublisher(mosquitto.port, f"sparkplug-edge-{uuid.uuid4().hex[:6]}")
     yield serve, publisher
     publisher.close()
+    serve.stop()
 
 
 def _points(serve, space: str, quantity: str) -> list[list]:
@@ -404,11 +408,16 @@ def _points(serve, space: str, quantity: str) -> list[list]:
     return response.json()["points"]
 
 
-def _wait_dead_letters(serve, expected: int, timeout: float = 30.0) -> list[dict]:
+def _wait_dead_letters(serve, about: str, expected: int, timeout: float = 30.0) -> list[dict]:
+    """The dead letters whose detail names ``about``, once ``expected`` are there."""
     deadline = time.monotonic() + timeout
     letters: list[dict] = []
     while time.monotonic() < deadline:
-        letters = serve.get("/api/v1/dead-letters").json()
+        letters = [
+            letter
+            for letter in serve.get("/api/v1/dead-letters").json()
+            if about in letter["detail"]
+        ]
         if len(letters) >= expected:
             break
         time.sleep(0.1)
@@ -423,6 +432,7 @@ def test_end_to_end_birth_then_alias_data_is_served_with_names_values_and_times(
     sparkplug_serve,
 ):
     serve, edge = sparkplug_serve
+    stored_before = serve.stored()
     edge.publish(_topic("NBIRTH"), nbirth(bd_seq=0, ts_ms=T0_MS))
     edge.publish(_topic("DBIRTH", "IAQ-104"), dbirth(1, T0_MS, IAQ_104_BIRTH))
     edge.publish(
@@ -437,8 +447,8 @@ def test_end_to_end_birth_then_alias_data_is_served_with_names_values_and_times(
         ),
     )
     edge.publish(_topic("DDEATH", "IAQ-104"), ddeath(3, T0_MS + 90_000))
-    edge.wait_acked(4)
-    assert serve.wait_stored(5) == 5
+    edge.wait_acked(edge.published)
+    assert serve.wait_stored(stored_before + 5) == stored_before + 5
     assert _points(serve, "rfb-104", "co2") == [[_iso(T0_MS), 600.0], [_iso(T0_MS + 60_000), 812.0]]
     assert _points(serve, "rfb-104", "temperature") == [
         [_iso(T0_MS), 21.5],
@@ -446,38 +456,46 @@ def test_end_to_end_birth_then_alias_data_is_served_with_names_values_and_times(
     ]
     assert _points(serve, "rfb-104", "humidity") == [[_iso(T0_MS), 40.0]]
     assert _points(serve, "rfb-101", "co2") == []  # the right space, and only it
-    assert serve.get("/api/v1/dead-letters").json() == []
+    assert not [
+        letter
+        for letter in serve.get("/api/v1/dead-letters").json()
+        if "Campus/EN1" in letter["detail"]
+    ]
 
 
 def test_end_to_end_garbage_is_dead_lettered_and_good_messages_around_it_are_stored(
     sparkplug_serve,
 ):
     serve, edge = sparkplug_serve
+    stored_before = serve.stored()
     good_before = data(2, T0_MS + 1_000, [(3, MetricDataType.UInt16, 700, T0_MS + 1_000)])
     messages = [
         # DATA before any BIRTH (CampusLab was not listening when the node was born)
-        (_topic("DDATA", "IAQ-104"), data(0, T0_MS, [(3, MetricDataType.UInt16, 650, T0_MS)])),
-        (_topic("NBIRTH"), nbirth(bd_seq=0, ts_ms=T0_MS)),
-        (_topic("DBIRTH", "IAQ-104"), dbirth(1, T0_MS, IAQ_104_BIRTH)),
-        (_topic("DDATA", "IAQ-104"), good_before),
-        (_topic("DDATA", "IAQ-104"), b"\x00\xffnot protobuf at all\xfe"),
-        (_topic("DDATA", "IAQ-104"), good_before[:-3]),  # truncated
         (
-            _topic("DBIRTH", "Thermostat-9"),
+            _topic("DDATA", "IAQ-102", node="EN3"),
+            data(0, T0_MS, [(3, MetricDataType.UInt16, 650, T0_MS)]),
+        ),
+        (_topic("NBIRTH", node="EN3"), nbirth(bd_seq=0, ts_ms=T0_MS)),
+        (_topic("DBIRTH", "IAQ-102", node="EN3"), dbirth(1, T0_MS, IAQ_104_BIRTH)),
+        (_topic("DDATA", "IAQ-102", node="EN3"), good_before),
+        (_topic("DDATA", "IAQ-102", node="EN3"), b"\x00\xffnot protobuf at all\xfe"),
+        (_topic("DDATA", "IAQ-102", node="EN3"), good_before[:-3]),  # truncated
+        (
+            _topic("DBIRTH", "Thermostat-9", node="EN3"),
             dbirth(3, T0_MS, [("Temperature", 1, MetricDataType.Float, 19.0)]),
         ),
         (
-            _topic("DDATA", "IAQ-104"),
+            _topic("DDATA", "IAQ-102", node="EN3"),
             data(4, T0_MS + 2_000, [(3, MetricDataType.UInt16, 720, T0_MS + 2_000)]),
         ),
     ]
     for topic, payload in messages:
         edge.publish(topic, payload)
-    edge.wait_acked(len(messages))
-    letters = _wait_dead_letters(serve, 4)
+    edge.wait_acked(edge.published)
+    letters = _wait_dead_letters(serve, "'Campus/EN3", 4)
     # the DBIRTH (3 readings) and the two good DDATA (1 each)
-    assert serve.wait_stored(5) == 5
-    assert _points(serve, "rfb-104", "co2") == [
+    assert serve.wait_stored(stored_before + 5) == stored_before + 5
+    assert _points(serve, "rfb-102", "co2") == [
         [_iso(T0_MS), 600.0],
         [_iso(T0_MS + 1_000), 700.0],
         [_iso(T0_MS + 2_000), 720.0],
@@ -490,7 +508,7 @@ def test_end_to_end_garbage_is_dead_lettered_and_good_messages_around_it_are_sto
         "unparseable",
     ]
     for _, detail in by_reason:
-        assert "Sparkplug device 'Campus/EN1/" in detail
+        assert "Sparkplug device 'Campus/EN3/" in detail
     assert "alias 3" in by_reason[0][1]
     assert "Thermostat-9" in by_reason[1][1]
     health = serve.get("/api/v1/health")

@@ -163,9 +163,7 @@ class SparkplugAdapter:
             return []
         uplinks = [_status(where, online=False)]
         for device in sorted(node.devices):
-            uplinks.append(
-                _status(_Topic(where.group, "DDEATH", where.node, device), online=False)
-            )
+            uplinks.append(_status(_Topic(where.group, "DDEATH", where.node, device), online=False))
         self._nodes.pop((where.group, where.node), None)
         return uplinks
 
