@@ -57,6 +57,11 @@ _PROTOCOL_PREFIXES = ("Node Control/", "Device Control/")
 _SIGNED_BITS = {DataType.Int8: 8, DataType.Int16: 16, DataType.Int32: 32, DataType.Int64: 64}
 _SCALAR_KINDS = {"int_value", "long_value", "float_value", "double_value", "boolean_value"}
 _TEXT_TYPES = {DataType.String, DataType.Text}
+# State is kept for at most this many edge nodes, and devices per node: garbage topics
+# with valid payloads must not grow memory without end (past it, BIRTHs are not kept
+# and their DATA is dead-lettered as unknown_alias).
+MAX_NODES = 10_000
+MAX_DEVICES_PER_NODE = 10_000
 
 
 @dataclass(slots=True)
@@ -134,7 +139,7 @@ class SparkplugAdapter:
         if where is None:
             return []
         message = _parse(payload, where)
-        node = self._nodes.setdefault((where.group, where.node), _EdgeNode())
+        node = self._node(where)
         if where.kind == "NDEATH":
             return self._node_death(where, message, node)
         self._check_seq(where, message, node)
@@ -146,10 +151,21 @@ class SparkplugAdapter:
             node.devices.clear()  # a new session: each device must be born again
             born = node.born
         elif where.kind == "DBIRTH":
-            born = node.devices[where.device or ""] = _born(message)
+            born = _born(message)
+            if where.device in node.devices or len(node.devices) < MAX_DEVICES_PER_NODE:
+                node.devices[where.device or ""] = born
         else:
             born = node.born if where.device is None else node.devices.get(where.device)
         return _uplinks(where, message, born)
+
+    def _node(self, where: _Topic) -> _EdgeNode:
+        key = (where.group, where.node)
+        node = self._nodes.get(key)
+        if node is None:
+            node = _EdgeNode()
+            if len(self._nodes) < MAX_NODES:
+                self._nodes[key] = node
+        return node
 
     def _node_death(self, where: _Topic, message: Payload, node: _EdgeNode) -> list[Uplink]:
         bd_seq = _bd_seq(message)
