@@ -53,9 +53,6 @@ REASONS = (
     "unknown_device",
     "undecoded",
     "simulated_uplink",
-    "unknown_device",
-    "undecoded",
-    "simulated_uplink",
     "unknown_alias",
 )
 _MICROSECOND = timedelta(microseconds=1)
