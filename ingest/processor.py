@@ -184,9 +184,13 @@ class MessageProcessor:
             return 0
         accepted = 0
         for uplink in uplinks:
+            for rejected in uplink.rejected:
+                dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
             try:
                 mapped = self.devices.map(uplink, received_us)
             except Rejected as rejected:
+                if rejected.reason is Reason.UNKNOWN_DEVICE and _status_note(uplink):
+                    continue  # e.g. the death of an unregistered gateway: nothing is lost
                 dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
                 continue
             for rejected in mapped.rejected:
@@ -307,6 +311,11 @@ class MessageProcessor:
         if last == SENML_SUFFIX:
             return route
         return _Route(building_id, sensor_id, self._quantity(route, last), route.allowed)
+
+
+def _status_note(uplink: Uplink) -> bool:
+    """An uplink that only says how the device is (online, signal), with nothing to read."""
+    return not uplink.fields and uplink.value is None
 
 
 # Line breaks and tabs in a dead letter's text are written as visible escapes. InfluxDB

@@ -53,6 +53,7 @@ REASONS = (
     "unknown_device",
     "undecoded",
     "simulated_uplink",
+    "unknown_alias",
 )
 _MICROSECOND = timedelta(microseconds=1)
 

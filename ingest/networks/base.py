@@ -7,6 +7,10 @@ when, the decoded fields, and its battery and radio signal where the network say
 It knows nothing of spaces or quantities; ``campuslab.ingest.devices`` maps an uplink
 to readings through the device's profile. A message that is not a valid uplink raises
 ``Rejected`` with a sentence naming the device and what was wrong.
+
+An uplink with no ``fields`` and no ``value`` is a status note (``online``, signal):
+it updates the device's health and gives no readings; from a device the registry
+lacks it is passed over, since nothing is lost.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class Uplink:
     online: bool | None = None  # a network's own word: False on Sparkplug DEATH, Z2M offline
     units: Mapping[str, str] = field(default_factory=dict)  # quantity -> unit the message says
     value: object = None  # a one-value source's state (Home Assistant), mapped by the device
+    # parts of the message the adapter could not read (e.g. a Sparkplug alias no BIRTH
+    # declared), dead-lettered while the rest of the uplink is mapped
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 class NetworkAdapter(Protocol):
