@@ -113,7 +113,7 @@ class DeviceMapper:
                 device,
                 (building, sensor),
                 received_us,
-                uplink.ts_us if uplink.ts_us is not None else received_us,
+                _reading_time(uplink, received_us),
                 battery=battery,
                 rssi=self._health_value(profile, uplink, "rssi", uplink.rssi),
                 snr=self._health_value(profile, uplink, "snr", uplink.snr),
@@ -247,6 +247,14 @@ class DeviceMapper:
         if mark > now:
             mark = datetime.combine(day - timedelta(days=1), time(hour, minute), tz)
         return to_epoch_us(mark) > before_us
+
+
+def _reading_time(uplink: Uplink, received_us: int) -> int | None:
+    """When the device last measured: None for a message without fields or a state (an
+    availability note, a Tasmota STATE), which says the device is there, not what it read."""
+    if not uplink.fields and uplink.value is None:
+        return None
+    return uplink.ts_us if uplink.ts_us is not None else received_us
 
 
 def _increment(old: float, new: float, counter_max: int | None) -> float:

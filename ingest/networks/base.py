@@ -11,11 +11,13 @@ to readings through the device's profile. A message that is not a valid uplink r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from campuslab.core.devices import Network, NetworkConnection
+from campuslab.ingest.reasons import Reason, Rejected
 
 
 @dataclass(slots=True)
@@ -44,3 +46,24 @@ class NetworkAdapter(Protocol):
         """The uplinks in one message (none for a message that carries no readings, such
         as an availability note, after recording what it says); raises ``Rejected``."""
         ...
+
+
+def base_topic(subscription: str) -> str:
+    """The fixed levels of a topic filter, before its first wildcard: ``z2m/#`` -> ``z2m``."""
+    fixed = []
+    for level in subscription.split("/"):
+        if level in ("+", "#"):
+            break
+        fixed.append(level)
+    return "/".join(fixed)
+
+
+def json_object(payload: bytes, what: str) -> dict:
+    """A message that must be one JSON object; ``Rejected`` (unparseable) naming ``what``."""
+    try:
+        message = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejected(Reason.UNPARSEABLE, f"{what} is not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise Rejected(Reason.UNPARSEABLE, f"{what} must be a JSON object")
+    return message
