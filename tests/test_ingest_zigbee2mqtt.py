@@ -245,7 +245,8 @@ def test_end_to_end_readings_presence_garbage_and_the_service_stays_up(
         assert reasons == [
             (
                 "unknown_device",
-                "Zigbee2MQTT device 'Floor 2/HB-201 PIR' is not in the registry; add it under devices",
+                "Zigbee2MQTT device 'Floor 2/HB-201 PIR' is not in the registry; "
+                "add it under devices",
             ),
             ("unparseable", "Zigbee2MQTT device 'Floor 1/HB-101 PIR'"),
             ("unparseable", "Zigbee2MQTT device 'Floor 1/HB-101 climate'"),
