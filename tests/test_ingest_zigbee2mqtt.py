@@ -165,6 +165,9 @@ def test_a_retained_state_is_not_a_new_reading_unless_it_says_when():
     stamped = {**CLIMATE, "last_seen": "2026-12-04T09:59:58.123Z"}
     assert run.send(topic, json.dumps(stamped), retained=True) == 2
     assert {ts for ts, *_ in run.readings} == {RECEIVED_US - 1_877_000}
+    # a replayed state of a device not in the registry: nothing to store, nothing to say
+    assert run.send("zigbee2mqtt/Kitchen/bulb", '{"state":"ON"}', retained=True) == 0
+    assert run.dead == []
 
 
 GARBAGE = [

@@ -76,6 +76,8 @@ class Zigbee2MqttAdapter:
             raise Rejected(rejected.reason, f"{describe}: last_seen: {rejected.detail}") from None
         fields = {k: v for k, v in message.items() if k not in _NETWORK_FIELDS}
         if retained and ts_us is None:
+            if self.campus is not None and self.campus.device("zigbee_name", name) is None:
+                return []  # nothing to store, so nothing to tell about on every subscribe
             fields = {}  # a replay of a state already read, at an unknown time: health only
         battery = message.get("battery")
         return [
