@@ -250,8 +250,8 @@ class DeviceMapper:
 
 
 def _reading_time(uplink: Uplink, received_us: int) -> int | None:
-    """The device time of an uplink's readings; None for a status note, which has none
-    (a Sparkplug DEATH, an availability message)."""
+    """When the device last measured: None for a message without fields or a state (an
+    availability note, a Tasmota STATE), which says the device is there, not what it read."""
     if not uplink.fields and uplink.value is None:
         return None
     return uplink.ts_us if uplink.ts_us is not None else received_us

@@ -67,7 +67,8 @@ class MessageProcessor:
         self._routes: dict[str, _Route] = {}
         self._own_topics = f"{prefix}/"
         self._networks: list[tuple[str, NetworkAdapter]] = [
-            (connection.subscription, adapter_for(connection)) for connection in campus.networks
+            (connection.subscription, adapter_for(connection, campus))
+            for connection in campus.networks
         ]
         self._adapters: dict[str, NetworkAdapter | None] = {}
         self._max_future_us = int(self.limits.max_future.total_seconds() * 1_000_000)

@@ -56,6 +56,16 @@ class NetworkAdapter(Protocol):
         ...
 
 
+def base_topic(subscription: str) -> str:
+    """The fixed levels of a topic filter, before its first wildcard: ``z2m/#`` -> ``z2m``."""
+    fixed = []
+    for level in subscription.split("/"):
+        if level in ("+", "#"):
+            break
+        fixed.append(level)
+    return "/".join(fixed)
+
+
 def json_object(payload: bytes, what: str) -> dict:
     """A network message's JSON object (orjson: vendor envelopes are large, and decoding
     them is most of an uplink's cost); anything else is rejected as unparseable."""
