@@ -65,7 +65,7 @@ class IntervalSource(StrEnum):
     DEFAULT = "default"  # DEFAULT_INTERVAL
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # ingest updates its own record in place; readers get copies
 class DeviceHealth:
     device: str  # the device's key in the registry
     model: str | None

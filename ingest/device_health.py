@@ -51,54 +51,67 @@ class DeviceHealthBook:
         snr: float | None = None,
         online: bool | None = None,
     ) -> None:
+        # Updated in place (this runs once per uplink on the ingest thread); readers get
+        # copies, and the learned interval is worked out when they read.
         with self._lock:
-            old = self._by_device.get(device.key)
-            if old is None:
-                old = DeviceHealth(device.key, device.model, *location, received_us, None)
-            # learn the period from the device's own times, so a replayed backlog
+            health = self._by_device.get(device.key)
+            if health is None:
+                health = DeviceHealth(device.key, device.model, *location, received_us, None)
+                self._by_device[device.key] = health
+            if received_us > health.last_seen_us:
+                health.last_seen_us = received_us
+            if reading_us is not None and (
+                health.last_reading_us is None or reading_us > health.last_reading_us
+            ):
+                health.last_reading_us = reading_us
+            if battery is not None:
+                health.battery = battery
+            if rssi is not None:
+                health.rssi = rssi
+            if snr is not None:
+                health.snr = snr
+            if online is not None:
+                health.online = online
+            elif health.online is False:
+                health.online = True  # it speaks again
+            health.messages += 1
+            # the period is learned from the device's own times, so a replayed backlog
             # (received all at once) does not look like a fast reporter
-            recent = self._recent.setdefault(device.key, deque(maxlen=LEARN_WINDOW))
+            recent = self._recent.get(device.key)
+            if recent is None:
+                recent = self._recent[device.key] = deque(maxlen=LEARN_WINDOW)
             recent.append(reading_us if reading_us is not None else received_us)
-            learned = learned_interval(recent)
-            self._by_device[device.key] = replace(
-                old,
-                model=device.model,
-                building=location[0],
-                sensor=location[1],
-                last_seen_us=max(old.last_seen_us, received_us),
-                last_reading_us=max(reading_us, old.last_reading_us or reading_us)
-                if reading_us is not None
-                else old.last_reading_us,
-                battery=battery if battery is not None else old.battery,
-                rssi=rssi if rssi is not None else old.rssi,
-                snr=snr if snr is not None else old.snr,
-                online=online
-                if online is not None
-                else (True if old.online is False else old.online),
-                messages=old.messages + 1,
-                learned_interval_s=learned if learned is not None else old.learned_interval_s,
-            )
 
     def merge(self, health: DeviceHealth) -> None:
         """Take a stored (or another ingestor's) record where it is newer than ours."""
         with self._lock:
             old = self._by_device.get(health.device)
             if old is None:
-                self._by_device[health.device] = health
+                self._by_device[health.device] = replace(health)
             elif health.last_seen_us > old.last_seen_us:
                 self._by_device[health.device] = replace(
                     health,
                     messages=old.messages,
-                    learned_interval_s=old.learned_interval_s or health.learned_interval_s,
+                    learned_interval_s=self._learned(old) or health.learned_interval_s,
                 )
+
+    def _learned(self, health: DeviceHealth) -> float | None:
+        recent = self._recent.get(health.device)
+        learned = learned_interval(recent) if recent else None
+        return learned if learned is not None else health.learned_interval_s
+
+    def _copy(self, health: DeviceHealth) -> DeviceHealth:
+        return replace(health, learned_interval_s=self._learned(health))
 
     def snapshot(self) -> list[DeviceHealth]:
         with self._lock:
-            return sorted(self._by_device.values(), key=lambda h: h.device)
+            copies = [self._copy(h) for h in self._by_device.values()]
+        return sorted(copies, key=lambda h: h.device)
 
     def get(self, device_key: str) -> DeviceHealth | None:
         with self._lock:
-            return self._by_device.get(device_key)
+            health = self._by_device.get(device_key)
+            return self._copy(health) if health is not None else None
 
 
 class HealthRecorder:

@@ -113,7 +113,7 @@ class DeviceMapper:
                 device,
                 (building, sensor),
                 received_us,
-                uplink.ts_us if uplink.ts_us is not None else received_us,
+                _reading_time(uplink, received_us),
                 battery=battery,
                 rssi=self._health_value(profile, uplink, "rssi", uplink.rssi),
                 snr=self._health_value(profile, uplink, "snr", uplink.snr),
@@ -249,6 +249,14 @@ class DeviceMapper:
         return to_epoch_us(mark) > before_us
 
 
+def _reading_time(uplink: Uplink, received_us: int) -> int | None:
+    """When the device last measured: None for a message without fields or a state (an
+    availability note, a Tasmota STATE), which says the device is there, not what it read."""
+    if not uplink.fields and uplink.value is None:
+        return None
+    return uplink.ts_us if uplink.ts_us is not None else received_us
+
+
 def _increment(old: float, new: float, counter_max: int | None) -> float:
     if new >= old:
         return new - old
@@ -285,7 +293,9 @@ def _number(raw: object, where: FieldMap, quantity: str, uplink: Uplink) -> floa
     elif isinstance(raw, int | float):
         value = float(raw)
     elif isinstance(raw, str):
-        mapped = where.values.get(raw, where.values.get(raw.lower()))
+        mapped = where.values.get(raw) if where.values else None
+        if mapped is None and where.values:
+            mapped = where.values.get(raw.lower())
         if mapped is not None:
             value = mapped
         else:

@@ -67,7 +67,8 @@ class MessageProcessor:
         self._routes: dict[str, _Route] = {}
         self._own_topics = f"{prefix}/"
         self._networks: list[tuple[str, NetworkAdapter]] = [
-            (connection.subscription, adapter_for(connection)) for connection in campus.networks
+            (connection.subscription, adapter_for(connection, campus))
+            for connection in campus.networks
         ]
         self._adapters: dict[str, NetworkAdapter | None] = {}
         self._max_future_us = int(self.limits.max_future.total_seconds() * 1_000_000)
@@ -184,9 +185,13 @@ class MessageProcessor:
             return 0
         accepted = 0
         for uplink in uplinks:
+            for rejected in uplink.rejected:
+                dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
             try:
                 mapped = self.devices.map(uplink, received_us)
             except Rejected as rejected:
+                if rejected.reason is Reason.UNKNOWN_DEVICE and _status_note(uplink):
+                    continue  # e.g. the death of an unregistered gateway: nothing is lost
                 dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
                 continue
             for rejected in mapped.rejected:
@@ -307,6 +312,11 @@ class MessageProcessor:
         if last == SENML_SUFFIX:
             return route
         return _Route(building_id, sensor_id, self._quantity(route, last), route.allowed)
+
+
+def _status_note(uplink: Uplink) -> bool:
+    """An uplink that only says how the device is (online, signal), with nothing to read."""
+    return not uplink.fields and uplink.value is None
 
 
 # Line breaks and tabs in a dead letter's text are written as visible escapes. InfluxDB

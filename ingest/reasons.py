@@ -22,6 +22,7 @@ class Reason(StrEnum):
     UNKNOWN_DEVICE = "unknown_device"  # a network device the registry's devices: lacks
     UNDECODED = "undecoded"  # a network uplink its codec did not decode (no fields)
     SIMULATED_UPLINK = "simulated_uplink"  # a console-simulated uplink, not a measurement
+    UNKNOWN_ALIAS = "unknown_alias"  # a Sparkplug metric alias no BIRTH declared (rebirth)
 
 
 class Rejected(ValueError):

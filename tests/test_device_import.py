@@ -35,6 +35,12 @@ devices:
 """
 
 
+def sample_without_devices() -> str:
+    """The sample campus's buildings and spaces, without its networks: and devices:."""
+    text = sample_campus_path().read_text()
+    return text[: text.index("\nnetworks:")] + "\n"
+
+
 def cli() -> typer.Typer:
     app = typer.Typer()
     app.add_typer(devices_app, name="devices")
@@ -44,7 +50,7 @@ def cli() -> typer.Typer:
 @pytest.fixture
 def registry(tmp_path: Path) -> Path:
     path = tmp_path / "campus.yaml"
-    path.write_text(sample_campus_path().read_text() + EXISTING)
+    path.write_text(sample_without_devices() + EXISTING)
     return path
 
 
@@ -214,8 +220,21 @@ def test_a_registry_without_devices_gets_a_section_and_an_empty_list_is_filled(t
     # a registry whose devices: cannot be extended line by line is left alone
     registry = tmp_path / "campus.yaml"
     registry.write_text(
-        sample_campus_path().read_text()
+        sample_without_devices()
         + "devices: [{dev_eui: 24E124707C000001, model: milesight-am307, space: rfb-101}]\n"
     )
     result = run(registry, "DevEUI,Model,Room\n24E124707C123456,AM307,rfb-104\n", tmp=tmp_path)
     assert result.exit_code == 2 and "written on one line" in result.output
+
+
+def test_the_sample_registry_takes_a_sheet_at_the_end_of_its_devices(tmp_path: Path):
+    registry = tmp_path / "campus.yaml"
+    before = sample_campus_path().read_text()
+    registry.write_text(before)
+    count = len(load_campus(registry).devices)
+    result = run(registry, "DevEUI,Model,Room\n24E124707C123456,Milesight AM307-868M,rfb-104\n")
+    assert result.exit_code == 0, result.output
+    assert registry.read_text() == before + (
+        "  - {dev_eui: 24E124707C123456, model: milesight-am307, space: rfb-104}\n"
+    )
+    assert len(load_campus(registry).devices) == count + 1

@@ -50,6 +50,10 @@ REASONS = (
     "bad_unit",
     "not_finite",
     "out_of_range",
+    "unknown_device",
+    "undecoded",
+    "simulated_uplink",
+    "unknown_alias",
 )
 _MICROSECOND = timedelta(microseconds=1)
 

@@ -7,6 +7,10 @@ when, the decoded fields, and its battery and radio signal where the network say
 It knows nothing of spaces or quantities; ``campuslab.ingest.devices`` maps an uplink
 to readings through the device's profile. A message that is not a valid uplink raises
 ``Rejected`` with a sentence naming the device and what was wrong.
+
+An uplink with no ``fields`` and no ``value`` is a status note (``online``, signal):
+it updates the device's health and gives no readings; from a device the registry
+lacks it is passed over, since nothing is lost.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import orjson
+
 from campuslab.core.devices import Network, NetworkConnection
+from campuslab.ingest.reasons import Reason, Rejected
 
 
 @dataclass(slots=True)
@@ -32,6 +39,9 @@ class Uplink:
     online: bool | None = None  # a network's own word: False on Sparkplug DEATH, Z2M offline
     units: Mapping[str, str] = field(default_factory=dict)  # quantity -> unit the message says
     value: object = None  # a one-value source's state (Home Assistant), mapped by the device
+    # parts of the message the adapter could not read (e.g. a Sparkplug alias no BIRTH
+    # declared), dead-lettered while the rest of the uplink is mapped
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 class NetworkAdapter(Protocol):
@@ -44,3 +54,32 @@ class NetworkAdapter(Protocol):
         """The uplinks in one message (none for a message that carries no readings, such
         as an availability note, after recording what it says); raises ``Rejected``."""
         ...
+
+
+def base_topic(subscription: str) -> str:
+    """The fixed levels of a topic filter, before its first wildcard: ``z2m/#`` -> ``z2m``."""
+    fixed = []
+    for level in subscription.split("/"):
+        if level in ("+", "#"):
+            break
+        fixed.append(level)
+    return "/".join(fixed)
+
+
+def json_object(payload: bytes, what: str) -> dict:
+    """A network message's JSON object (orjson: vendor envelopes are large, and decoding
+    them is most of an uplink's cost); anything else is rejected as unparseable."""
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(Reason.UNPARSEABLE, f"{what} is not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise Rejected(Reason.UNPARSEABLE, f"{what} must be a JSON object")
+    return message
+
+
+def number_or_none(value: object) -> float | None:
+    """A JSON number as float; anything else (text, booleans, null) as None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

@@ -16,11 +16,9 @@ Topic ``v3/{application id}@{tenant id}/devices/{device id}/up``; the JSON messa
 
 from __future__ import annotations
 
-import json
-
 from campuslab.core.devices import Network, NetworkConnection, normalise_dev_eui
 from campuslab.ingest.decoders.timestamps import parse_timestamp
-from campuslab.ingest.networks.base import Uplink
+from campuslab.ingest.networks.base import Uplink, json_object, number_or_none
 from campuslab.ingest.reasons import Reason, Rejected
 
 
@@ -29,9 +27,10 @@ class TheThingsStackAdapter:
 
     def __init__(self, connection: NetworkConnection) -> None:
         self.connection = connection
+        self._euis: dict[str, str] = {}  # DevEUI as written -> normalised (bounded)
 
     def decode(self, topic: str, payload: bytes, received_us: int, retained: bool) -> list[Uplink]:
-        message = _json_object(payload, "The Things Stack uplink")
+        message = json_object(payload, "The Things Stack uplink")
         ids = message.get("end_device_ids")
         if not isinstance(ids, dict) or not isinstance(ids.get("device_id"), str):
             raise Rejected(Reason.UNPARSEABLE, "uplink has no end_device_ids.device_id")
@@ -39,10 +38,14 @@ class TheThingsStackAdapter:
         identities = [("ttn_device_id", device_id)]
         describe = f"The Things Stack device {device_id!r}"
         if isinstance(ids.get("dev_eui"), str):
-            try:
-                eui = normalise_dev_eui(ids["dev_eui"])
-            except ValueError as exc:
-                raise Rejected(Reason.UNPARSEABLE, f"{describe}: {exc}") from None
+            eui = self._euis.get(ids["dev_eui"])
+            if eui is None:
+                try:
+                    eui = normalise_dev_eui(ids["dev_eui"])
+                except ValueError as exc:
+                    raise Rejected(Reason.UNPARSEABLE, f"{describe}: {exc}") from None
+                if len(self._euis) < 100_000:
+                    self._euis[ids["dev_eui"]] = eui
             identities.insert(0, ("dev_eui", eui))
             describe += f" (DevEUI {eui})"
         up = message.get("uplink_message")
@@ -70,27 +73,11 @@ class TheThingsStackAdapter:
                 describe=describe,
                 fields=decoded,
                 ts_us=parse_timestamp(when) if when is not None else None,
-                battery=_number(battery.get("value")) if isinstance(battery, dict) else None,
+                battery=number_or_none(battery.get("value")) if isinstance(battery, dict) else None,
                 rssi=rssi,
                 snr=snr,
             )
         ]
-
-
-def _json_object(payload: bytes, what: str) -> dict:
-    try:
-        message = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected(Reason.UNPARSEABLE, f"{what} is not JSON: {exc}") from None
-    if not isinstance(message, dict):
-        raise Rejected(Reason.UNPARSEABLE, f"{what} must be a JSON object")
-    return message
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def _best_signal(rx_metadata: object) -> tuple[float | None, float | None]:
@@ -101,7 +88,7 @@ def _best_signal(rx_metadata: object) -> tuple[float | None, float | None]:
     for gateway in rx_metadata:
         if not isinstance(gateway, dict):
             continue
-        rssi = _number(gateway.get("rssi", gateway.get("channel_rssi")))
+        rssi = number_or_none(gateway.get("rssi", gateway.get("channel_rssi")))
         if rssi is not None and (best[0] is None or rssi > best[0]):
-            best = (rssi, _number(gateway.get("snr")))
+            best = (rssi, number_or_none(gateway.get("snr")))
     return best
