@@ -166,7 +166,9 @@ def create_app(
     app.state.live_settings = LiveSettings(suppression_k=open_data.k)
     app.state.auth_metrics = AuthMetrics(app.state.request_metrics.registry)
     app.state.device_health = (
-        live_device_health(device_health) if device_health else StoredDeviceHealth(store)
+        live_device_health(device_health)
+        if device_health
+        else StoredDeviceHealth(lambda: app.state.store)
     )
     app.state.request_metrics.registry.register(
         DeviceHealthCollector(campus, app.state.device_health, lambda: app.state.clock())

@@ -42,20 +42,26 @@ class StoredDeviceHealth:
     hour), it looks further back, at most once every ``deep_every``.
     """
 
-    def __init__(self, store: ReadingStore, deep_every: timedelta = timedelta(minutes=5)):
-        self._store = store
+    def __init__(
+        self,
+        store: ReadingStore | Callable[[], ReadingStore],
+        deep_every: timedelta = timedelta(minutes=5),
+    ):
+        # a callable reads the app's store when asked (tests swap app.state.store)
+        self._store_of = store if callable(store) else lambda: store
         self._deep_every = deep_every.total_seconds()
         self._deep: dict[str, DeviceHealth] = {}
         self._deep_at: float | None = None
         self._lock = threading.Lock()
 
     def __call__(self, now: datetime) -> Mapping[str, DeviceHealth]:
-        recent = read_device_health(self._store, now, deep=False)
+        store = self._store_of()
+        recent = read_device_health(store, now, deep=False)
         if recent:
             return recent
         with self._lock:
             if self._deep_at is None or time.monotonic() - self._deep_at > self._deep_every:
-                self._deep = read_device_health(self._store, now)
+                self._deep = read_device_health(store, now)
                 self._deep_at = time.monotonic()
             return dict(self._deep)
 

@@ -39,9 +39,10 @@ networks:
 devices:
   - {dev_eui: 24E124707C123456, model: milesight-am307, space: rfb-104, reporting_interval: 5m}
   - {dev_eui: 24E124707C654321, model: milesight-am319, space: rfb-101}
+  - {ha_entity: sensor.hb101_co2, quantity: co2, space: hb-101}
 """
 )
-AM307, AM319 = CAMPUS.devices
+AM307, AM319, HA_CO2 = CAMPUS.devices
 
 
 @pytest.mark.parametrize(
@@ -127,5 +128,45 @@ def test_snapshots_round_trip_and_ingestors_agree_on_the_newest(tmp_path: Path):
         states = {s.key: s for s in device_states(CAMPUS, StoredDeviceHealth(store)(later), later)}
         assert states[AM307.key].status == DeviceStatus.SILENT
         assert states[AM319.key].status == DeviceStatus.NEVER_SEEN
+    finally:
+        store.close()
+
+
+def test_an_api_without_an_ingestor_reads_the_stored_snapshots(tmp_path: Path):
+    """The full stack: the API runs in a process of its own and reads what ingest wrote."""
+    import warnings
+
+    from campuslab.api import create_app
+    from campuslab.api.dependencies import get_clock
+    from campuslab.api.keys import KeyStore, Role
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    store = DuckDBStore(tmp_path / "campus.duckdb")
+    try:
+        book = DeviceHealthBook()
+        for minutes in (20, 15, 10, 5):  # every 5 minutes: a learned 300 s
+            seen(book, HA_CO2, NOW - timedelta(minutes=minutes), battery=77)
+        HealthRecorder(book, store, CAMPUS.devices, clock=lambda: NOW).write()
+        keys = KeyStore.in_data_dir(tmp_path)
+        secret = keys.create(Role.FACILITIES, "ops").secret
+        app = create_app(store, CAMPUS, keys=keys)
+        app.dependency_overrides[get_clock] = lambda: lambda: NOW + timedelta(minutes=12)
+        app.state.clock = lambda: NOW + timedelta(minutes=12)
+        client = TestClient(app)
+        headers = {"Authorization": f"Bearer {secret}"}
+        answer = {d["id"]: d for d in client.get("/api/v1/devices", headers=headers).json()}
+        ha = answer[HA_CO2.key]
+        assert (ha["battery"], ha["last_seen"]) == (77, "2026-12-04T11:55:00Z")
+        # no profile: 17 minutes after its last message, against its learned 5: silent (> 15)
+        assert (ha["interval_source"], ha["reporting_interval_s"]) == ("learned", 300)
+        assert ha["status"] == "silent" and ha["identities"] == {"ha_entity": "sensor.hb101_co2"}
+        assert answer[AM307.key]["status"] == "never_seen"
+        assert answer[AM319.key]["interval_source"] == "profile"
+        metrics = client.get("/metrics", headers=headers).text
+        assert 'campuslab_devices{status="silent"} 1.0' in metrics
+        assert f'campuslab_device_battery_percent{{device="{HA_CO2.key}"}} 77.0' in metrics
     finally:
         store.close()
