@@ -187,7 +187,10 @@ class MessageProcessor:
             try:
                 mapped = self.devices.map(uplink, received_us)
             except Rejected as rejected:
-                dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
+                if uplink.carries_readings or rejected.reason is not Reason.UNKNOWN_DEVICE:
+                    # a join or status of an unregistered device is not worth a dead
+                    # letter; its uplinks already say it is missing from the registry
+                    dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
                 continue
             for rejected in mapped.rejected:
                 dead_letters.append(_dead_letter(topic, payload, received_us, rejected))

@@ -11,10 +11,12 @@ from collections.abc import Callable
 
 from campuslab.core.devices import Network, NetworkConnection
 from campuslab.ingest.networks.base import NetworkAdapter, Uplink
+from campuslab.ingest.networks.chirpstack import ChirpStackAdapter
 from campuslab.ingest.networks.ttn import TheThingsStackAdapter
 
 _ADAPTERS: dict[Network, Callable[[NetworkConnection], NetworkAdapter]] = {
     Network.TTN: TheThingsStackAdapter,
+    Network.CHIRPSTACK: ChirpStackAdapter,
 }
 
 

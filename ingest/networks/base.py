@@ -11,11 +11,13 @@ to readings through the device's profile. A message that is not a valid uplink r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from campuslab.core.devices import Network, NetworkConnection
+from campuslab.ingest.reasons import Reason, Rejected
 
 
 @dataclass(slots=True)
@@ -32,6 +34,10 @@ class Uplink:
     online: bool | None = None  # a network's own word: False on Sparkplug DEATH, Z2M offline
     units: Mapping[str, str] = field(default_factory=dict)  # quantity -> unit the message says
     value: object = None  # a one-value source's state (Home Assistant), mapped by the device
+    # False for a message that says the device is alive (a join, a battery status) but
+    # carries no readings: it updates device health only, and an unknown device sending
+    # it is not dead-lettered (its uplinks are).
+    carries_readings: bool = True
 
 
 class NetworkAdapter(Protocol):
@@ -44,3 +50,36 @@ class NetworkAdapter(Protocol):
         """The uplinks in one message (none for a message that carries no readings, such
         as an availability note, after recording what it says); raises ``Rejected``."""
         ...
+
+
+def json_object(payload: bytes, what: str) -> dict:
+    """The payload as a JSON object, or ``Rejected`` saying why not."""
+    try:
+        message = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejected(Reason.UNPARSEABLE, f"{what} is not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise Rejected(Reason.UNPARSEABLE, f"{what} must be a JSON object")
+    return message
+
+
+def number(value: object) -> float | None:
+    """A JSON number as float; None for anything else (booleans included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def best_signal(rx_metadata: object) -> tuple[float | None, float | None]:
+    """The strongest gateway's RSSI (dBm) and its SNR (dB) from a list of gateway records
+    with ``rssi`` (or ``channel_rssi``) and ``snr``."""
+    best: tuple[float | None, float | None] = (None, None)
+    if not isinstance(rx_metadata, list):
+        return best
+    for gateway in rx_metadata:
+        if not isinstance(gateway, dict):
+            continue
+        rssi = number(gateway.get("rssi", gateway.get("channel_rssi")))
+        if rssi is not None and (best[0] is None or rssi > best[0]):
+            best = (rssi, number(gateway.get("snr")))
+    return best

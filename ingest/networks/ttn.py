@@ -16,11 +16,12 @@ Topic ``v3/{application id}@{tenant id}/devices/{device id}/up``; the JSON messa
 
 from __future__ import annotations
 
-import json
-
 from campuslab.core.devices import Network, NetworkConnection, normalise_dev_eui
 from campuslab.ingest.decoders.timestamps import parse_timestamp
 from campuslab.ingest.networks.base import Uplink
+from campuslab.ingest.networks.base import best_signal as _best_signal
+from campuslab.ingest.networks.base import json_object as _json_object
+from campuslab.ingest.networks.base import number as _number
 from campuslab.ingest.reasons import Reason, Rejected
 
 
@@ -75,33 +76,3 @@ class TheThingsStackAdapter:
                 snr=snr,
             )
         ]
-
-
-def _json_object(payload: bytes, what: str) -> dict:
-    try:
-        message = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected(Reason.UNPARSEABLE, f"{what} is not JSON: {exc}") from None
-    if not isinstance(message, dict):
-        raise Rejected(Reason.UNPARSEABLE, f"{what} must be a JSON object")
-    return message
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _best_signal(rx_metadata: object) -> tuple[float | None, float | None]:
-    """The strongest gateway's RSSI (dBm) and its SNR (dB)."""
-    best: tuple[float | None, float | None] = (None, None)
-    if not isinstance(rx_metadata, list):
-        return best
-    for gateway in rx_metadata:
-        if not isinstance(gateway, dict):
-            continue
-        rssi = _number(gateway.get("rssi", gateway.get("channel_rssi")))
-        if rssi is not None and (best[0] is None or rssi > best[0]):
-            best = (rssi, _number(gateway.get("snr")))
-    return best
