@@ -48,7 +48,8 @@ class ChirpStackAdapter:
         event, topic_eui = _topic_parts(topic)
         if event in _SILENT_EVENTS:
             return []
-        message = json_object(payload, f"ChirpStack {event or 'event'}")
+        sender = f" of DevEUI {topic_eui[:40]}" if topic_eui else ""
+        message = json_object(payload, f"ChirpStack {event or 'event'}{sender}")
         if event is None:
             event = _event_of(message)
         if event not in ("up", "status", "join", "ack"):
