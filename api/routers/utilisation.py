@@ -29,7 +29,14 @@ from campuslab.analytics.learning_spaces import (
     read_presence_use,
 )
 from campuslab.analytics.utilisation import UtilisationResult
-from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, SpaceDep, StoreDep
+from campuslab.api.dependencies import (
+    CampusDep,
+    ClockDep,
+    ReadLimitsDep,
+    SpaceDep,
+    SpaceInBuilding,
+    StoreDep,
+)
 from campuslab.api.keys import Role
 from campuslab.api.models import Utilisation, core_hours_description
 from campuslab.api.models_analytics import (
@@ -231,7 +238,7 @@ PRESENCE_NOTE = (
 def _presence_answer(
     store: ReadingStore,
     campus: Campus,
-    space,
+    space: SpaceInBuilding,
     period: Period,
     group: GroupUtilisation,
     k: int,
