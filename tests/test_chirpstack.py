@@ -286,3 +286,20 @@ def test_garbage_is_dead_lettered_and_good_messages_around_it_stored(
     assert says in dead[0].detail
     _, after, dead_after = run(processor, topic(), up_event(time="2026-12-03T09:24:15+00:00"))
     assert len(before) == len(after) == 4 and dead_after == []
+
+
+def test_a_custom_event_topic_is_read_by_the_message_shape():
+    # ChirpStack's event_topic template can be changed; the registry names the topic
+    text = REGISTRY.replace("  - type: chirpstack\n", "  - {type: chirpstack, topic: lorawan/#}\n")
+    custom = MessageProcessor(parse_campus(text))
+    assert custom.topic_filters == ["campus/#", "lorawan/#"]
+    accepted, _, dead = run(custom, "lorawan/campus-sensors/uplinks", up_event())
+    assert (accepted, dead) == (4, [])
+    status = {
+        "time": TIME,
+        "deviceInfo": device_info(AM319_EUI, "am319-rfb104", "Milesight AM319"),
+        "margin": 3,
+        "batteryLevel": 52.0,
+    }
+    assert run(custom, "lorawan/campus-sensors/status", status) == (0, [], [])
+    assert custom.health.get("eui-24e124710b423527").battery == 52.0

@@ -9,6 +9,7 @@ model; garbage around it is dead-lettered naming the device while the service go
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -91,8 +92,7 @@ def wait_for(condition, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def serve(mosquitto, serve_factory, tmp_path):
+def registry_file(tmp_path):
     registry = tmp_path / "campus.yaml"
     registry.write_text(
         sample_campus_path().read_text()
@@ -103,7 +103,12 @@ devices:
   - {dev_eui: 24E124710B423527, model: milesight-am319, space: rfb-104}
 """
     )
-    return serve_factory(mosquitto.url, registry=registry)
+    return registry
+
+
+@pytest.fixture
+def serve(mosquitto, serve_factory, tmp_path):
+    return serve_factory(mosquitto.url, registry=registry_file(tmp_path))
 
 
 @pytest.fixture
@@ -166,3 +171,34 @@ def test_garbage_is_dead_lettered_naming_the_device_and_the_service_goes_on(serv
     lots = next(letter for letter in letters if "lots" in letter["detail"])
     assert "24E124710B423527" in lots["detail"]
     assert serve.get("/api/v1/health").json()["ingest"]["connected"] is True
+
+
+def test_kill_9_mid_stream_stores_every_uplinks_readings_exactly_once(
+    mosquitto, serve_factory, publisher, tmp_path
+):
+    # acknowledged only after the durable write: what was received but not yet written
+    # when the process died comes again from the broker's session, and nothing twice
+    n = 5_000
+    start = T - timedelta(hours=2)
+    uplinks = [(TOPIC, event((start + timedelta(seconds=i)).isoformat())) for i in range(n)]
+    serve = serve_factory(
+        mosquitto.url, registry=registry_file(tmp_path), client_id="chirpstack-kill"
+    )
+    sender = threading.Thread(
+        target=publisher.publish_all,
+        args=(uplinks,),
+        kwargs={"pause_every": 250, "pause": 0.02},
+        daemon=True,
+    )
+    sender.start()
+    deadline = time.monotonic() + 30
+    while (stored := serve.stored()) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert 0 < stored < 4 * n, stored  # a kill after the last write would prove nothing
+    serve.kill()
+    sender.join(60)
+    publisher.wait_acked(n)
+    serve.start()
+    assert serve.wait_stored(4 * n, timeout=90) == 4 * n
+    time.sleep(1.0)
+    assert serve.stored() == 4 * n
