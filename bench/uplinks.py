@@ -94,9 +94,7 @@ def uplink_stream(n: int, start: datetime) -> list[tuple[str, bytes]]:
                 "consumed_airtime": "0.071936s",
             },
         }
-        messages.append(
-            (f"v3/campus-iaq@ttn/devices/{device_id}/up", json.dumps(message).encode())
-        )
+        messages.append((f"v3/campus-iaq@ttn/devices/{device_id}/up", json.dumps(message).encode()))
     return messages
 
 
