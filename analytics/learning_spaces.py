@@ -59,7 +59,9 @@ from campuslab.analytics.utilisation import (
     UtilisationResult,
     core_hours_mask,
     pooled_utilisation,
+    presence_frequency_rate,
 )
+from campuslab.core.quantities import PRESENCE
 from campuslab.core.registry import Campus, CoreHours, Space
 from campuslab.core.store.port import Aggregate, ReadingStore
 
@@ -525,3 +527,27 @@ def hour_weekday_profile(
         ValueError: naive datetimes, or end not after start.
     """
     return profile_of(campus, read_hourly_occupancy(store, campus, start, end, space_ids))
+
+
+def read_presence_use(
+    store: ReadingStore, campus: Campus, start: datetime, end: datetime, space_id: str
+) -> UtilisationResult:
+    """Frequency rate of one space from its presence readings (``presence_frequency_rate``).
+
+    For a space with presence (PIR) readings and no head count. One ``read_resampled``
+    (the hourly mean of the 0/1 readings, flagged readings left out), widened to whole
+    UTC hours as ``read_hourly_occupancy`` does.
+    """
+    start, end = _utc(start, "start"), _utc(end, "end")
+    if end <= start:
+        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+    _, _, grid = hour_grid(start, end)
+    screened = read_hourly_screened(store, PRESENCE, grid, [space_id], [Aggregate.MEAN])
+    settings = campus.analytics
+    return presence_frequency_rate(
+        grid,
+        screened.values[Aggregate.MEAN][0],
+        campus.tz,
+        settings.core_hours,
+        settings.presence_in_use_share,
+    )

@@ -70,11 +70,14 @@ total is published, so the buildings' equations are independent.
    (``UseBounds``). A total is a sum of protected space cells, never a sum of
    exact counts, so it needs no complementary suppression of its own.
 
-Other quantities: CO₂, temperature and humidity are not counts of people, so
-the threshold rule does not apply to their values. CO₂ is a proxy of presence
-in a small room, though, so in withheld spaces (capacity < k) CO₂ is withheld
-with the occupancy (``presence_proxy``); temperature and humidity are
-dominated by heating and ventilation and are published.
+Other quantities: presence (a motion sensor's yes/no), CO₂, temperature and
+humidity are not counts of people, so the threshold rule does not apply to their
+values. Presence is presence, and CO₂ a proxy of it, in a small room, though, so in
+withheld spaces (capacity < k) both are withheld with the occupancy
+(``presence_proxy``). In a space of k seats or more, presence tells no more than the
+published occupancy table does: a suppressed cell already says 0 < count < k, a zero
+is published. Temperature and humidity are dominated by heating and ventilation and
+are published.
 
 Everything here is pure numpy; reading the store and writing files is the
 API's and the CLI's business.
@@ -93,7 +96,7 @@ DEFAULT_K = 5
 FINEST_PUBLISHED = timedelta(minutes=15)
 # Quantities that count people (suppressed) and that betray presence in a small room (withheld).
 COUNT_QUANTITIES = frozenset({"occupancy"})
-PRESENCE_PROXIES = frozenset({"occupancy", "co2"})
+PRESENCE_PROXIES = frozenset({"occupancy", "co2", "presence"})
 
 COMPLEMENTARY_METHODS = ("total", "siblings")
 RULES = {

@@ -21,6 +21,13 @@ https://www.hesa.ac.uk/collection/c18042/a/occupancyrate):
 - Across several spaces, seat-hours are added up; room percentages are
   never averaged (``pooled_utilisation``).
 
+Spaces with presence (a PIR's yes/no) and no head count: only F can be had
+(``presence_frequency_rate``). SMG (2006) counts a room *in use* in an hour when its
+hourly observation finds anyone in it; a spot observation finds a room occupied with
+a chance equal to the share of the hour it is occupied, so an hour is in use when
+presence was reported in at least ``presence_in_use_share`` (default 0.5) of its
+presence readings. O and U need a number of people, which presence does not give.
+
 Benchmarks for context (SMG 2006): U ≈ 25–27 % is typical; HEFCE bands as
 universities apply them: poor < 25 %, fair 25–35 %, good ≥ 35 %.
 """
@@ -398,3 +405,77 @@ def daily_utilisation(
         DailyUtilisation(day.item(), _utilisation_of_core(counts_of_day, capacity, threshold))
         for day, counts_of_day in zip(days, per_day, strict=True)
     ]
+
+
+# -- presence instead of a head count -----------------------------------------------
+
+
+def presence_frequency_rate(
+    hour_starts: np.ndarray,
+    presence_share_per_hour: np.ndarray,
+    tz: ZoneInfo,
+    core: CoreHours,
+    in_use_share: float = 0.5,
+) -> UtilisationResult:
+    """Frequency rate F of a space from presence alone (SMG 2006's in-use hours).
+
+    F = |{h in H : p_h >= in_use_share}| / |H|, H the core hours with a presence
+    reading, p_h the hour's share of presence readings that say someone is there (the
+    mean of 0/1 readings). Occupancy rate, utilisation, peak, P95, the capacity bands
+    and the seat-hours are NaN: presence says someone is there, not how many.
+
+    Args:
+        hour_starts: UTC start of each hour, numpy datetime64, no hour twice.
+        presence_share_per_hour: p_h in 0..1; NaN for an hour without presence readings
+            (left out of H and counted in ``hours_without_data``).
+        tz, core: the site's time zone and core hours.
+        in_use_share: the least p_h of an hour in use, 0 < share <= 1.
+
+    Example: Friday 27 March 2026 in Oslo, 07:00–14:00 UTC are the eight core hours; a
+    PIR reports presence in all readings of two hours, half of one, a quarter of one,
+    none in three, and nothing at all in the last:
+
+        >>> import numpy as np
+        >>> from zoneinfo import ZoneInfo
+        >>> hours = np.arange(np.datetime64("2026-03-27T07:00", "us"),
+        ...                   np.datetime64("2026-03-27T15:00", "us"), np.timedelta64(1, "h"))
+        >>> p = [1, 1, 0.5, 0.25, 0, 0, 0, np.nan]
+        >>> r = presence_frequency_rate(hours, p, ZoneInfo("Europe/Oslo"), CoreHours())
+        >>> r.in_use_hours, r.available_hours, r.hours_without_data, round(r.frequency_rate, 4)
+        (3, 7, 1, 0.4286)
+        >>> r.occupancy_rate, r.utilisation
+        (nan, nan)
+    """
+    starts = as_utc_instants(hour_starts, "hour_starts")
+    shares = np.asarray(presence_share_per_hour, dtype=np.float64)
+    if starts.shape != shares.shape:
+        raise ValueError(
+            f"hour_starts has {starts.size} hours but presence_share_per_hour has "
+            f"{shares.size} values; give one share per hour"
+        )
+    observed_shares = shares[~np.isnan(shares)]
+    if ((observed_shares < 0) | (observed_shares > 1)).any():
+        raise ValueError("presence_share_per_hour must be shares between 0 and 1 (or NaN)")
+    share = float(in_use_share)
+    if not 0 < share <= 1:
+        raise ValueError(f"in_use_share must be in (0, 1], got {in_use_share!r}")
+    core_shares = shares[core_hours_mask(starts, tz, core)]
+    observed = ~np.isnan(core_shares)
+    available = int(observed.sum())
+    in_use = int((core_shares[observed] >= share).sum())
+    nan = math.nan
+    return UtilisationResult(
+        frequency_rate=in_use / available if available else nan,
+        occupancy_rate=nan,
+        utilisation=nan,
+        peak_occupancy=nan,
+        p95_occupancy=nan,
+        used_seat_hours=nan,
+        available_seat_hours=nan,
+        available_hours=available,
+        in_use_hours=in_use,
+        share_under_60=nan,
+        share_60_to_100=nan,
+        share_over_100=nan,
+        hours_without_data=int((~observed).sum()),
+    )

@@ -138,8 +138,14 @@ class Utilisation(BaseModel):
     )
     peak_occupancy: Rate = Field(description="max n_h / capacity", examples=[0.5])
     p95_occupancy: Rate = Field(description="95th percentile of n_h / capacity", examples=[0.5])
-    used_seat_hours: float = Field(description="Σ n_h, person-hours", examples=[80.0])
-    available_seat_hours: float = Field(description="capacity × available hours", examples=[320.0])
+    used_seat_hours: float | None = Field(
+        description="Σ n_h, person-hours; null when the figures come from presence (no count)",
+        examples=[80.0],
+    )
+    available_seat_hours: float | None = Field(
+        description="capacity × available hours; null when the figures come from presence",
+        examples=[320.0],
+    )
     available_hours: int = Field(
         description="H: core hours of the period with an occupancy observation, h. Core hours "
         "without any reading (hours_without_data) are not counted: they are neither idle nor "

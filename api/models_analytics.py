@@ -638,14 +638,23 @@ class SpaceUtilisation(Utilisation):
         description="suppressed 15-minute cells of this space in the core hours, each counted "
         "as 0 people; 0 for facilities",
     )
-    used_seat_hours_upper_bound: float = Field(
+    used_seat_hours_upper_bound: float | None = Field(
         default=0.0,
         description="used seat-hours with every suppressed cell at k people, person-hours: the "
         "figure of the unsuppressed cells is at least used_seat_hours and below this when "
         "lower_bound, equal to "
-        "used_seat_hours otherwise",
+        "used_seat_hours otherwise; null when the figures come from presence",
     )
     suppression: UtilisationSuppression
+    source: Literal["occupancy", "presence"] = Field(
+        default="occupancy",
+        description="what the figures come from: occupancy counts, or, for a space with no "
+        "count in the period, its presence (PIR) readings: then only the frequency rate is "
+        "given (see source_note)",
+    )
+    source_note: str | None = Field(
+        default=None, description="why figures are absent when source is presence"
+    )
     # the shape of a group of the building and campus answers (UtilisationGroup), for one
     # space: the top-level figures above are that group's ``figures``
     name: str = Field(description="the space's name", examples=["Seminar room 6"])

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from campuslab.api.dependencies import ReadLimits
 from campuslab.api.problems import ApiProblem, invalid_parameter, shown
 from campuslab.core.config import format_duration, parse_duration
-from campuslab.core.quantities import QUANTITIES, SPACE_QUANTITIES
+from campuslab.core.quantities import QUANTITIES, READABLE_SPACE_QUANTITIES
 from campuslab.core.readings import isoformat_utc
 from campuslab.core.store.port import Aggregate
 
@@ -160,8 +160,8 @@ def parse_aggregate(text: str | None, *, resampling: bool) -> Aggregate:
 
 def space_quantity(text: str) -> str:
     """A quantity measured in spaces (not a meter-only one)."""
-    valid = ", ".join(SPACE_QUANTITIES)
-    if text in SPACE_QUANTITIES:
+    valid = ", ".join(READABLE_SPACE_QUANTITIES)
+    if text in READABLE_SPACE_QUANTITIES:
         return text
     if text in QUANTITIES:
         raise invalid_parameter(

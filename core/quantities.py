@@ -193,6 +193,8 @@ QUANTITIES: dict[str, Quantity] = {
 SPACE_QUANTITIES = tuple(
     q for q, spec in QUANTITIES.items() if spec.subject is Subject.SPACE and q != PRESENCE
 )
+# What a space's readings may be asked for: the levels, and presence where it is measured.
+READABLE_SPACE_QUANTITIES = (*SPACE_QUANTITIES, PRESENCE)
 METER_QUANTITIES = tuple(q for q, spec in QUANTITIES.items() if spec.subject is Subject.METER)
 
 

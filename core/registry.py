@@ -219,6 +219,13 @@ class AnalyticsSettings(_Model):
     core_hours: CoreHours = Field(default_factory=CoreHours)
     in_use_threshold: float = Field(default=1.0, gt=0, description="people for an hour in use")
     hourly_observation: Literal["mean", "peak"] = "mean"
+    presence_in_use_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="where a space has presence (PIR) readings and no head count: an hour is "
+        "in use when presence was reported in at least this share of its presence readings",
+    )
     outdoor_co2_ppm: float = Field(default=420.0, ge=250, le=1000)
     heating_season: SeasonDates = Field(default_factory=SeasonDates)
     comfort: ComfortSettings = Field(default_factory=ComfortSettings)

@@ -103,7 +103,9 @@ class DeviceMapper:
         mapped = MappedUplink(device, building, sensor)
         profile = self.campus.profiles.get(device.model) if device.model else None
         battery = uplink.battery
-        if profile is not None:
+        if not uplink.carries_readings:
+            pass  # a join or a status: health only
+        elif profile is not None:
             self._read_profile(profile, device, uplink, mapped, received_us)
             battery = self._health_value(profile, uplink, "battery", battery)
         elif device.quantity is not None and uplink.value is not None:
@@ -113,7 +115,7 @@ class DeviceMapper:
                 device,
                 (building, sensor),
                 received_us,
-                _reading_time(uplink, received_us),
+                _reading_time(uplink, received_us) if uplink.carries_readings else None,
                 battery=battery,
                 rssi=self._health_value(profile, uplink, "rssi", uplink.rssi),
                 snr=self._health_value(profile, uplink, "snr", uplink.snr),
@@ -207,6 +209,7 @@ class DeviceMapper:
                 or not isinstance(raw, int | float)
                 or not math.isfinite(raw)
                 or raw < 0
+                or not float(raw).is_integer()  # 936.0 is a count (JSON doubles), 2.5 is not
             ):
                 mapped.rejected.append(
                     Rejected(
@@ -237,16 +240,20 @@ class DeviceMapper:
         return occupancy
 
     def _reset_between(self, reset_at: str, before_us: int, now_us: int) -> bool:
-        """Whether the local clock passed ``reset_at`` (HH:MM, site time) in (before, now]."""
+        """Whether the local clock passed ``reset_at`` (HH:MM, site time) in (before, now].
+
+        Compared as instants, not as local wall times: two datetimes of one tzinfo compare
+        by wall time alone, so in the hour repeated when DST ends a reset in that hour
+        would be missed. A ``reset_at`` that does not exist that night (skipped when DST
+        starts) falls an hour later; one that occurs twice counts at its first time.
+        """
         tz = self.campus.tz
-        now = from_epoch_us(now_us).astimezone(tz)
         hour, minute = int(reset_at[:2]), int(reset_at[3:])
-        # the most recent reset at or before now, on the local calendar (DST-correct)
-        day = now.date()
-        mark = datetime.combine(day, time(hour, minute), tz)
-        if mark > now:
-            mark = datetime.combine(day - timedelta(days=1), time(hour, minute), tz)
-        return to_epoch_us(mark) > before_us
+        day = from_epoch_us(now_us).astimezone(tz).date()
+        mark_us = to_epoch_us(datetime.combine(day, time(hour, minute), tz))
+        if mark_us > now_us:  # today's reset is still ahead: the last one was yesterday's
+            mark_us = to_epoch_us(datetime.combine(day - timedelta(days=1), time(hour, minute), tz))
+        return mark_us > before_us
 
 
 def _reading_time(uplink: Uplink, received_us: int) -> int | None:

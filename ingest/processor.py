@@ -190,8 +190,12 @@ class MessageProcessor:
             try:
                 mapped = self.devices.map(uplink, received_us)
             except Rejected as rejected:
-                if rejected.reason is Reason.UNKNOWN_DEVICE and _status_note(uplink):
-                    continue  # e.g. the death of an unregistered gateway: nothing is lost
+                if rejected.reason is Reason.UNKNOWN_DEVICE and (
+                    not uplink.carries_readings or _status_note(uplink)
+                ):
+                    # a join, status or death of an unregistered device is not worth a
+                    # dead letter; its uplinks already say it is missing from the registry
+                    continue
                 dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
                 continue
             for rejected in mapped.rejected:

@@ -289,6 +289,7 @@ def test_uplinks_through_mosquitto_come_back_from_the_api_exactly(
         stamp = [m.strftime("%Y-%m-%dT%H:%M:%SZ") for m in moments]
         assert points("co2")["points"] == [[s, v] for s, v in zip(stamp, co2, strict=True)]
         assert points("temperature")["points"] == [[s, 21.7] for s in stamp]
+        assert points("presence")["points"] == [[s, 1.0] for s in stamp]  # the PIR's trigger
         letters = serve.get("/api/v1/dead-letters").json()
         reasons = sorted(item["reason"] for item in letters)
         assert reasons == ["unknown_device", "unparseable"]

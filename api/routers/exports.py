@@ -92,7 +92,7 @@ from campuslab.api.parameters import (
 from campuslab.api.problems import ApiProblem, invalid_parameter, problem_responses, shown
 from campuslab.api.security import Principal, require_role
 from campuslab.core.config import format_duration
-from campuslab.core.quantities import QUANTITIES, SPACE_QUANTITIES, Subject
+from campuslab.core.quantities import QUANTITIES, READABLE_SPACE_QUANTITIES, Subject
 from campuslab.core.readings import isoformat_utc
 from campuslab.core.registry import Building, Campus, Space
 from campuslab.core.store.port import Aggregate, ParquetExporter, ReadingStore
@@ -789,9 +789,9 @@ def _suppression_section(plan: ExportPlan, tally: ExportTally) -> dict[str, Any]
         }
     else:
         section["note"] = (
-            "CO2, temperature and humidity are not counts of people; CO2 of small spaces is "
-            "withheld as a presence signal"
-            if plan.quantity in SPACE_QUANTITIES
+            "presence, CO2, temperature and humidity are not counts of people; presence and "
+            "CO2 of small spaces are withheld as presence signals"
+            if plan.quantity in READABLE_SPACE_QUANTITIES
             else "building meters hold no information about people"
         )
     return section

@@ -25,7 +25,7 @@ from campuslab.api.problems import ApiProblem, problem_responses
 from campuslab.api.routers.exports import ReadingsPrivacyDep
 from campuslab.api.security import require_role
 from campuslab.core.config import format_duration
-from campuslab.core.quantities import QUANTITIES, SPACE_QUANTITIES
+from campuslab.core.quantities import QUANTITIES, READABLE_SPACE_QUANTITIES
 from campuslab.core.readings import Series, isoformat_utc
 from campuslab.core.store.port import TooManyPoints
 
@@ -40,8 +40,8 @@ QuantityQuery = Annotated[
     Query(
         max_length=MAX_PARAMETER_LENGTH,
         description="what to read: "
-        + ", ".join(f"`{q}` ({QUANTITIES[q].unit})" for q in SPACE_QUANTITIES),
-        json_schema_extra={"enum": list(SPACE_QUANTITIES)},
+        + ", ".join(f"`{q}` ({QUANTITIES[q].unit})" for q in READABLE_SPACE_QUANTITIES),
+        json_schema_extra={"enum": list(READABLE_SPACE_QUANTITIES)},
         examples=["co2"],
     ),
 ]

@@ -22,12 +22,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from campuslab.analytics.learning_spaces import group_utilisation, read_hourly_occupancy
+from campuslab.analytics.learning_spaces import (
+    GroupUtilisation,
+    group_utilisation,
+    read_hourly_occupancy,
+    read_presence_use,
+)
 from campuslab.analytics.utilisation import UtilisationResult
-from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, SpaceDep, StoreDep
+from campuslab.api.dependencies import (
+    CampusDep,
+    ClockDep,
+    ReadLimitsDep,
+    SpaceDep,
+    SpaceInBuilding,
+    StoreDep,
+)
 from campuslab.api.keys import Role
 from campuslab.api.models import Utilisation, core_hours_description
-from campuslab.api.models_analytics import SpaceUtilisation, space_utilisation_answer
+from campuslab.api.models_analytics import (
+    SpaceUtilisation,
+    UtilisationSuppression,
+    space_utilisation_answer,
+)
 from campuslab.api.parameters import (
     MAX_PARAMETER_LENGTH,
     Period,
@@ -41,6 +57,7 @@ from campuslab.api.routers.exports import OpenDataDep
 from campuslab.api.security import PrincipalDep, require_role
 from campuslab.core.readings import isoformat_utc
 from campuslab.core.registry import Campus
+from campuslab.core.store.port import ReadingStore
 
 router = APIRouter(
     prefix="/api/v1/spaces",
@@ -90,6 +107,10 @@ def _rate(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _seat_hours(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
 def utilisation_model(
     space_id: str, capacity: int, period: Period, campus: Campus, result: UtilisationResult
 ) -> Utilisation:
@@ -107,8 +128,8 @@ def utilisation_model(
         utilisation=_rate(result.utilisation),
         peak_occupancy=_rate(result.peak_occupancy),
         p95_occupancy=_rate(result.p95_occupancy),
-        used_seat_hours=float(result.used_seat_hours),
-        available_seat_hours=float(result.available_seat_hours),
+        used_seat_hours=_seat_hours(result.used_seat_hours),
+        available_seat_hours=_seat_hours(result.available_seat_hours),
         available_hours=int(result.available_hours),
         in_use_hours=int(result.in_use_hours),
         hours_without_data=int(result.hours_without_data),
@@ -170,6 +191,10 @@ def read_utilisation(
     if principal.sees_unsuppressed:
         hourly = read_hourly_occupancy(store, campus, period.start, period.end, [space.space.id])
         [group] = group_utilisation(campus, hourly, "space")
+        if group.utilisation.available_hours == 0:
+            by_presence = _presence_answer(store, campus, space, period, group, open_data.k)
+            if by_presence is not None:
+                return by_presence
         model = utilisation_model(space.space.id, capacity, period, campus, group.utilisation)
         return space_utilisation_answer(
             model, open_data.k, exact=True, group=group, requested=period, campus=campus
@@ -180,6 +205,12 @@ def read_utilisation(
     result = protected_space_utilisation(campus, occupancy, space.space.id)
     model = utilisation_model(space.space.id, capacity, period, campus, result)
     [group] = group_utilisation(campus, occupancy.hourly, "space")
+    if result.available_hours == 0:
+        # no count at all: presence of a space of k seats or more says no more than its
+        # published occupancy cells would (a suppressed cell already says 0 < n < k)
+        by_presence = _presence_answer(store, campus, space, period, group, open_data.k)
+        if by_presence is not None:
+            return by_presence
     return space_utilisation_answer(
         model,
         open_data.k,
@@ -189,4 +220,49 @@ def read_utilisation(
         requested=period,
         campus=campus,
         at_peak_bounds=occupancy.use.bounds([space.space.id], at_peak=True),
+    )
+
+
+PRESENCE_NOTE = (
+    "This space has no occupancy count in the period, so the figures come from its "
+    "presence (PIR) readings. Presence says someone is there, not how many, so only the "
+    "frequency rate F is given: the share of the core hours with presence readings that "
+    "were in use, an hour being in use when presence was reported in at least "
+    "{share:g} of its readings (the site's presence_in_use_share; SMG 2006 counts an hour "
+    "in use when its observation finds anyone in the room). Occupancy rate O, "
+    "utilisation U, peak and P95 occupancy, the capacity bands and the seat-hours need a "
+    "number of people and are null."
+)
+
+
+def _presence_answer(
+    store: ReadingStore,
+    campus: Campus,
+    space: SpaceInBuilding,
+    period: Period,
+    group: GroupUtilisation,
+    k: int,
+) -> SpaceUtilisation | None:
+    """The answer from presence readings, for a space without counts; None without them."""
+    result = read_presence_use(store, campus, period.start, period.end, space.space.id)
+    if result.available_hours == 0:
+        return None
+    model = utilisation_model(space.space.id, space.space.capacity, period, campus, result)
+    answer = space_utilisation_answer(
+        model, k, exact=True, group=group, requested=period, campus=campus
+    )
+    note = PRESENCE_NOTE.format(share=campus.analytics.presence_in_use_share)
+    return answer.model_copy(
+        update={
+            "source": "presence",
+            "source_note": note,
+            "used_seat_hours_upper_bound": None,
+            "suppression": UtilisationSuppression(
+                applied=False,
+                k=k,
+                rule="none: presence is not a count of people (spaces of fewer than k seats "
+                "are withheld below facilities, as their occupancy is)",
+                suppressed_counts=0,
+            ),
+        }
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from campuslab.core.devices import Network, NetworkConnection
 from campuslab.core.registry import Campus
 from campuslab.ingest.networks.base import NetworkAdapter, Uplink
+from campuslab.ingest.networks.chirpstack import ChirpStackAdapter
 from campuslab.ingest.networks.home_assistant import HomeAssistantStatestreamAdapter
 from campuslab.ingest.networks.sparkplug import SparkplugAdapter
 from campuslab.ingest.networks.tasmota import TasmotaAdapter
@@ -27,6 +28,7 @@ _ADAPTERS: dict[Network, Callable[..., NetworkAdapter]] = {
     Network.ZIGBEE2MQTT: Zigbee2MqttAdapter,
     Network.HOME_ASSISTANT: HomeAssistantStatestreamAdapter,
     Network.TASMOTA: TasmotaAdapter,
+    Network.CHIRPSTACK: ChirpStackAdapter,
 }
 
 

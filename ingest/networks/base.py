@@ -42,6 +42,10 @@ class Uplink:
     # parts of the message the adapter could not read (e.g. a Sparkplug alias no BIRTH
     # declared), dead-lettered while the rest of the uplink is mapped
     rejected: list[Rejected] = field(default_factory=list)
+    # False for a message that says the device is alive (a join, a battery status) but
+    # carries no readings: it updates device health only, and an unknown device sending
+    # it is not dead-lettered (its uplinks are).
+    carries_readings: bool = True
 
 
 class NetworkAdapter(Protocol):
@@ -83,3 +87,18 @@ def number_or_none(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def best_signal(rx_metadata: object) -> tuple[float | None, float | None]:
+    """The strongest gateway's RSSI (dBm) and its SNR (dB) from a list of gateway records
+    with ``rssi`` (or ``channel_rssi``) and ``snr``."""
+    best: tuple[float | None, float | None] = (None, None)
+    if not isinstance(rx_metadata, list):
+        return best
+    for gateway in rx_metadata:
+        if not isinstance(gateway, dict):
+            continue
+        rssi = number_or_none(gateway.get("rssi", gateway.get("channel_rssi")))
+        if rssi is not None and (best[0] is None or rssi > best[0]):
+            best = (rssi, number_or_none(gateway.get("snr")))
+    return best

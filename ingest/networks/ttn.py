@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from campuslab.core.devices import Network, NetworkConnection, normalise_dev_eui
 from campuslab.ingest.decoders.timestamps import parse_timestamp
-from campuslab.ingest.networks.base import Uplink, json_object, number_or_none
+from campuslab.ingest.networks.base import Uplink, best_signal, json_object, number_or_none
 from campuslab.ingest.reasons import Reason, Rejected
 
 
@@ -65,7 +65,7 @@ class TheThingsStackAdapter:
                 "for this device or application in The Things Stack",
             )
         when = up.get("received_at") or message.get("received_at")
-        rssi, snr = _best_signal(up.get("rx_metadata"))
+        rssi, snr = best_signal(up.get("rx_metadata"))
         battery = up.get("last_battery_percentage")
         return [
             Uplink(
@@ -78,17 +78,3 @@ class TheThingsStackAdapter:
                 snr=snr,
             )
         ]
-
-
-def _best_signal(rx_metadata: object) -> tuple[float | None, float | None]:
-    """The strongest gateway's RSSI (dBm) and its SNR (dB)."""
-    best: tuple[float | None, float | None] = (None, None)
-    if not isinstance(rx_metadata, list):
-        return best
-    for gateway in rx_metadata:
-        if not isinstance(gateway, dict):
-            continue
-        rssi = number_or_none(gateway.get("rssi", gateway.get("channel_rssi")))
-        if rssi is not None and (best[0] is None or rssi > best[0]):
-            best = (rssi, number_or_none(gateway.get("snr")))
-    return best
