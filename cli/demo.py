@@ -37,6 +37,9 @@ from campuslab.simulators.publisher import MqttPublisher, backfill, run_live
 from campuslab.simulators.timetable_export import timetable_ics
 
 DEMO_FORMAT = "senml"  # packs: a week of history publishes in seconds, not minutes
+# Live, the simulated sensors speak as a real campus's do: The Things Stack v3 uplinks from
+# the registry's devices (Milesight AM319 and VS121 per space), through the ttn adapter.
+DEMO_LIVE_FORMAT = "ttn"
 DEMO_TIMETABLE_WEEKS_AHEAD = 4  # calendars run this long past the backfilled weeks
 
 
@@ -107,7 +110,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> None:
             live = threading.Thread(
                 target=run_live,
                 name="simulator-live",
-                args=(simulator, publisher, DEMO_FORMAT, "campus", 1.0, stop),
+                args=(simulator, publisher, DEMO_LIVE_FORMAT, "campus", 1.0, stop),
                 daemon=True,
             )
             live.start()
@@ -268,7 +271,7 @@ def _print_urls(
         f"  API docs        {base_url}/docs",
         f"  Spaces          {base_url}/api/v1/spaces",
         f"  Metrics         {base_url}/metrics  (facilities key)",
-        f"  MQTT broker     {mqtt_url}  (topics campus/#)",
+        f"  MQTT broker     {mqtt_url}  (campus/# and v3/+/devices/+/up)",
         "",
         "Your facilities API key (shown once; `campuslab keys list` lists keys):",
         f"  {key}",

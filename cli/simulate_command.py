@@ -45,6 +45,7 @@ class PayloadFormat(StrEnum):
     JSON = "json"
     SENML = "senml"
     BARE = "bare"
+    TTN = "ttn"  # as the registry's devices on The Things Stack v3 (LoRaWAN)
 
 
 def simulate(
@@ -69,7 +70,10 @@ def simulate(
         "1m", "--interval", help="Time between readings, e.g. 1m, 5m, 30s."
     ),
     payload_format: PayloadFormat = typer.Option(
-        PayloadFormat.JSON, "--format", help="Payload format."
+        PayloadFormat.JSON,
+        "--format",
+        help="Payload format: json, senml or bare on the campus topic scheme, or ttn to "
+        "publish as the registry's devices on The Things Stack (v3 uplinks).",
     ),
     prefix: str = typer.Option("campus", "--prefix", help="Topic prefix."),
     backfill_span: str | None = typer.Option(

@@ -98,6 +98,11 @@ _KWH = {
     "GJ": _scale(1e3 / 3.6),
 }
 
+# Presence (a PIR or radar sensor's yes/no) is a space quantity of its own, not a head
+# count: a space reports it only where a device measures it, and utilisation reads it
+# only where no count exists.
+PRESENCE = "presence"
+
 QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
@@ -110,6 +115,16 @@ QUANTITIES: dict[str, Quantity] = {
             10_000,
             "people present in the space",
             {"count": _identity, "persons": _identity, "people": _identity},
+        ),
+        Quantity(
+            PRESENCE,
+            "bool",
+            Subject.SPACE,
+            StateClass.MEASUREMENT,
+            0,
+            1,
+            "someone is present (1) or not (0): a motion or presence sensor, not a head count",
+            {"bool": _identity, "1": _identity, "": _identity},
         ),
         Quantity(
             "co2",
@@ -174,7 +189,10 @@ QUANTITIES: dict[str, Quantity] = {
     )
 }
 
-SPACE_QUANTITIES = tuple(q for q, spec in QUANTITIES.items() if spec.subject is Subject.SPACE)
+# SPACE_QUANTITIES are the levels every sensed space reports (presence is extra).
+SPACE_QUANTITIES = tuple(
+    q for q, spec in QUANTITIES.items() if spec.subject is Subject.SPACE and q != PRESENCE
+)
 METER_QUANTITIES = tuple(q for q, spec in QUANTITIES.items() if spec.subject is Subject.METER)
 
 

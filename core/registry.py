@@ -23,12 +23,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
 )
 
+from campuslab.core.devices import (
+    Device,
+    DeviceProfile,
+    NetworkConnection,
+    ProfileError,
+    load_profiles,
+)
 from campuslab.core.ids import ID_PATTERN, MAX_ID_LENGTH, case_twins, check_id
-from campuslab.core.quantities import METER_QUANTITIES, SPACE_QUANTITIES
+from campuslab.core.quantities import METER_QUANTITIES, PRESENCE, SPACE_QUANTITIES
 
 # the campus's own codes (core/ids.py); the check's message names the id and the character
 Identifier = Annotated[
@@ -269,6 +277,34 @@ class Campus(_Model):
     site: Site
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     buildings: list[Building] = Field(min_length=1)
+    # Real networks on the broker and the devices on them (campuslab.core.devices).
+    networks: list[NetworkConnection] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+    device_profiles: str | None = Field(
+        default=None,
+        description="folder of the campus's own device profiles (YAML), "
+        "relative to the registry file",
+    )
+    _profiles: dict[str, DeviceProfile] = PrivateAttr(default_factory=dict)
+
+    @property
+    def profiles(self) -> dict[str, DeviceProfile]:
+        """Device profiles by model: the packaged ones and the campus's own."""
+        return self._profiles
+
+    @cached_property
+    def _devices_by_identity(self) -> dict[tuple[str, str], Device]:
+        return {ident: d for d in self.devices for ident in d.identities()}
+
+    def device(self, identity: str, value: str) -> Device | None:
+        """The device whose identity field ``identity`` (e.g. ``dev_eui``) is ``value``."""
+        return self._devices_by_identity.get((identity, value))
+
+    def device_location(self, device: Device) -> tuple[str, str]:
+        """(building id, space or meter id) of a registered device."""
+        sensor = device.space or device.meter or ""
+        building = self.building_of(sensor)
+        return (building.id if building else "", sensor)
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -325,7 +361,7 @@ class Campus(_Model):
         """Quantities a sensor id may report under that building; None if unknown there."""
         found = self._spaces.get(sensor_id)
         if found and found[0].id == building_id:
-            return SPACE_QUANTITIES
+            return (*SPACE_QUANTITIES, PRESENCE)
         meter = self._meters.get(sensor_id)
         if meter and meter[0].id == building_id:
             return (meter[1].quantity,)
@@ -447,7 +483,7 @@ def _hdd_normal_problems(raw: dict[str, Any]) -> list[str]:
     ]
 
 
-def parse_campus(text: str, source: str = "<registry>") -> Campus:
+def parse_campus(text: str, source: str = "<registry>", base_dir: Path | None = None) -> Campus:
     """Parse and validate registry YAML; raise RegistryError listing every problem."""
     try:
         raw = yaml.safe_load(text)
@@ -469,9 +505,66 @@ def parse_campus(text: str, source: str = "<registry>") -> Campus:
     problems += _duplicate_ids(raw)
     problems += _weather_station_problems(raw)
     problems += _hdd_normal_problems(raw)
+    if campus is not None and not problems:
+        problems += _device_problems(campus, base_dir)
     if problems or campus is None:
         raise RegistryError(source, problems)
     return campus
+
+
+def _device_problems(campus: Campus, base_dir: Path | None) -> list[str]:
+    """Devices must name a known profile (or a quantity), a known space or meter, an
+    identity, and no identity twice; loads the profiles onto ``campus``."""
+    extra = None
+    if campus.device_profiles is not None:
+        extra = Path(campus.device_profiles)
+        if not extra.is_absolute() and base_dir is not None:
+            extra = base_dir / extra
+    try:
+        profiles = load_profiles(extra)
+    except ProfileError as exc:
+        return [f"device_profiles: {exc}"]
+    campus._profiles = profiles
+    problems: list[str] = []
+    seen: dict[tuple[str, str], str] = {}
+    keys: dict[str, str] = {}
+    for i, device in enumerate(campus.devices):
+        where = f"devices[{i}]"
+        identities = device.identities()
+        if not identities:
+            problems.append(
+                f"{where}: give the device's identity: dev_eui, ttn_device_id, zigbee_name, "
+                "ha_entity, tasmota_topic or sparkplug_device"
+            )
+            continue
+        for ident in identities:
+            if ident in seen:
+                problems.append(
+                    f"{where}.{ident[0]}: {ident[1]!r} is already the device at {seen[ident]}"
+                )
+            seen[ident] = where
+        if device.key in keys:
+            problems.append(
+                f"{where}.id: {device.key!r} is already the device at {keys[device.key]}"
+            )
+        keys[device.key] = where
+        if (device.space is None) == (device.meter is None):
+            problems.append(f"{where}: give either space or meter (where the device measures)")
+        elif device.space is not None and campus.space(device.space) is None:
+            problems.append(f"{where}.space: no space {device.space!r} in the registry")
+        elif device.meter is not None and campus.meter(device.meter) is None:
+            problems.append(f"{where}.meter: no meter {device.meter!r} in the registry")
+        if (device.model is None) == (device.quantity is None):
+            problems.append(
+                f"{where}: give either model (a device profile) or quantity (for a source "
+                "of one value, such as a Home Assistant entity)"
+            )
+        elif device.model is not None and device.model not in profiles:
+            problems.append(
+                f"{where}.model: no device profile {device.model!r} (known: "
+                f"{', '.join(sorted(profiles))}); add a YAML profile to device_profiles"
+            )
+    return problems
 
 
 def load_campus(path: str | Path) -> Campus:
@@ -483,7 +576,7 @@ def load_campus(path: str | Path) -> Campus:
         raise RegistryError(str(path), ["file not found"]) from None
     except (UnicodeDecodeError, IsADirectoryError) as exc:
         raise RegistryError(str(path), [f"cannot read as UTF-8 text: {exc}"]) from None
-    return parse_campus(text, str(path))
+    return parse_campus(text, str(path), base_dir=path.parent)
 
 
 def sample_campus_path() -> Path:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from campuslab.ingest.reasons import Reason
 
@@ -66,3 +70,23 @@ class IngestMetrics:
             "1 while connected to the MQTT broker",
             registry=self.registry,
         )
+
+    def count_unmapped_fields(self, source: Callable[[], Mapping[str, int]]) -> None:
+        """Export ``campuslab_ingest_unmapped_fields_total{model}`` from ``source``: the
+        fields of device messages that their profile does not read (ignored, not rejected)."""
+        self.registry.register(_UnmappedFields(source))
+
+
+class _UnmappedFields(Collector):
+    def __init__(self, source: Callable[[], Mapping[str, int]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "campuslab_ingest_unmapped_fields",
+            "Fields of device messages that the device's profile does not read (ignored)",
+            labels=["model"],
+        )
+        for model, count in sorted(dict(self._source()).items()):
+            family.add_metric([model], count)
+        yield family

@@ -11,10 +11,15 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import paho.mqtt.client as mqtt
+
 from campuslab.core.quantities import QUANTITIES, Quantity, UnitError
 from campuslab.core.readings import DeadLetter, ReadingBatch
 from campuslab.core.registry import Campus
 from campuslab.ingest.decoders import Decoded, decode_senml, decode_single
+from campuslab.ingest.device_health import DeviceHealthBook
+from campuslab.ingest.devices import DeviceMapper, MappedUplink
+from campuslab.ingest.networks import NetworkAdapter, Uplink, adapter_for
 from campuslab.ingest.reasons import Reason, Rejected
 
 SENML_SUFFIX = "senml"
@@ -39,16 +44,38 @@ class _Route:
 
 
 class MessageProcessor:
-    """Turns (topic, payload) into readings in a batch, or dead letters saying why not."""
+    """Turns (topic, payload) into readings in a batch, or dead letters saying why not.
+
+    Topics under ``prefix`` follow CampusLab's own scheme; the topics of the registry's
+    ``networks:`` go to their adapters, and the registered devices' profiles say what
+    their fields are.
+    """
 
     def __init__(
-        self, campus: Campus, prefix: str = "campus", limits: IngestLimits | None = None
+        self,
+        campus: Campus,
+        prefix: str = "campus",
+        limits: IngestLimits | None = None,
+        health: DeviceHealthBook | None = None,
     ) -> None:
         self.campus = campus
         self.prefix = prefix
         self.limits = limits or IngestLimits()
+        self.health = health if health is not None else DeviceHealthBook()
+        self.devices = DeviceMapper(campus, self.health)
+        self.unmapped_fields: dict[str, int] = {}  # device model -> fields not read
         self._routes: dict[str, _Route] = {}
+        self._own_topics = f"{prefix}/"
+        self._networks: list[tuple[str, NetworkAdapter]] = [
+            (connection.subscription, adapter_for(connection)) for connection in campus.networks
+        ]
+        self._adapters: dict[str, NetworkAdapter | None] = {}
         self._max_future_us = int(self.limits.max_future.total_seconds() * 1_000_000)
+
+    @property
+    def topic_filters(self) -> list[str]:
+        """What to subscribe to: the campus's own scheme, then each network's topics."""
+        return [f"{self.prefix}/#", *(topic for topic, _ in self._networks)]
 
     def process(
         self,
@@ -57,11 +84,16 @@ class MessageProcessor:
         received_us: int,
         batch: ReadingBatch,
         dead_letters: list[DeadLetter],
+        retained: bool = False,
     ) -> int:
         """Add the message's readings to ``batch`` and its rejects to ``dead_letters``.
 
+        ``retained`` says the broker replayed a retained message on subscribe (some
+        networks, such as Home Assistant's statestream, publish states retained).
         Returns how many readings were accepted.
         """
+        if self._networks and not topic.startswith(self._own_topics):
+            return self._process_network(topic, payload, received_us, batch, dead_letters, retained)
         try:
             if len(payload) > self.limits.max_payload_bytes:
                 raise Rejected(
@@ -91,6 +123,21 @@ class MessageProcessor:
     def _accept(self, route: _Route, item: Decoded, received_us: int, batch: ReadingBatch) -> None:
         name, ts_us, value, unit = item
         spec = route.quantity or self._quantity_from_name(route, name or "")
+        self._validate_and_add(
+            route.building, route.sensor, spec, ts_us, value, unit, received_us, batch
+        )
+
+    def _validate_and_add(
+        self,
+        building: str,
+        sensor: str,
+        spec: Quantity,
+        ts_us: int | None,
+        value: float,
+        unit: str | None,
+        received_us: int,
+        batch: ReadingBatch,
+    ) -> None:
         if ts_us is None:
             ts_us = received_us
         elif ts_us - received_us > self._max_future_us:
@@ -112,7 +159,97 @@ class MessageProcessor:
                 f"{spec.name}: {value:g} {spec.unit} is outside "
                 f"the physical range {spec.minimum:g}..{spec.maximum:g} {spec.unit}",
             )
-        batch.append(ts_us, route.building, route.sensor, spec.name, value)
+        batch.append(ts_us, building, sensor, spec.name, value)
+
+    # -- real networks ------------------------------------------------------------
+    def _process_network(
+        self,
+        topic: str,
+        payload: bytes,
+        received_us: int,
+        batch: ReadingBatch,
+        dead_letters: list[DeadLetter],
+        retained: bool,
+    ) -> int:
+        try:
+            if len(payload) > self.limits.max_payload_bytes:
+                raise Rejected(
+                    Reason.TOO_LARGE,
+                    f"payload is {len(payload)} bytes; the limit "
+                    f"is {self.limits.max_payload_bytes}",
+                )
+            uplinks = self._adapter(topic).decode(topic, payload, received_us, retained)
+        except Rejected as rejected:
+            dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
+            return 0
+        accepted = 0
+        for uplink in uplinks:
+            try:
+                mapped = self.devices.map(uplink, received_us)
+            except Rejected as rejected:
+                dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
+                continue
+            for rejected in mapped.rejected:
+                dead_letters.append(_dead_letter(topic, payload, received_us, rejected))
+            accepted += self._add_device_readings(
+                uplink, mapped, topic, payload, received_us, batch, dead_letters
+            )
+        return accepted
+
+    def _add_device_readings(
+        self,
+        uplink: Uplink,
+        mapped: MappedUplink,
+        topic: str,
+        payload: bytes,
+        received_us: int,
+        batch: ReadingBatch,
+        dead_letters: list[DeadLetter],
+    ) -> int:
+        if mapped.unmapped:
+            model = mapped.device.model or mapped.device.quantity or "?"
+            self.unmapped_fields[model] = self.unmapped_fields.get(model, 0) + mapped.unmapped
+        allowed = self.campus.quantities_of(mapped.building, mapped.sensor) or ()
+        accepted = 0
+        for quantity, ts_us, value, unit in mapped.readings:
+            try:
+                if quantity not in allowed:
+                    raise Rejected(
+                        Reason.UNKNOWN_QUANTITY,
+                        f"{mapped.sensor} does not report {quantity} "
+                        f"(it reports {', '.join(sorted(allowed))})",
+                    )
+                self._validate_and_add(
+                    mapped.building,
+                    mapped.sensor,
+                    QUANTITIES[quantity],
+                    ts_us,
+                    value,
+                    unit,
+                    received_us,
+                    batch,
+                )
+                accepted += 1
+            except Rejected as rejected:
+                named = Rejected(rejected.reason, f"{uplink.describe}: {rejected.detail}")
+                dead_letters.append(_dead_letter(topic, payload, received_us, named))
+        return accepted
+
+    def _adapter(self, topic: str) -> NetworkAdapter:
+        if topic in self._adapters:
+            adapter = self._adapters[topic]
+        else:
+            adapter = next((a for f, a in self._networks if mqtt.topic_matches_sub(f, topic)), None)
+            if len(self._adapters) < 100_000:  # bounded: garbage topics must not grow memory
+                self._adapters[topic] = adapter
+        if adapter is None:
+            networks = ", ".join(f for f, _ in self._networks)
+            raise Rejected(
+                Reason.BAD_TOPIC,
+                f"topic {topic[:120]!r} is neither {self.prefix}/<building>/<space-or-meter>/"
+                f"<quantity|senml> nor a topic of the registry's networks ({networks})",
+            )
+        return adapter
 
     def _quantity_from_name(self, route: _Route, name: str) -> Quantity:
         # RFC 8428 names such as "urn:campuslab:rfb:rfb-101:co2": the quantity is the last part.

@@ -19,6 +19,9 @@ class Reason(StrEnum):
     BAD_UNIT = "bad_unit"  # a unit that cannot be converted
     NOT_FINITE = "not_finite"  # NaN or infinity
     OUT_OF_RANGE = "out_of_range"  # outside the physical range of the quantity
+    UNKNOWN_DEVICE = "unknown_device"  # a network device the registry's devices: lacks
+    UNDECODED = "undecoded"  # a network uplink its codec did not decode (no fields)
+    SIMULATED_UPLINK = "simulated_uplink"  # a console-simulated uplink, not a measurement
 
 
 class Rejected(ValueError):

@@ -57,6 +57,7 @@ class _Inbound:
     topic: str
     payload: bytes
     received_us: int
+    retained: bool
 
 
 class Ingestor:
@@ -94,13 +95,20 @@ class Ingestor:
             target=self._write_loop, name="campuslab-writer", daemon=True
         )
         self._client = self._make_client()
+        metrics.count_unmapped_fields(lambda: processor.unmapped_fields)
+
+    @property
+    def topic_filters(self) -> list[str]:
+        """The campus's own topics and those of the registry's networks."""
+        topics = self.processor.topic_filters
+        if self.settings.share_group:
+            return [f"$share/{self.settings.share_group}/{t}" for t in topics]
+        return topics
 
     @property
     def topic_filter(self) -> str:
-        topics = f"{self.processor.prefix}/#"
-        if self.settings.share_group:
-            return f"$share/{self.settings.share_group}/{topics}"
-        return topics
+        """The subscriptions, comma-separated (for status lines and logs)."""
+        return ", ".join(self.topic_filters)
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> None:
@@ -171,7 +179,7 @@ class Ingestor:
         self._generation += 1
         self._connected = True
         self.metrics.connected.set(1)
-        client.subscribe(self.topic_filter, qos=1)
+        client.subscribe([(topic, 1) for topic in self.topic_filters])
         log.info(
             "connected to %s (session present: %s), subscribed to %s",
             self.endpoint.url,
@@ -203,6 +211,7 @@ class Ingestor:
                 message.topic,
                 message.payload,
                 received_us,
+                message.retain,
             )
         )
         if len(self._inbox) >= self.settings.max_batch:
@@ -239,7 +248,7 @@ class Ingestor:
         dead_letters: list[DeadLetter] = []
         process = self.processor.process
         for m in messages:
-            process(m.topic, m.payload, m.received_us, batch, dead_letters)
+            process(m.topic, m.payload, m.received_us, batch, dead_letters, m.retained)
         with self._pending_changed:
             self._pending += 1
         started = time.perf_counter()

@@ -7,6 +7,12 @@
 - ``senml``: topic ``{prefix}/{building}/{sensor}/senml``, one RFC 8428 SenML
   JSON pack per sensor per batch.
 
+- ``ttn``: as the registry's devices on The Things Stack v3 would publish: one
+  uplink (``v3/{application}@ttn/devices/{device}/up``, ``decoded_payload`` as the
+  device's profile reads it) per device per step, carrying every quantity its profile
+  maps (a PIR profile's presence from the occupancy); readings of spaces, meters and
+  the weather station without such a device go out as ``json``.
+
 SenML packs carry the base name ``urn:campuslab:{building}:{sensor}:`` and
 the base time (epoch seconds of the first reading) in the first record;
 records name the quantity (``n``), so each resolved name ends in it, and
@@ -31,7 +37,8 @@ from campuslab.core.quantities import QUANTITIES
 from campuslab.core.readings import US_PER_S, ReadingBatch, isoformat_utc
 from campuslab.core.registry import Campus
 
-FORMATS = ("json", "senml", "bare")
+FORMATS = ("json", "senml", "bare", "ttn")
+TTN_APPLICATION = "campuslab-sim"
 SENML_UNITS = {
     "occupancy": "count",
     "co2": "ppm",
@@ -58,17 +65,28 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def encode(batch: ReadingBatch, fmt: str, prefix: str = "campus") -> Iterator[tuple[str, bytes]]:
+def encode(
+    batch: ReadingBatch, fmt: str, prefix: str = "campus", campus: Campus | None = None
+) -> Iterator[tuple[str, bytes]]:
     """(topic, payload) of each MQTT message that carries ``batch`` in format ``fmt``."""
-    for message in encode_messages(batch, fmt, prefix):
+    for message in encode_messages(batch, fmt, prefix, campus):
         yield message.topic, message.payload
 
 
-def encode_messages(batch: ReadingBatch, fmt: str, prefix: str = "campus") -> Iterator[Message]:
-    """Like ``encode``, with the number of readings in each message."""
+def encode_messages(
+    batch: ReadingBatch, fmt: str, prefix: str = "campus", campus: Campus | None = None
+) -> Iterator[Message]:
+    """Like ``encode``, with the number of readings ingest stores from each message.
+
+    ``ttn`` needs the ``campus`` whose registry lists the devices.
+    """
     check_format(fmt)
     if fmt == "senml":
         yield from _senml_messages(batch, prefix)
+    elif fmt == "ttn":
+        if campus is None:
+            raise ValueError("the ttn format publishes as the registry's devices: pass the campus")
+        yield from _ttn_messages(batch, prefix, campus)
     else:
         yield from _single_messages(batch, fmt, prefix)
 
@@ -138,6 +156,97 @@ def senml_pack(base_name: str, records: list[tuple[int, str, float]]) -> str:
         fields.append(f'"v":{format_number(value)}')
         parts.append("{" + ",".join(fields) + "}")
     return "[" + ",".join(parts) + "]"
+
+
+# -- The Things Stack uplinks ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TtnDevice:
+    """A registry device on The Things Stack and how its profile's fields are written."""
+
+    topic: str
+    ids: str  # the end_device_ids object, as JSON
+    fields: tuple[tuple[str, str, float], ...]  # (quantity, field, scale) it reports
+    presence: tuple[str, object, object] | None  # (field, value when present, when not)
+    battery_field: str | None
+
+
+def _ttn_devices(campus: Campus) -> dict[str, list[_TtnDevice]]:
+    found: dict[str, list[_TtnDevice]] = {}
+    for device in campus.devices:
+        profile = campus.profiles.get(device.model or "")
+        if profile is None or not (device.dev_eui or device.ttn_device_id) or not device.space:
+            continue
+        device_id = device.ttn_device_id or f"eui-{(device.dev_eui or '').lower()}"
+        ids = {"device_id": device_id, "application_ids": {"application_id": TTN_APPLICATION}}
+        if device.dev_eui:
+            ids["dev_eui"] = device.dev_eui
+        fields = tuple(
+            (q, m.fields[0], m.scale) for q, m in profile.readings.items() if q != "presence"
+        )
+        presence = None
+        if "presence" in profile.readings:
+            mapping = profile.readings["presence"]
+            on = next((k for k, v in mapping.values.items() if v == 1 and k not in ("true",)), 1)
+            off = next((k for k, v in mapping.values.items() if v == 0 and k not in ("false",)), 0)
+            presence = (mapping.fields[0], on, off)
+        battery = profile.health.get("battery")
+        found.setdefault(device.space, []).append(
+            _TtnDevice(
+                f"v3/{TTN_APPLICATION}@ttn/devices/{device_id}/up",
+                json.dumps(ids),
+                fields,
+                presence,
+                battery[0] if battery else None,
+            )
+        )
+    return found
+
+
+def _ttn_messages(batch: ReadingBatch, prefix: str, campus: Campus) -> Iterator[Message]:
+    devices = _ttn_devices(campus)
+    steps: dict[tuple[int, str], dict[str, float]] = {}
+    others = ReadingBatch()
+    for ts_us, building, sensor, quantity, value in zip(
+        batch.ts_us, batch.building, batch.sensor, batch.quantity, batch.value, strict=True
+    ):
+        if sensor in devices:
+            steps.setdefault((ts_us, sensor), {})[quantity] = value
+        else:
+            others.append(ts_us, building, sensor, quantity, value)
+    for (ts_us, sensor), values in steps.items():
+        stamp = isoformat_utc(
+            datetime.fromtimestamp(ts_us // US_PER_S, UTC).replace(microsecond=ts_us % US_PER_S)
+        )
+        covered: set[str] = set()
+        for device in devices[sensor]:
+            decoded: dict[str, object] = {}
+            for quantity, field, scale in device.fields:
+                if quantity in values:
+                    decoded[field] = values[quantity] / scale if scale != 1 else values[quantity]
+                    covered.add(quantity)
+            readings = len(decoded)
+            if device.presence is not None and "occupancy" in values:
+                field, on, off = device.presence
+                decoded[field] = on if values["occupancy"] >= 1 else off
+                readings += 1
+            if not readings:
+                continue
+            if device.battery_field:
+                decoded[device.battery_field] = 92
+            body = (
+                f'{{"end_device_ids":{device.ids},"received_at":"{stamp}","uplink_message":'
+                f'{{"f_port":85,"decoded_payload":{json.dumps(decoded)},"rx_metadata":'
+                f'[{{"gateway_ids":{{"gateway_id":"sim-gw"}},"rssi":-88,"snr":8.5}}],'
+                f'"received_at":"{stamp}"}}}}'
+            )
+            yield Message(device.topic, body.encode(), readings)
+        for quantity, value in values.items():
+            if quantity not in covered:
+                building = campus.building_of(sensor)
+                others.append(ts_us, building.id if building else "", sensor, quantity, value)
+    yield from _single_messages(others, "json", prefix)
 
 
 # -- the garbage fault ------------------------------------------------------------------

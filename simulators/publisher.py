@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 
 from campuslab.core.config import MqttEndpoint
 from campuslab.core.readings import US_PER_S, ReadingBatch
+from campuslab.core.registry import Campus
 from campuslab.simulators.campus import CampusSimulator
 from campuslab.simulators.payloads import encode_messages, garbage_messages
 from campuslab.simulators.random_streams import Stream, generator
@@ -231,9 +232,14 @@ class _GarbageInjector:
 
 
 def _publish_batch(
-    publisher: MqttPublisher, batch: ReadingBatch, fmt: str, prefix: str, report: PublishReport
+    publisher: MqttPublisher,
+    batch: ReadingBatch,
+    fmt: str,
+    prefix: str,
+    report: PublishReport,
+    campus: Campus | None = None,
 ) -> None:
-    for message in encode_messages(batch, fmt, prefix):
+    for message in encode_messages(batch, fmt, prefix, campus):
         publisher.publish(message.topic, message.payload, message.readings)
         report.messages += 1
         report.readings += message.readings
@@ -271,7 +277,7 @@ def backfill(
     done = 0
     for batch in sim.batches(start, end):
         garbage.publish(publisher, batch.ts_us[0] // US_PER_S, report)
-        _publish_batch(publisher, batch, fmt, prefix, report)
+        _publish_batch(publisher, batch, fmt, prefix, report, sim.campus)
         done += len(batch)
         if progress:
             progress(min(done, total), total)
@@ -311,7 +317,7 @@ def run_live(
         if stop.wait(max(0.0, due - time.monotonic())):
             break
         garbage.publish(publisher, int(moment.timestamp()), report)
-        _publish_batch(publisher, batch, fmt, prefix, report)
+        _publish_batch(publisher, batch, fmt, prefix, report, sim.campus)
         if on_step:
             on_step(moment, report)
     report.seconds = time.monotonic() - began

@@ -5,7 +5,6 @@ No broker needed; tests/test_simulator_mqtt.py publishes to a real Mosquitto.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -154,13 +153,12 @@ def test_runs_started_at_different_times_agree_where_they_overlap(campus: Campus
         )
 
 
-def test_generating_a_week_of_the_sample_campus_is_fast(campus: Campus) -> None:
+def test_a_week_of_the_sample_campus_has_every_reading(campus: Campus) -> None:
+    # How fast it generates is measured in bench/, not here: a timed test fails on a busy
+    # machine and proves nothing about the product.
     sim = CampusSimulator(campus, SimulationConfig(interval=FIVE_MINUTES))
-    began = time.perf_counter()
     count = sum(len(b) for b in sim.batches(MONDAY, MONDAY + WEEK))
-    elapsed = time.perf_counter() - began
     assert count == 2016 * (81 * 4 + 8 + 2)  # spaces, meters, weather station
-    assert elapsed < 5.0, f"{count} readings took {elapsed:.1f} s"
 
 
 def test_configuration_is_validated() -> None:

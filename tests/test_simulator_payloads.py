@@ -167,3 +167,34 @@ def test_ingest_accepts_every_simulated_reading_and_rejects_garbage_for_the_stat
         ingest.process(message.topic, message.payload, received_us, accepted, rejected)
         assert len(accepted) == 0
         assert [r.reason for r in rejected] == [message.reason], message.topic
+
+
+def test_ttn_format_speaks_as_the_registrys_devices_and_loses_nothing(campus):
+    """--format ttn: one uplink per device and step; the ttn adapter reads back every value,
+    at its time, plus the AM319's PIR as presence exactly where someone is counted."""
+    import time as _time
+    from datetime import UTC, datetime, timedelta
+
+    from campuslab.core.readings import ReadingBatch
+    from campuslab.ingest.processor import MessageProcessor
+    from campuslab.simulators.campus import CampusSimulator, SimulationConfig
+    from campuslab.simulators.payloads import encode_messages
+
+    simulator = CampusSimulator(campus, SimulationConfig(seed=3, interval=timedelta(minutes=5)))
+    end = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    batch = next(iter(simulator.batches(end - timedelta(minutes=10), end)))
+    messages = list(encode_messages(batch, "ttn", "campus", campus))
+    uplinks = [m for m in messages if m.topic.startswith("v3/")]
+    assert len(uplinks) == 2 * 81 * len(set(batch.ts_us))  # an AM319 and a VS121 per space
+    processor = MessageProcessor(campus)
+    stored, letters = ReadingBatch(), []
+    for message in messages:
+        processor.process(message.topic, message.payload, _time.time_ns() // 1000, stored, letters)
+    assert letters == []
+    assert len(stored) == sum(m.readings for m in messages)
+    got = {(r.ts_us, r.sensor, r.quantity): r.value for r in stored}
+    for reading in batch:
+        assert got[(reading.ts_us, reading.sensor, reading.quantity)] == reading.value
+        if reading.quantity == "occupancy":
+            presence = got[(reading.ts_us, reading.sensor, "presence")]
+            assert presence == (1.0 if reading.value >= 1 else 0.0)

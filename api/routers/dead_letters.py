@@ -50,6 +50,9 @@ REASONS = (
     "bad_unit",
     "not_finite",
     "out_of_range",
+    "unknown_device",
+    "undecoded",
+    "simulated_uplink",
 )
 _MICROSECOND = timedelta(microseconds=1)
 
