@@ -27,13 +27,9 @@ import unicodedata
 
 MAX_ID_LENGTH = 63
 ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}$"
-ID_RULE = (
-    f"ids are 1 to {MAX_ID_LENGTH} characters: letters (A-Z, a-z), digits, '-', '_' "
-    "and '.', starting with a letter or digit"
-)
 _ID = re.compile(ID_PATTERN)
 _ALLOWED = "ids may hold letters, digits, '-', '_' and '.'"
-_TOPIC_CHARACTERS = {"/": "'/'", "+": "'+'", "#": "'#'"}
+_TOPIC_CHARACTERS = frozenset("/+#")  # a topic level separator and the two wildcards
 
 
 def is_valid_id(ident: object) -> bool:
@@ -53,8 +49,8 @@ def id_problem(ident: str) -> str | None:
         return "must not be empty"
     for position, character in enumerate(ident, start=1):
         if not (character.isascii() and (character.isalnum() or character in "._-")):
-            where = f"at position {position}"
-            return f"{_shown(ident)} has {_describe(character)} {where}{_why(character)}"
+            what = _describe(character)
+            return f"{_shown(ident)} has {what} at position {position}{_why(character)}"
     if len(ident) > MAX_ID_LENGTH:
         return (
             f"{_shown(ident)} is {len(ident)} characters long; ids may be at most {MAX_ID_LENGTH}"
