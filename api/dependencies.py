@@ -7,7 +7,6 @@ them to routes. Tests and other backends swap any of them with
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from fastapi import Depends, Path, Request
 from prometheus_client import CollectorRegistry
 
 from campuslab.api.problems import ApiProblem, invalid_parameter, shown
+from campuslab.core.ids import ID_PATTERN, MAX_ID_LENGTH, id_problem
 from campuslab.core.registry import Building, Campus, Space
 from campuslab.core.store.port import ReadingStore
 
@@ -78,30 +78,29 @@ class SpaceInBuilding:
     space: Space
 
 
-# the registry's id rule (core.registry): anything else cannot name a space, so it is
-# refused before any lookup, with a 422 that says what an id looks like
-SPACE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-_SPACE_ID = re.compile(SPACE_ID_PATTERN)
+# the registry's id rule (core.ids): anything else cannot name a space, so it is
+# refused before any lookup, with a 422 that says which character is wrong
+SPACE_ID_PATTERN = ID_PATTERN
 
 
 async def get_space(
     space_id: Annotated[
         str,
         Path(
-            description="space id from the campus registry (lower-case letters, digits, "
-            "'-' and '_')",
-            examples=["rfb-101"],
-            json_schema_extra={"pattern": SPACE_ID_PATTERN, "maxLength": 63},
+            description="space id from the campus registry, exactly as written there "
+            "(letters, digits, '-', '_' and '.'; case matters)",
+            examples=["rfb-101", "A2.14"],
+            json_schema_extra={"pattern": SPACE_ID_PATTERN, "maxLength": MAX_ID_LENGTH},
         ),
     ],
     campus: CampusDep,
 ) -> SpaceInBuilding:
     """The space named in the path; 404 problem when the registry has no such space."""
-    if not _SPACE_ID.fullmatch(space_id):
+    problem = id_problem(space_id)
+    if problem is not None:
         raise invalid_parameter(
             "space_id",
-            f"{shown(space_id)} is not a space id: ids are 1 to 63 lower-case letters, "
-            "digits, '-' or '_' (e.g. rfb-101); GET /api/v1/spaces lists them",
+            f"not a space id: {problem} (e.g. rfb-101); GET /api/v1/spaces lists them",
         )
     space = campus.space(space_id)
     if space is None:

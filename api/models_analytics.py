@@ -19,7 +19,6 @@ cannot disagree.
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
@@ -70,6 +69,7 @@ from campuslab.api.parameters import (
     resolve_period,
 )
 from campuslab.api.problems import ApiProblem, invalid_parameter, shown
+from campuslab.core.ids import ID_PATTERN, MAX_ID_LENGTH, id_problem
 from campuslab.core.readings import isoformat_utc
 from campuslab.core.registry import Building, Campus
 from campuslab.core.timetables import ImportReport, TimetableStore
@@ -1944,8 +1944,7 @@ def recommendations_answer(
 
 # -- request: the building, the scope filter, the timetables ---------------------------------
 
-BUILDING_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-_BUILDING_ID = re.compile(BUILDING_ID_PATTERN)
+BUILDING_ID_PATTERN = ID_PATTERN
 
 
 def get_building(
@@ -1954,18 +1953,15 @@ def get_building(
         Path(
             description="building id from the campus registry",
             examples=["rfb"],
-            json_schema_extra={"pattern": BUILDING_ID_PATTERN, "maxLength": 63},
+            json_schema_extra={"pattern": BUILDING_ID_PATTERN, "maxLength": MAX_ID_LENGTH},
         ),
     ],
     campus: CampusDep,
 ) -> Building:
     """The building named in the path: 422 for a malformed id, 404 problem for an unknown one."""
-    if not _BUILDING_ID.fullmatch(building_id):
-        raise invalid_parameter(
-            "building_id",
-            f"{shown(building_id)} is not a building id: ids are 1 to 63 lower-case letters, "
-            "digits, '-' or '_' (e.g. rfb)",
-        )
+    problem = id_problem(building_id)
+    if problem is not None:
+        raise invalid_parameter("building_id", f"not a building id: {problem} (e.g. rfb)")
     building = campus.building(building_id)
     if building is None:
         known = ", ".join(b.id for b in campus.buildings)

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from campuslab.core.ids import id_problem
 from campuslab.core.quantities import QUANTITIES, SPACE_QUANTITIES
 from campuslab.core.registry import Campus, RegistryError, Site, SpaceType, parse_campus
 
@@ -126,7 +127,13 @@ UNITS = {
     "kWh": "KiloW-HR",
     "kW": "KiloW",
 }
-_LOCAL_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _turtle_prefix(site_id: str) -> str:
+    """The site's Turtle prefix: a Turtle prefix may not hold '-' nor end in '.', nor
+    start with a digit, so those become '_' (the IRIs keep the id unchanged)."""
+    prefix = re.sub(r"[^A-Za-z0-9_]", "_", site_id)
+    return prefix if prefix[0].isalpha() else f"site_{prefix}"
 
 
 def site_namespace(campus: Campus) -> str:
@@ -157,7 +164,7 @@ def campus_graph(campus: Campus, api_base: str | None = None) -> Graph:
         ("unit", unit),
         ("qudt", qudt),
         ("campuslab", cl),
-        (campus.site.id.replace("-", "_"), site_ns),
+        (_turtle_prefix(campus.site.id), site_ns),
     ):
         graph.bind(prefix, namespace)
     base = api_base.rstrip("/") if api_base else None
@@ -334,11 +341,9 @@ class _BrickReader:
 
     def ident(self, entity) -> str:
         local = re.split(r"[#/]", str(entity))[-1]
-        if not _LOCAL_ID.match(local):
-            self.problems.append(
-                f"{entity}: its local name {local!r} is not a CampusLab id (lower-case "
-                "letters, digits, '-' or '_')"
-            )
+        problem = id_problem(local)
+        if problem is not None:
+            self.problems.append(f"{entity}: its local name is not a CampusLab id: {problem}")
         return local
 
     def name(self, entity) -> str:

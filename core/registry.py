@@ -18,7 +18,15 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from campuslab.core.devices import (
     Device,
@@ -27,10 +35,15 @@ from campuslab.core.devices import (
     ProfileError,
     load_profiles,
 )
+from campuslab.core.ids import ID_PATTERN, MAX_ID_LENGTH, case_twins, check_id
 from campuslab.core.quantities import METER_QUANTITIES, PRESENCE, SPACE_QUANTITIES
 
-_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+# the campus's own codes (core/ids.py); the check's message names the id and the character
+Identifier = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": ID_PATTERN, "maxLength": MAX_ID_LENGTH}),
+    AfterValidator(check_id),
+]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # What a site's outdoor weather station reports (°C and %RH, canonical units).
 WEATHER_STATION_QUANTITIES = ("temperature", "humidity")
@@ -396,8 +409,7 @@ def _reason(error: dict[str, Any]) -> str:
         "less_than": "must be < {lt}",
         "too_short": "must have at least {min_length} item(s)",
         "string_too_short": "must not be empty",
-        "string_pattern_mismatch": "must be lower-case letters, digits, '-' or '_' "
-        "(at most 63 characters)",
+        "string_type": "must be text (quote a value YAML reads as a number, e.g. '101')",
         "enum": "must be one of {expected}",
         "literal_error": "must be one of {expected}",
         "int_parsing": "must be a whole number",
@@ -435,9 +447,8 @@ def _duplicate_ids(raw: dict[str, Any]) -> list[str]:
     station = _weather_station(raw)
     if station is not None:
         places.append(("site.weather_station.id", station.get("id")))
-    for where, ident in places:
-        if not isinstance(ident, str):
-            continue
+    named = [(where, ident) for where, ident in places if isinstance(ident, str)]
+    for where, ident in named:
         if ident in seen:
             problems.append(
                 f"{where}: id {ident!r} is already used at {seen[ident]}; "
@@ -445,7 +456,7 @@ def _duplicate_ids(raw: dict[str, Any]) -> list[str]:
             )
         else:
             seen[ident] = where
-    return problems
+    return problems + case_twins(named)
 
 
 def _weather_station_problems(raw: dict[str, Any]) -> list[str]:

@@ -74,6 +74,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 import recurring_ical_events
 
+from campuslab.core.ids import is_valid_id
 from campuslab.core.registry import Campus
 
 MAX_CALENDAR_BYTES = 10 * 1024 * 1024
@@ -91,7 +92,6 @@ _TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", 
 _TOO_FINE = {"SECONDLY", "MINUTELY"}
 _MAX_BYMINUTE_VALUES = 4  # quarter hours at the finest
 _MAX_PROBLEMS_LISTED = 20
-_SPACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _QUERY_MARGIN = timedelta(days=1)
 
 
@@ -619,7 +619,7 @@ class TimetableStore:
         self._lock = threading.Lock()
 
     def _path(self, space_id: str) -> Path:
-        if not isinstance(space_id, str) or not _SPACE_ID.match(space_id):
+        if not isinstance(space_id, str) or not is_valid_id(space_id):
             raise UnknownSpace(f"{space_id!r} is not a space id")
         return self.folder / f"{space_id}.ics"
 
@@ -739,7 +739,7 @@ class TimetableStore:
         """Ids of the spaces with a stored calendar, sorted."""
         if not self.folder.is_dir():
             return []
-        return sorted(p.stem for p in self.folder.glob("*.ics") if _SPACE_ID.match(p.stem))
+        return sorted(p.stem for p in self.folder.glob("*.ics") if is_valid_id(p.stem))
 
     def delete(self, space_id: str) -> bool:
         """Remove a space's calendar; False if there was none."""

@@ -704,3 +704,74 @@ def test_openapi_and_docs(client: TestClient):
     assert {"200", "404", "422"} <= readings_op["responses"].keys()
     assert spec["paths"]["/api/v1/spaces/{space_id}/utilisation"]["get"]["tags"] == ["utilisation"]
     assert "/" not in spec["paths"]
+
+
+# -- ids as the campus writes them (tests/data/campus_codes.yaml) ------------------------------
+
+CAMPUS_CODES = Path(__file__).parent / "data" / "campus_codes.yaml"
+
+
+def test_campus_codes_are_paths_and_filters_exactly_as_written(store: DuckDBStore):
+    from campuslab.core.registry import load_campus
+
+    codes = load_campus(CAMPUS_CODES)
+    batch = ReadingBatch()
+    for stamp, value in CO2:
+        batch.append(to_epoch_us(ts(stamp)), "HB", "A2.14", "co2", value)
+    batch.append(to_epoch_us(ts(CO2[0][0])), "HB", "A2x14", "co2", 999.0)
+    for quarter in range(32):  # 20 people 08:00–12:00 local, as in the worked example
+        moment = datetime(2026, 11, 26, 7, tzinfo=UTC) + timedelta(minutes=15 * quarter)
+        batch.append(to_epoch_us(moment), "EL", "EL5", "occupancy", 20.0 if quarter < 16 else 0.0)
+    store.write(batch)
+    client = make_client(store, codes)
+
+    assert client.get("/api/v1/spaces/A2.14").json()["name"] == "Lesesal A2.14"
+    hb = client.get("/api/v1/spaces", params={"building": "HB"}).json()
+    assert [s["id"] for s in hb] == ["HB-101", "A2.14", "A2x14"]
+    assert_problem(client.get("/api/v1/spaces", params={"building": "hb"}), 422, "'hb'", "HB")
+    points = readings(client, "A2.14", quantity="co2", start=DAY_START, end=DAY_END).json()
+    assert [v for _, v in points["points"]] == [v for _, v in CO2]
+    assert readings(client, "A2x14", quantity="co2", start=DAY_START, end=DAY_END).json()[
+        "points"
+    ] == [["2026-11-26T10:00:00Z", 999.0]]
+    use = client.get("/api/v1/spaces/EL5/utilisation", params={"start": DAY_START, "end": DAY_END})
+    assert use.json()["frequency_rate"] == pytest.approx(0.5)
+    assert_problem(client.get("/api/v1/spaces/a2.14"), 404, "no space 'a2.14'")
+    assert_problem(
+        readings(client, "HB 101", quantity="co2"),
+        422,
+        "'HB 101' has a space at position 3; ids may hold letters, digits, '-', '_' and '.'",
+        parameter="space_id",
+    )
+    assert_problem(
+        client.get("/api/v1/buildings/E+L/energy"),
+        422,
+        "'E+L' has '+' at position 2, which cannot stand in an MQTT topic level",
+        parameter="building_id",
+    )
+    assert client.get("/api/v1/buildings/el/energy").status_code == 404
+    pattern = client.get("/openapi.json").json()["paths"]["/api/v1/spaces/{space_id}"]["get"]
+    (space_id,) = [p for p in pattern["parameters"] if p["name"] == "space_id"]
+    assert space_id["schema"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+def test_renaming_a_lower_case_id_starts_a_new_series_and_keeps_the_old_data(
+    store: DuckDBStore, campus: Campus
+):
+    """What a deployment that stored lower-case ids sees when its registry adopts the code."""
+    seed(store)  # rfb-101 CO2, stored under the lower-case id
+    document = campus.model_dump(mode="json")
+    for building in document["buildings"]:
+        for space in building["spaces"]:
+            if space["id"] == "rfb-101":
+                space["id"] = "RFB-101"
+    renamed = Campus.model_validate(document)
+    client = make_client(store, renamed)
+    day = {"quantity": "co2", "start": DAY_START, "end": DAY_END}
+    assert readings(client, "RFB-101", **day).json()["points"] == []  # a new series
+    assert_problem(readings(client, "rfb-101", **day), 404, "no space 'rfb-101'")
+    # nothing was migrated or lost: the old series is still stored under its old id
+    kept = store.read_series("rfb-101", "co2", ts(DAY_START), ts(DAY_END))
+    assert kept.values.tolist() == [v for _, v in CO2]
+    unchanged = make_client(store, campus)  # and with the old registry it reads as before
+    assert len(readings(unchanged, "rfb-101", **day).json()["points"]) == len(CO2)

@@ -191,15 +191,15 @@ def test_import_problems_are_listed():
     @prefix brick: <https://brickschema.org/schema/Brick#> .
     @prefix ex: <http://example.com/x#> .
     ex:s a brick:Site .
-    ex:B a brick:Building ; brick:isPartOf ex:s .
-    ex:f a brick:Floor ; brick:isPartOf ex:B .
+    ex:Bø a brick:Building ; brick:isPartOf ex:s .
+    ex:f a brick:Floor ; brick:isPartOf ex:Bø .
     ex:r1 a brick:Room ; brick:isPartOf ex:f .
     """
     with pytest.raises(RegistryError) as caught:
         registry_from_brick(broken)
     text = str(caught.value)
     assert "timezone" in text
-    assert "'B' is not a CampusLab id" in text
+    assert "its local name is not a CampusLab id: 'Bø' has 'ø' (U+00F8, not ASCII)" in text
     assert "no seats" in text
     assert "no floor number" in text
     with pytest.raises(RegistryError, match="not valid Turtle"):
@@ -231,3 +231,28 @@ def test_graph_without_api_base_has_ids_only(sample: Campus):
     graph = campus_graph(sample)
     assert not list(graph.triples((None, REF.storedAt, None)))
     assert len(list(graph.triples((None, REF.hasTimeseriesId, None)))) > 300
+
+
+def test_the_campus_own_codes_are_carried_unchanged_into_brick():
+    codes = load_campus(Path(__file__).parent / "data" / "campus_codes.yaml")
+    turtle = campus_turtle(codes, API)
+    graph = Graph().parse(data=turtle, format="turtle")
+    site = Namespace("urn:campuslab:NTNU-Gl#")
+    room = site["A2.14"]
+    assert str(room) == "urn:campuslab:NTNU-Gl#A2.14"
+    assert (room, RDF.type, BRICK.Common_Space) in graph
+    assert (site["HB"], BRICK.hasPart, site["HB/floor/2"]) in graph
+    assert (site["HB/floor/2"], BRICK.hasPart, room) in graph
+    point = site["A2.14/co2"]
+    (reference,) = graph.objects(point, REF.hasExternalReference)
+    assert graph.value(reference, REF.hasTimeseriesId) == Literal("co2/A2.14")
+    assert graph.value(reference, REF.storedAt) == Literal(
+        f"{API}/api/v1/spaces/A2.14/readings?quantity=co2"
+    )
+    assert (site["EL.el"], BRICK.meters, site["EL"]) in graph
+    back = registry_from_brick(turtle)
+    assert back.site == codes.site
+    assert back.buildings == codes.buildings
+    # a site id that is not a Turtle prefix name still gives Turtle that parses
+    dotted = codes.model_copy(update={"site": codes.site.model_copy(update={"id": "gl."})})
+    assert registry_from_brick(campus_turtle(dotted)).site.id == "gl."

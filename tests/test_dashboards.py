@@ -169,17 +169,20 @@ def test_every_variable_in_queries_is_defined(name):
             assert variable["datasource"]["uid"] == DATASOURCE_UID
             assert variable["multi"] and variable["includeAll"], variable["name"]
     space = next(v for v in board["templating"]["list"] if v["name"] == "space")
-    assert "$building" in space["query"], "the space list follows the building choice"
+    assert "${building:regex}" in space["query"], "the space list follows the building choice"
 
 
-def test_multi_value_variables_are_matched_as_regex():
-    """Grafana renders multi-value variables as (a|b): only =~ /^$var$/ can take that."""
+def test_multi_value_variables_are_matched_as_escaped_regex():
+    """Grafana renders multi-value variables as (a|b): only =~ /^...$/ can take that, and the
+    :regex format escapes each value, so the '.' of A2.14 is not a wildcard."""
     for name, board in load_dashboards().items():
         for _, target in all_targets(board):
             for variable in ("building", "space"):
-                assert f"= ${variable}" not in target["query"].replace("=~", "~~"), name
-                if f"${variable}" in target["query"]:
-                    assert f'"{variable}" =~ /^${variable}$/' in target["query"], target["query"]
+                query = target["query"]
+                assert f"= ${variable}" not in query.replace("=~", "~~"), name
+                assert f"${variable}$" not in query, f"{name}: ${variable} is not escaped"
+                if f"${{{variable}:regex}}" in query:
+                    assert f'"{variable}" =~ /^${{{variable}:regex}}$/' in query, query
 
 
 def test_datasource_provisioning_yaml():
@@ -323,8 +326,15 @@ class Selection:
     spaces: tuple[str, ...]
 
 
+def escape_regex(value: str) -> str:
+    """Grafana's escapeRegex (@grafana/data), which its ``:regex`` format applies to each value."""
+    return re.sub(r"[\\^$*+?.()|\[\]{}/]", lambda m: "\\" + m[0], value)
+
+
 def multi(values: tuple[str, ...]) -> str:
-    return "(" + "|".join(values) + ")"
+    """A multi-value selection in the ``:regex`` format: one value bare, more as (a|b)."""
+    escaped = [escape_regex(v) for v in values]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
 
 def selection(campus: Campus, buildings: tuple[str, ...], spaces: tuple[str, ...] | None = None):
@@ -369,8 +379,9 @@ def render(
         if variable["type"] == "constant":
             values[variable["name"]] = variable["query"]
     for name in sorted(values, key=len, reverse=True):
+        text = text.replace(f"${{{name}:regex}}", values[name])
         text = text.replace(f"${{{name}}}", values[name]).replace(f"${name}", values[name])
-    assert "$" not in text.replace("/^(", "").replace(")$/", ""), text
+    assert not re.search(r"\$\{|\$\w", text), f"a variable is left: {text}"
     return text
 
 
@@ -877,3 +888,66 @@ def test_weekend_base_load_on_a_dst_weekend(influxdb1, dst_seeded):
     )
     days = [r.ts.astimezone(DST_CAMPUS.tz).date() for r in dst_seeded.building_daily]
     assert days == [DST_FIRST + timedelta(days=i) for i in range(10)]
+
+
+# -- the campus's own codes: a '.' in an id is not a wildcard ----------------------------------
+
+CAMPUS_CODES = Path(__file__).parent / "data" / "campus_codes.yaml"
+
+
+@pytest.fixture(scope="module")
+def codes_seeded(influxdb1) -> Seeded:
+    """Two hours of CO₂ for A2.14 (600s), A2x14 (900s) and HB-101 (450), and EL5 occupancy."""
+    from campuslab.core.registry import load_campus
+
+    campus = load_campus(CAMPUS_CODES)
+    db = f"codes_{uuid.uuid4().hex[:8]}"
+    influxdb1.create_database(db)
+    now = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    batch = ReadingBatch()
+    for minute in range(0, 120, 15):
+        ts = to_epoch_us(now - timedelta(minutes=minute))
+        batch.append(ts, "HB", "A2.14", "co2", 600.0)
+        batch.append(ts, "HB", "A2x14", "co2", 900.0)
+        batch.append(ts, "HB", "HB-101", "co2", 450.0)
+        for sensor in ("A2.14", "A2x14", "HB-101"):
+            batch.append(ts, "HB", sensor, "occupancy", 3.0)
+        batch.append(ts, "EL", "EL5", "occupancy", 50.0)
+    influxdb1.write_lines(db, LineProtocolEncoder(campus).readings(batch))
+    return Seeded(db, campus, now, {}, {})
+
+
+@pytest.mark.servers
+def test_a_dotted_space_code_selects_that_room_only(influxdb1, codes_seeded):
+    board = board_named("campuslab-climate")
+    only = selection(codes_seeded.campus, ("HB",), ("A2.14",))
+    assert only.space == "A2\\.14"
+    (series,) = run_panel(influxdb1, codes_seeded, board, "CO₂", only).values()
+    assert [one["tags"]["space"] for one in series] == ["A2.14"]
+    assert {v for one in series for _, v in one["values"]} == {600.0}
+    # the space list of building HB carries the codes unchanged
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    query = render(variables["space"]["query"], board, None, only, codes_seeded)
+    assert {row["value"] for row in rows(run(influxdb1, codes_seeded, query))} == {
+        "A2.14",
+        "A2x14",
+        "HB-101",
+    }
+    # what the unescaped /^$space$/ did: A2.14 also matched A2x14
+    panel = next(p for p in board["panels"] if p["title"] == "CO₂")
+    old = panel["targets"][0]["query"].replace("${space:regex}", "A2.14")
+    unescaped = render(old, board, panel, only, codes_seeded)
+    assert {one["tags"]["space"] for one in run(influxdb1, codes_seeded, unescaped)} == {
+        "A2.14",
+        "A2x14",
+    }
+
+
+@pytest.mark.servers
+def test_an_upper_case_building_code_selects_that_building_only(influxdb1, codes_seeded):
+    board = board_named("campuslab-overview")
+    chosen = selection(codes_seeded.campus, ("EL",))
+    (series,) = run_panel(
+        influxdb1, codes_seeded, board, "People now, by building", chosen
+    ).values()
+    assert {one["tags"]["building"]: one["values"][0][1] for one in series} == {"EL": 50.0}

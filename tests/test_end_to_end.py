@@ -7,12 +7,16 @@ exactly once.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 from servers.publisher import MqttTestPublisher
 
@@ -258,3 +262,63 @@ def test_simulated_campus_arrives_exactly_as_published(mosquitto, serve_factory,
         ).json()
         assert answer["points"] == published, (sensor, quantity)
         assert len(published) == 24
+
+
+CAMPUS_CODES = Path(__file__).parent / "data" / "campus_codes.yaml"
+
+
+def test_a_campus_room_code_travels_unchanged_from_mqtt_to_the_api(
+    mosquitto, serve_factory, publisher
+):
+    """A2.14 over real Mosquitto into `campuslab serve`: stored, read back and exported as
+    itself; A2x14 is another room, and a topic in the wrong case is a dead letter."""
+    serve = serve_factory(mosquitto.url, registry=CAMPUS_CODES)
+    values = [612.0, 640.5, 701.25]
+    for i, value in enumerate(values):
+        publisher.publish("campus/HB/A2.14/co2", json_reading(T0 + timedelta(minutes=i), value))
+    publisher.publish("campus/HB/A2x14/co2", json_reading(T0, 900.0))
+    pack = [{"bn": "urn:campuslab:HB:A2.14:", "bt": T0.timestamp(), "n": "humidity", "v": 41.5}]
+    publisher.publish("campus/HB/A2.14/senml", json.dumps(pack))
+    publisher.publish("campus/EL/EL.el/energy", json.dumps({"value": 1250.5, "ts": iso(T0)}))
+    publisher.publish("campus/hb/A2.14/co2", json_reading(T0, 1.0))  # building in the wrong case
+    publisher.publish("campus/HB/a2.14/co2", json_reading(T0, 2.0))  # space in the wrong case
+    assert serve.wait_stored(6) == 6
+
+    def readings(space: str, quantity: str = "co2") -> httpx.Response:
+        return serve.get(
+            f"/api/v1/spaces/{space}/readings",
+            quantity=quantity,
+            start=iso(T0),
+            end=iso(T0 + timedelta(hours=1)),
+        )
+
+    answer = readings("A2.14").json()
+    assert answer["space_id"] == "A2.14"
+    assert answer["points"] == [[iso(T0 + timedelta(minutes=i)), v] for i, v in enumerate(values)]
+    assert readings("A2.14", "humidity").json()["points"] == [[iso(T0), 41.5]]
+    assert readings("A2x14").json()["points"] == [[iso(T0), 900.0]]
+    wrong_case = readings("a2.14")
+    assert wrong_case.status_code == 404
+    assert "no space 'a2.14'" in wrong_case.json()["detail"]
+    plus = readings("A2+14")
+    assert plus.status_code == 422
+    assert "'A2+14' has '+' at position 3" in plus.json()["detail"]
+    assert "A2.14" in [s["id"] for s in serve.get("/api/v1/spaces").json()]
+    assert metric(serve, "campuslab_ingest_rejected_total", reason="unknown_building") == 1
+    assert metric(serve, "campuslab_ingest_rejected_total", reason="unknown_sensor") == 1
+
+    export = serve.get(
+        "/api/v1/export",
+        quantity="co2",
+        building="HB",
+        start=iso(T0),
+        end=iso(T0 + timedelta(hours=1)),
+        every="15m",
+    )
+    assert export.status_code == 200, export.text
+    assert 'filename="HB-co2-15m-' in export.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(export.text)))
+    first = {r["sensor"]: r for r in table if r["ts"].startswith(iso(T0)[:16])}
+    assert float(first["A2.14"]["value"]) == pytest.approx((612.0 + 640.5 + 701.25) / 3)
+    assert float(first["A2x14"]["value"]) == 900.0
+    assert {r["building"] for r in table} == {"HB"}

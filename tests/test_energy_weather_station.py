@@ -79,7 +79,7 @@ def test_the_station_must_name_a_building_and_have_a_campus_wide_unique_id():
         "ids must be unique campus-wide"
     ]
     assert problems(registry({"id": "Roof Top", "building": "a"}))[0].startswith(
-        "site.weather_station.id: must be lower-case letters"
+        "site.weather_station.id: 'Roof Top' has a space at position 5"
     )
     assert problems(registry({"id": "roof"})) == ["site.weather_station.building: is required"]
 

@@ -121,7 +121,7 @@ def test_lookups(campus):
         (
             ["buildings", 0, "spaces", 0, "id"],
             "Room 101!",
-            "buildings[0].spaces[0].id: must be lower-case",
+            "buildings[0].spaces[0].id: 'Room 101!' has a space at position 5",
         ),
         (
             ["buildings", 0, "spaces", 0, "name"],
@@ -239,3 +239,88 @@ def test_missing_and_binary_files(tmp_path: Path):
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(RegistryError, match="UTF-8"):
         load_campus(binary)
+
+
+# -- ids as the campus writes them (core/ids.py) -----------------------------------------
+
+CAMPUS_CODES = (Path(__file__).parent / "data" / "campus_codes.yaml").read_text(encoding="utf-8")
+
+
+def test_a_registry_with_the_campus_own_room_codes_loads_and_keeps_them_exactly():
+    campus = parse_campus(CAMPUS_CODES)
+    assert [b.id for b in campus.buildings] == ["EL", "HB"]
+    assert campus.space("A2.14").name == "Lesesal A2.14"
+    assert campus.building_of("A2.14").id == "HB"
+    assert campus.space("EL5").capacity == 120
+    assert campus.quantities_of("EL", "EL.el") == ("energy",)
+    # matching is exact: neither the case nor the dot is loosened
+    assert campus.space("hb-101") is None
+    assert campus.space("a2.14") is None
+    assert campus.space("A2x14").name == "Grupperom"
+    assert campus.building("el") is None
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        ("HB 101", "'HB 101' has a space at position 3; ids may hold"),
+        ("HB/101", "'HB/101' has '/' at position 3, which cannot stand in an MQTT topic level"),
+        ("HB+101", "'HB+101' has '+' at position 3, which cannot stand in an MQTT topic level"),
+        ("HB#101", "'HB#101' has '#' at position 3, which cannot stand in an MQTT topic level"),
+        ("HB\t101", r"'HB\t101' has a control character '\t' (U+0009) at position 3"),
+        ("HB\x00101", r"'HB\x00101' has a control character '\x00' (U+0000) at position 3"),
+        ("Rom-ø1", "'Rom-ø1' has 'ø' (U+00F8, not ASCII) at position 5"),
+        ("HB,101", "'HB,101' has ',' at position 3"),
+        (".A2", "'.A2' starts with '.'; ids must start with a letter or digit"),
+        ("A" * 64, "is 64 characters long; ids may be at most 63"),
+    ],
+)
+def test_a_refused_id_is_named_with_its_character_and_yaml_path(bad, expected):
+    document = yaml.safe_load(CAMPUS_CODES)
+    document["buildings"][1]["spaces"][1]["id"] = bad
+    problems = problems_of(document)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("buildings[1].spaces[1].id: ")
+    assert expected in problems[0]
+
+
+def test_building_meter_site_and_station_ids_are_checked_alike():
+    document = yaml.safe_load(CAMPUS_CODES)
+    document["site"]["id"] = "NTNU Gl"
+    document["buildings"][0]["id"] = "E/L"
+    document["buildings"][0]["meters"][0]["id"] = "EL#el"
+    problems = problems_of(document)
+    assert problems[0].startswith("site.id: 'NTNU Gl' has a space at position 5")
+    assert problems[1].startswith("buildings[0].id: 'E/L' has '/' at position 2")
+    assert problems[2].startswith("buildings[0].meters[0].id: 'EL#el' has '#' at position 3")
+
+
+def test_ids_that_differ_only_in_case_are_refused_naming_both():
+    document = yaml.safe_load(CAMPUS_CODES)
+    document["buildings"][1]["spaces"][2]["id"] = "hb-101"
+    assert problems_of(document) == [
+        "buildings[1].spaces[2].id: id 'hb-101' differs only in case from 'HB-101' at "
+        "buildings[1].spaces[0].id; ids that differ only in case are refused "
+        "(they read as the same room)"
+    ]
+    # across kinds too: ids are one campus-wide name space
+    document = yaml.safe_load(CAMPUS_CODES)
+    document["buildings"][1]["spaces"][0]["id"] = "el"
+    assert problems_of(document)[0].startswith(
+        "buildings[1].spaces[0].id: id 'el' differs only in case from 'EL' at buildings[0].id"
+    )
+
+
+def test_a_room_code_yaml_reads_as_a_number_must_be_quoted():
+    document = CAMPUS_CODES.replace("id: A2x14", "id: 2.14")
+    assert problems_of(document) == [
+        "buildings[1].spaces[2].id: must be text (quote a value YAML reads as a number, e.g. '101')"
+    ]
+    assert parse_campus(CAMPUS_CODES.replace("id: A2x14", "id: '2.14'")).space("2.14")
+
+
+def test_the_lower_case_sample_campus_loads_unchanged():
+    campus = load_campus(sample_campus_path())
+    ids = [b.id for b in campus.buildings] + [s.id for _, s in campus.spaces()]
+    assert all(i == i.lower() for i in ids)
+    assert campus.space("rfb-101").capacity == 280

@@ -33,6 +33,7 @@ from campuslab.analytics.rollups import (
     compute_rollups,
     local_midnight,
     weekend_base_kw,
+    write_rollups,
 )
 from campuslab.analytics.scheduler import (
     backfill,
@@ -689,3 +690,20 @@ def test_the_scheduler_survives_a_failing_run(tmp_path, caplog):
 def test_compute_rollups_before_any_data_is_empty(store):
     rollups = compute_rollups(store, LAB, date(2026, 3, 27), date(2026, 3, 27), utc(2026, 4, 1))
     assert rollups.by_measurement() == {m: [] for m in MEASUREMENTS}
+
+
+def test_renaming_a_space_keeps_its_old_rollups_and_starts_new_ones(store):
+    """A registry that renames room-40 to ROOM-40: no migration, nothing of room-40 lost."""
+    batch = ReadingBatch()
+    every(batch, "room-40", "occupancy", local(2026, 11, 26, 8), local(2026, 11, 26, 16), 20.0)
+    store.write(batch)
+    day, until = date(2026, 11, 26), local(2026, 11, 27, 0)
+    write_rollups(store, compute_rollups(store, LAB, day, day, until))
+    (old,) = rows_of(store, SPACE_DAILY, space="room-40")
+    assert old.fields["in_use_hours"] == 8.0
+
+    renamed = parse_campus(LAB_YAML.replace("room-40", "ROOM-40"))
+    write_rollups(store, compute_rollups(store, renamed, day, day, until))
+    assert rows_of(store, SPACE_DAILY, space="room-40") == [old]
+    assert rows_of(store, SPACE_DAILY, space="ROOM-40") == []  # its readings stayed under room-40
+    assert len(rows_of(store, SPACE_HOURLY, space="room-40")) == 8

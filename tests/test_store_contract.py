@@ -28,6 +28,7 @@ import contextlib
 import os
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -37,7 +38,7 @@ import pytest
 
 from campuslab.core.quantities import QUANTITIES
 from campuslab.core.readings import DeadLetter, ReadingBatch, to_epoch_us
-from campuslab.core.registry import Campus
+from campuslab.core.registry import Campus, load_campus
 from campuslab.core.store import Aggregate, ReadingStore, TooManyPoints
 from campuslab.core.store.duckdb import DuckDBStore, StoreLockedError
 from campuslab.core.store.influx import InfluxConfig, InfluxStore, RetentionNotSupported
@@ -203,6 +204,10 @@ def drop_live_bucket(store: InfluxStore) -> None:
 
 @pytest.fixture(params=ALL_BACKENDS)
 def store(request, tmp_path: Path, campus: Campus) -> ReadingStore:
+    yield from _backend(request, tmp_path, campus)
+
+
+def _backend(request, tmp_path: Path, campus: Campus) -> Iterator[ReadingStore]:
     kind = request.param
     database = f"contract_{uuid.uuid4().hex[:12]}"
     if kind == "duckdb":
@@ -693,3 +698,54 @@ def test_a_second_process_gets_a_clear_error(tmp_path: Path):
         assert StoreLockedError.__name__ in result.stderr
     finally:
         holder.close()
+
+
+# -- ids as the campus writes them ---------------------------------------------------------
+
+CAMPUS_CODES = Path(__file__).parent / "data" / "campus_codes.yaml"
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def codes_store(request, tmp_path: Path) -> ReadingStore:
+    """A store for the campus of tests/data/campus_codes.yaml (HB-101, EL5, A2.14, A2x14)."""
+    yield from _backend(request, tmp_path, load_campus(CAMPUS_CODES))
+
+
+def test_dotted_and_upper_case_ids_are_matched_exactly(codes_store):
+    """A2.14 and A2x14 are two rooms: a '.' is never a wildcard, and case is kept."""
+    codes_store.write(
+        batch_of(
+            [(T0 + timedelta(minutes=m), "HB", "A2.14", "co2", 600.0 + m) for m in range(3)]
+            + [(T0 + timedelta(minutes=m), "HB", "A2x14", "co2", 900.0 + m) for m in range(3)]
+            + [(T0 + timedelta(minutes=m), "HB", "HB-101", "co2", 450.0) for m in range(3)]
+            + [(T0 + timedelta(minutes=m), "EL", "EL.el", "energy", 10.0 + m) for m in range(3)]
+        )
+    )
+    end = T0 + timedelta(hours=1)
+    assert codes_store.read_series("A2.14", "co2", T0, end).values.tolist() == [600, 601, 602]
+    assert codes_store.read_series("A2x14", "co2", T0, end).values.tolist() == [900, 901, 902]
+    assert codes_store.read_series("a2.14", "co2", T0, end).values.tolist() == []
+    assert codes_store.read_series("hb-101", "co2", T0, end).values.tolist() == []
+    assert codes_store.read_series("EL.el", "energy", T0, end).values.tolist() == [10, 11, 12]
+    hourly = codes_store.read_resampled("co2", T0, end, timedelta(hours=1), sensors=["A2.14"])
+    assert {k: v.values.tolist() for k, v in hourly.items()} == {"A2.14": [601.0]}
+    every = codes_store.read_resampled("co2", T0, end, timedelta(hours=1))
+    assert sorted(every) == ["A2.14", "A2x14", "HB-101"]
+    latest = {(r.building, r.sensor, r.quantity): r.value for r in codes_store.latest()}
+    assert latest == {
+        ("HB", "A2.14", "co2"): 602.0,
+        ("HB", "A2x14", "co2"): 902.0,
+        ("HB", "HB-101", "co2"): 450.0,
+        ("EL", "EL.el", "energy"): 12.0,
+    }
+    codes_store.write_rollups(
+        "space_hourly",
+        [
+            RollupRow(T0, {"building": "HB", "space": "A2.14"}, {"occupancy_mean": 12.0}),
+            RollupRow(T0, {"building": "HB", "space": "A2x14"}, {"occupancy_mean": 3.0}),
+        ],
+    )
+    rows = codes_store.read_rollups("space_hourly", T0, end, {"space": "A2.14"})
+    assert [(dict(r.tags), dict(r.fields)) for r in rows] == [
+        ({"building": "HB", "space": "A2.14"}, {"occupancy_mean": 12.0})
+    ]

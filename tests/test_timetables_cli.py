@@ -167,3 +167,18 @@ def test_list_without_timetables(app, tmp_path: Path):
     result = run(app, "list", "--data-dir", str(tmp_path))
     assert result.exit_code == 0
     assert "No timetables in" in result.stdout
+
+
+def test_a_dotted_upper_case_space_code_is_imported_and_listed_as_written(app, tmp_path: Path):
+    codes = str(DATA / "campus_codes.yaml")
+    ics = str(DATA / "timetable_hall_a.ics")
+    common = ("--data-dir", str(tmp_path), "--registry", codes)
+    result = run(app, "import", ics, "--space", "A2.14", *common)
+    assert result.exit_code == 0, result.output
+    assert "for A2.14 (Lesesal A2.14): 4 events" in " ".join(result.stdout.split())
+    assert [p.name for p in (tmp_path / "timetables").glob("*.ics")] == ["A2.14.ics"]
+    listed = run(app, "list", "--data-dir", str(tmp_path))
+    assert " ".join(listed.stdout.split()).startswith("A2.14: 4 events (1 recurring)")
+    wrong_case = run(app, "import", ics, "--space", "a2.14", *common)
+    assert wrong_case.exit_code == 2
+    assert "unknown space 'a2.14'" in wrong_case.stderr
