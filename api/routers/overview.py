@@ -29,6 +29,7 @@ from campuslab.api.live import (
     LiveFeed,
     LiveSettings,
     LiveSettingsDep,
+    age_text,
     campus_view,
     cells_settings,
     local_time,
@@ -94,6 +95,9 @@ def overview_context(
         "study_spaces": study_spaces_view(state, campus, settings, exact),
         "suppression_k": None if exact else settings.suppression_k,
         "stale_minutes": f"{settings.stale_after.total_seconds() / 60:g}",
+        "age_of": lambda iso: age_text(
+            max((now - datetime.fromisoformat(iso)).total_seconds(), 0.0)
+        ),
     }
 
 
