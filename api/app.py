@@ -19,6 +19,7 @@ from campuslab.api.dependencies import ReadLimits, utc_now
 from campuslab.api.keys import KeyStore, Role
 from campuslab.api.live import LiveSettings
 from campuslab.api.problems import install_problem_handlers
+from campuslab.api.query_parameters import reject_unknown_query_parameters
 from campuslab.api.request_ids import (
     REQUEST_ID_HEADER,
     RequestIdMiddleware,
@@ -76,7 +77,9 @@ Readings and workspace-use metrics of a campus living lab.
   answer carries it, and the server's log lines quote it.
 - **Errors** are problem details (RFC 9457, `application/problem+json`) whose
   `detail` names the parameter at fault and how to fix it; `type` resolves to a
-  description under `/api/v1/problems`.
+  description under `/api/v1/problems`. A query parameter the operation does not
+  take is an error too (422 naming it), not silently ignored; `_` (a cache buster)
+  is the one exception.
 """
 
 TAGS = [
@@ -138,7 +141,8 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         # every route reads the caller's key, so a bad key is a 401 even on public routes
-        dependencies=[Depends(current_principal)],
+        # and no route silently ignores a query parameter it does not take
+        dependencies=[Depends(current_principal), Depends(reject_unknown_query_parameters)],
     )
     app.state.store = store
     app.state.campus = campus
