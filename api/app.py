@@ -64,7 +64,10 @@ Readings and workspace-use metrics of a campus living lab.
 
 - **Time**: timestamps are RFC 3339. Answers give UTC with a `Z`
   (`2026-11-26T10:00:00Z`). Parameters take a `Z` or an offset
-  (`2026-11-26T11:00:00+01:00`); a time without an offset is taken as **UTC**.
+  (`2026-11-26T11:00:00+01:00`) or a date. One rule everywhere, CLI included: a
+  bare date (`2026-11-30`) is the site's **local midnight** starting that day, and a
+  time without an offset is **site-local** time. An `end` given as a date is not
+  included (half-open). Answers state the resolved UTC `period`.
   Ranges are half-open, `start <= t < end`.
 - **Units**: every value is in its quantity's canonical unit: occupancy
   `count`, co2 `ppm`, temperature `°C`, humidity `%RH`.

@@ -97,8 +97,9 @@ StartQuery = Annotated[
     str | None,
     Query(
         max_length=MAX_PARAMETER_LENGTH,
-        description="start of the period, inclusive; RFC 3339 (a time without an offset is "
-        "taken as UTC). Default: 7 days before end; with neither start nor end, the last 7 "
+        description="start of the period, inclusive; RFC 3339, or a date: local midnight "
+        "(a time without an offset is local time, site time zone). Default: 7 days "
+        "before end; with neither start nor end, the last 7 "
         "whole local days (site time zone) up to today's midnight.",
         json_schema_extra={"format": "date-time"},
         examples=["2026-11-23T00:00:00+01:00"],
@@ -138,10 +139,10 @@ def analysis_period(
         local_start = datetime.combine(today - span, time(0), campus.tz)
         period = Period(local_start, local_end)
     elif end is None:
-        begins = parse_instant("start", start)
+        begins = parse_instant("start", start, campus.tz)
         period = Period(begins, begins + span)
     else:
-        period = resolve_period(start, end, now=now, default_span=span)
+        period = resolve_period(start, end, now=now, tz=campus.tz, default_span=span)
     check_span(period, limit, what=what, advice="split the period into several requests")
     return period
 

@@ -706,6 +706,10 @@ def test_default_period_is_the_last_seven_whole_local_days(facilities, route):
         ({"start": "2026-03-02T00:00:00+01:00"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
         ({"end": "2026-03-09T00:00:00+01:00"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
         ({"start": "2026-12-01T00:00:00Z"}, ("2026-12-01T00:00:00Z", "2026-12-08T00:00:00Z")),
+        # a bare date is the site's local midnight (Oslo), as the CLI reads it
+        ({"start": "2026-03-02"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
+        ({"end": "2026-03-09"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
+        ({"start": "2026-03-02T00:00"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
     ],
 )
 def test_one_end_of_the_period_gives_seven_days(researcher, params, requested):

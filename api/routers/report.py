@@ -89,7 +89,7 @@ def read_report(
             missing, "baseline_start and baseline_end go together: give both, or neither"
         )
     if baseline_start is not None and baseline_end is not None:
-        chosen = baseline_period(baseline_start, baseline_end, period, limit)
+        chosen = baseline_period(baseline_start, baseline_end, period, limit, campus.tz)
         baseline = (chosen.start, chosen.end)
     exact = principal.sees_unsuppressed
     try:
