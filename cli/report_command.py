@@ -24,7 +24,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from campuslab.analytics.report import NoSpaces, PlannerReport, planner_report, report_steps
+from campuslab.analytics.report import (
+    NoData,
+    NoSpaces,
+    PlannerReport,
+    planner_report,
+    report_steps,
+)
 from campuslab.analytics.savings import MIN_BASELINE_DAYS
 from campuslab.api.privacy_counts import ProtectedReader
 from campuslab.api.report_render import render_report
@@ -161,6 +167,8 @@ def report(
         figures = _compute(reading_store, campus, start_at, end_at, data_dir, building, k, baseline)
     except NoSpaces as exc:
         _fail(str(exc))
+    except NoData as exc:
+        _fail(str(exc), EXIT_FAILURE)  # no report of zeros: nothing written
     finally:
         reading_store.close()
     html = render_report(figures, campus, data_source=_source(options))
