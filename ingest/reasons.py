@@ -19,6 +19,7 @@ class Reason(StrEnum):
     BAD_UNIT = "bad_unit"  # a unit that cannot be converted
     NOT_FINITE = "not_finite"  # NaN or infinity
     OUT_OF_RANGE = "out_of_range"  # outside the physical range of the quantity
+    FRACTIONAL_COUNT = "fractional_count"  # a head count that is not a whole number
 
 
 class Rejected(ValueError):

@@ -50,6 +50,7 @@ REASONS = (
     "bad_unit",
     "not_finite",
     "out_of_range",
+    "fractional_count",
 )
 _MICROSECOND = timedelta(microseconds=1)
 
