@@ -74,6 +74,34 @@ def _vector(values: object, name: str) -> np.ndarray:
     return array
 
 
+def check_stale_after(stale_after_s: float) -> float:
+    """``stale_after_s`` as a finite number of seconds > 0, or ValueError."""
+    limit = float(stale_after_s)
+    if not math.isfinite(limit) or limit <= 0:
+        raise ValueError(
+            f"stale_after_s must be a finite number of seconds > 0, got {stale_after_s}"
+        )
+    return limit
+
+
+def stale_readings(reading_age_s: object, stale_after_s: float = 900.0) -> np.ndarray:
+    """The one freshness rule, judged per sensor: a reading older than ``stale_after_s`` is stale.
+
+    Every view of "now" uses it for each sensor's own latest reading (the free-seat
+    finder, the overview page and its stream), never a room's newest reading of
+    any quantity: a fresh temperature says nothing about a dead people counter.
+    An age of exactly ``stale_after_s`` is still fresh; a negative age (a sensor
+    clock ahead of ours) is fresh; NaN (no reading) is not stale, it is missing.
+
+    >>> stale_readings([60, 900, 901, -5, float("nan")], 900).tolist()
+    [False, False, True, False, False]
+    """
+    age = _vector(np.atleast_1d(np.asarray(reading_age_s, dtype=np.float64)), "reading_age_s")
+    limit = check_stale_after(stale_after_s)
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(age, nan=-math.inf) > limit
+
+
 def whole_people(occupancy: np.ndarray) -> np.ndarray:
     """Head counts rounded up to whole people (2.5 → 3); NaN stays NaN.
 
@@ -142,17 +170,13 @@ def free_seats(
     if not np.isfinite(seats).all() or (seats <= 0).any():
         raise ValueError("capacity must be a finite number of seats > 0 for every space")
     k = check_k(k)
-    limit = float(stale_after_s)
-    if not math.isfinite(limit) or limit <= 0:
-        raise ValueError(
-            f"stale_after_s must be a finite number of seconds > 0, got {stale_after_s}"
-        )
+    check_stale_after(stale_after_s)
 
     withheld = np.zeros(seats.shape, dtype=bool) if exact else withheld_spaces(seats, k)
     with np.errstate(invalid="ignore"):
         missing = ~withheld & (np.isnan(count) | np.isnan(age))
         invalid = ~withheld & ~missing & (~np.isfinite(count) | (count < 0))
-        stale = ~withheld & ~missing & ~invalid & (age > limit)
+        stale = ~withheld & ~missing & ~invalid & stale_readings(age, stale_after_s)
     known = ~(withheld | missing | invalid | stale)
     suppressed = known & small_counts(count, k) & (not exact)
     people = np.ceil(count)

@@ -341,6 +341,13 @@ DAYS_PER_YEAR = 365.0
 SSB_2011_UNIVERSITY_KWH_PER_M2 = 238.0
 
 
+# An EUI annualised from fewer days than this is flagged unreliable. Four whole weeks:
+# with fewer, not even the weekly cycle (teaching days against weekends) is represented
+# evenly, so × 365 / days scales up one week's pattern and one spell of weather, on top
+# of the season that any part-year figure carries. It is still computed, and labelled.
+MIN_DAYS_FOR_ANNUALISED_EUI = 28
+
+
 @dataclass(frozen=True)
 class EnergyUseIntensity:
     """EUI: delivered energy per heated floor area per year.
@@ -355,6 +362,8 @@ class EnergyUseIntensity:
         annualised: True when the measured energy was scaled to a year
             (365 / days_covered), i.e. the period is not exactly 365 days.
         context_kwh_per_m2: SSB 2011, Norwegian university and college buildings.
+        reliable: False when annualised from fewer than ``MIN_DAYS_FOR_ANNUALISED_EUI``
+            days: not a yearly figure, whatever its unit says.
     """
 
     kwh_per_m2_year: float
@@ -364,6 +373,29 @@ class EnergyUseIntensity:
     days_covered: float
     annualised: bool
     context_kwh_per_m2: float = SSB_2011_UNIVERSITY_KWH_PER_M2
+
+    @property
+    def reliable(self) -> bool:
+        # an hour's slack: a register read every 15 min spans 27.99 days of a 28-day period
+        slack = 1 / 24
+        return not self.annualised or self.days_covered + slack >= MIN_DAYS_FOR_ANNUALISED_EUI
+
+    @property
+    def caveat(self) -> str | None:
+        """Why the figure is not a yearly one, in a sentence; None when it is."""
+        if not self.annualised:
+            return None
+        days = f"{self.days_covered:.1f}".rstrip("0").rstrip(".")
+        if not self.reliable:
+            return (
+                f"annualised from only {days} days (× 365 / {days}): not a yearly figure; "
+                f"an annualised EUI needs at least {MIN_DAYS_FOR_ANNUALISED_EUI} days (four "
+                "whole weeks), a year of data to compare with the SSB benchmark"
+            )
+        return (
+            f"annualised from {days} days (× 365 / days); a part-year period carries its "
+            "season into the year (a winter period overstates it)"
+        )
 
 
 def energy_use_intensity(

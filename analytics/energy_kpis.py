@@ -49,7 +49,7 @@ Choices made here, where METRICS.md is silent:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import ClassVar
 
@@ -88,7 +88,11 @@ from campuslab.analytics.kpis import (
     read_hourly_screened,
     read_register,
 )
-from campuslab.analytics.savings import BaselineModel, BaselineRejected, fit_baseline
+from campuslab.analytics.savings import (
+    BaselineModel,
+    BaselineRejected,
+    fit_baseline,
+)
 from campuslab.analytics.utilisation import core_hours_mask
 from campuslab.core.readings import Series
 from campuslab.core.registry import Building, Campus, HddNormal, Meter
@@ -157,7 +161,8 @@ class BuildingEnergy:
         start, end: the period, UTC, widened to whole hours.
         electricity_kwh: delivered electricity, kWh; NaN when no electricity meter has data.
         heat_kwh: delivered district heat, kWh; NaN when no heat meter has data.
-        delivered_kwh: electricity + heat (the carriers with data), kWh.
+        delivered_kwh: electricity + heat (the carriers with data), kWh; NaN when no
+            meter has data in the period (no data, not 0 kWh).
         register_resets: register decreases booked as 0 kWh.
         meters_without_data: meters with no interval in the period.
         eui: EUI (annualised when the period is not 365 days); None without data.
@@ -167,6 +172,8 @@ class BuildingEnergy:
         degree_days: HDD of the period; None without an outdoor series.
         degree_day_model: the daily regression E = β0 + βH·HDD behind the
             normalisation; None when it could not be fitted or was refused.
+        degree_day_model_refused: why there is no degree-day model (too few days, too
+            little spread of HDD, Guideline 14 not met, no outdoor temperature).
         normalised: HDD-normalised delivered energy; None without normal degree days
             (``hdd_normal`` or the registry's ``analytics.hdd_normal``) or model.
         hdd_normal_source: where the normal degree days came from; None when not normalised.
@@ -210,6 +217,7 @@ class BuildingEnergy:
     units: dict[str, str] = field(default_factory=lambda: dict(BuildingEnergy.UNITS), hash=False)
     occupancy: OccupantHours | None = None
     hdd_normal_source: str | None = None
+    degree_day_model_refused: str | None = None
     days_left_out: tuple[date, ...] = ()
 
 
@@ -360,22 +368,24 @@ def building_energy(
     heat = [m for m in with_data if m.quantity == HEAT]
     electricity_kwh = sum(m.kwh for m in electricity) if electricity else math.nan
     heat_kwh = sum(m.kwh for m in heat) if heat else math.nan
-    delivered = sum(m.kwh for m in with_data)
+    # no meter with data is "no data", never 0 kWh
+    delivered = sum(m.kwh for m in with_data) if with_data else math.nan
 
     eui = None
     if with_data:
         eui = energy_use_intensity(
             [m.kwh for m in with_data], building.heated_area_m2, [m.days_covered for m in with_data]
         )
-        if eui.annualised:
-            notes.append(
-                f"EUI annualised from {eui.days_covered:.1f} days (× 365 / days); a winter "
-                "period overstates the year"
-            )
+        if eui.caveat is not None:
+            notes.append(f"EUI {eui.caveat}")
 
     if occupancy is None:
         occupancy = _occupant_and_seat_hours(store, campus, building, grid)
-    use = intensity_per_use(delivered, occupancy.occupant_hours, occupancy.used_seat_hours)
+    use = intensity_per_use(
+        delivered if with_data else 0.0, occupancy.occupant_hours, occupancy.used_seat_hours
+    )
+    if not with_data:
+        use = replace(use, kwh_per_occupant_hour=math.nan, kwh_per_used_seat_hour=math.nan)
 
     shape = None
     if electricity:
@@ -387,6 +397,7 @@ def building_energy(
     outside = outdoor_temperature(store, campus, first, last_end, outdoor)
     if outside.hour_starts is None:
         notes.append(f"HDD and normalisation not computed: {outside.source}")
+        normalisation = _Normalisation(refused=f"no outdoor temperature: {outside.source}")
     else:
         hours, values, source = outside.hour_starts, outside.celsius, outside.source
         inside = (hours >= grid[0]) & (hours < grid[-1] + np.timedelta64(1, "h"))
@@ -422,6 +433,7 @@ def building_energy(
         load_shape=shape,
         degree_days=degree_days,
         degree_day_model=normalisation.model,
+        degree_day_model_refused=normalisation.refused,
         normalised=normalisation.normalised,
         hdd_normal_source=normalisation.hdd_normal_source,
         days_left_out=normalisation.days_left_out,
@@ -465,12 +477,53 @@ def _normal_degree_days(campus: Campus, hdd_normal: float | None) -> _NormalDegr
     return _NormalDegreeDays(hdd_normal, campus.analytics.hdd_normal)
 
 
+# A daily degree-day fit needs at least ten whole days with energy and HDD: more than a
+# week, so every weekday and a weekend are in it, and n - p >= 8 degrees of freedom, where
+# Student's t behind the fit's uncertainty (t90 = 1.86) is within about 13 % of its
+# large-sample value (1.65); at 4 days (2 degrees of freedom) it is 2.9 and CV(RMSE)
+# measures nothing (the "0 %" of the demo). It also needs daily HDD that differ by at
+# least MIN_HDD_SPREAD K·day between the coldest and the mildest day: βH is the energy
+# per degree day, and over a narrower spread the fit explains day-to-day use, not weather
+# (a daily mean temperature is good to about ±0.5 K, a tenth of it). With less the model
+# is not fitted, and the answer says why. (Savings baselines, which are extrapolated
+# over a reporting period, ask for more: ``savings.MIN_BASELINE_DAYS``.)
+MIN_DEGREE_DAY_FIT_DAYS = 10
+MIN_HDD_SPREAD = 5.0
+
+
+def degree_day_fit_refusal(daily_hdd: np.ndarray) -> str | None:
+    """Why a daily degree-day model must not be fitted on these days' HDD; None if it may.
+
+    >>> degree_day_fit_refusal(np.array([10.0, 12.0, 14.0, 11.0]))
+    'only 4 whole days with energy and HDD; a degree-day fit needs at least 10'
+    >>> degree_day_fit_refusal(np.linspace(10, 12, 20)).split(";")[0]
+    'daily HDD spread only 2.0 K·day (10.0 to 12.0)'
+    >>> degree_day_fit_refusal(np.linspace(5, 15, 20)) is None
+    True
+    """
+    days = int(daily_hdd.size)
+    if days < MIN_DEGREE_DAY_FIT_DAYS:
+        return (
+            f"only {days} whole days with energy and HDD; a degree-day fit needs at least "
+            f"{MIN_DEGREE_DAY_FIT_DAYS}"
+        )
+    low, high = float(daily_hdd.min()), float(daily_hdd.max())
+    if high - low < MIN_HDD_SPREAD:
+        return (
+            f"daily HDD spread only {high - low:.1f} K·day ({low:.1f} to {high:.1f}); the fit "
+            f"needs at least {MIN_HDD_SPREAD:g} K·day between the coldest and mildest day to "
+            "tell the weather's part"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class _Normalisation:
     model: BaselineModel | None = None
     normalised: NormalisedEnergy | None = None
     hdd_normal_source: str | None = None
     days_left_out: tuple[date, ...] = ()
+    refused: str | None = None
 
 
 def _attributable_energy(meters: list[MeterPeriod], days: list[date]) -> np.ndarray:
@@ -514,17 +567,17 @@ def _normalise(
             f"midnight, or no data): {_dates_text(left_out)}"
         )
     usable = ~np.isnan(energy) & ~np.isnan(degree_days.per_day)
-    if usable.sum() < 3:
-        notes.append("degree-day model not fitted: fewer than 3 whole days with energy and HDD")
-        return _Normalisation(days_left_out=left_out)
+    if (too_little := degree_day_fit_refusal(degree_days.per_day[usable])) is not None:
+        notes.append(f"degree-day model not fitted: {too_little}")
+        return _Normalisation(days_left_out=left_out, refused=too_little)
     try:
         model = fit_baseline(energy[usable], degree_days.per_day[usable], granularity="daily")
     except BaselineRejected as refused:
         notes.append(f"degree-day model not used for normalisation: {refused}")
-        return _Normalisation(days_left_out=left_out)
+        return _Normalisation(days_left_out=left_out, refused=str(refused))
     except ValueError as problem:
         notes.append(f"degree-day model not fitted: {problem}")
-        return _Normalisation(days_left_out=left_out)
+        return _Normalisation(days_left_out=left_out, refused=str(problem))
     unnormalised = _Normalisation(model, days_left_out=left_out)
     used_days = [day for day, use in zip(days, usable, strict=True) if use]
     normal = normals.of(used_days, len(days))

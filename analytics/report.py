@@ -115,6 +115,7 @@ from campuslab.analytics.savings import (
     fit_baseline,
     guideline_14_checks,
 )
+from campuslab.core.readings import isoformat_utc
 from campuslab.core.registry import Building, Campus, Meter
 from campuslab.core.store.port import ReadingStore
 from campuslab.core.timetables import TimetableStore
@@ -182,6 +183,11 @@ def scope_building(campus: Campus, building_id: str | None) -> Building | None:
 
 class NoSpaces(LookupError):
     """No space to report on: a building without spaces, or every space withheld."""
+
+
+class NoData(LookupError):
+    """No reading at all for the scope's sensors in the period: a report would be all zeros
+    and blanks, and its advice made up; say "no data" instead."""
 
 
 def scope_space_ids(campus: Campus, building_id: str | None) -> list[str]:
@@ -1260,6 +1266,7 @@ def planner_report(
     Raises:
         NotInRegistry: an unknown building id.
         NoSpaces: no space left in the scope.
+        NoData: no reading of the scope's sensors in the period.
         ValueError: naive datetimes, end not after start, a baseline that does not
             end before ``start``, or no ``protected`` reader for a report below facilities.
     """
@@ -1274,6 +1281,17 @@ def planner_report(
     withheld = withheld_space_ids(campus, scope_space_ids(campus, building_id), k, exact)
     space_ids = visible_space_ids(campus, building_id, withheld)
     buildings = [scope_building(campus, building_id)] if building_id else list(campus.buildings)
+    # first: with no reading at all in the period there is nothing to report
+    quality_run, _ = check_quality(store, campus, start, end)
+    quality = quality_overview_of(campus, quality_run, building_id, withheld)
+    if quality.points == 0:
+        scope = f"building {building_id}" if building_id else "the campus"
+        raise NoData(
+            f"no readings for {scope} from {isoformat_utc(start)} to {isoformat_utc(end)} "
+            f"(UTC; {start.astimezone(campus.tz):%Y-%m-%d %H:%M} to "
+            f"{end.astimezone(campus.tz):%Y-%m-%d %H:%M} {campus.site.timezone}): "
+            "nothing to report; check the period, or that ingest is running"
+        )
     if exact:
         used, protection = read_hourly_occupancy(store, campus, start, end, space_ids), None
     else:
@@ -1301,8 +1319,6 @@ def planner_report(
     for building in buildings if baseline is not None else ():
         savings.append(savings_outcome(store, campus, building.id, *baseline, start, end))
         step(f"savings {building.id}")
-    quality_run, _ = check_quality(store, campus, start, end)
-    quality = quality_overview_of(campus, quality_run, building_id, withheld)
     step("data quality")
     return PlannerReport(
         requested_start=start,

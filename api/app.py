@@ -24,6 +24,7 @@ from campuslab.api.device_health import (
 from campuslab.api.keys import KeyStore, Role
 from campuslab.api.live import LiveSettings
 from campuslab.api.problems import install_problem_handlers
+from campuslab.api.query_parameters import reject_unknown_query_parameters
 from campuslab.api.request_ids import (
     REQUEST_ID_HEADER,
     RequestIdMiddleware,
@@ -70,7 +71,10 @@ Readings and workspace-use metrics of a campus living lab.
 
 - **Time**: timestamps are RFC 3339. Answers give UTC with a `Z`
   (`2026-11-26T10:00:00Z`). Parameters take a `Z` or an offset
-  (`2026-11-26T11:00:00+01:00`); a time without an offset is taken as **UTC**.
+  (`2026-11-26T11:00:00+01:00`) or a date. One rule everywhere, CLI included: a
+  bare date (`2026-11-30`) is the site's **local midnight** starting that day, and a
+  time without an offset is **site-local** time. An `end` given as a date is not
+  included (half-open). Answers state the resolved UTC `period`.
   Ranges are half-open, `start <= t < end`.
 - **Units**: every value is in its quantity's canonical unit: occupancy
   `count`, co2 `ppm`, temperature `°C`, humidity `%RH`.
@@ -83,7 +87,9 @@ Readings and workspace-use metrics of a campus living lab.
   answer carries it, and the server's log lines quote it.
 - **Errors** are problem details (RFC 9457, `application/problem+json`) whose
   `detail` names the parameter at fault and how to fix it; `type` resolves to a
-  description under `/api/v1/problems`.
+  description under `/api/v1/problems`. A query parameter the operation does not
+  take is an error too (422 naming it), not silently ignored; `_` (a cache buster)
+  is the one exception.
 """
 
 TAGS = [
@@ -150,7 +156,8 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         # every route reads the caller's key, so a bad key is a 401 even on public routes
-        dependencies=[Depends(current_principal)],
+        # and no route silently ignores a query parameter it does not take
+        dependencies=[Depends(current_principal), Depends(reject_unknown_query_parameters)],
     )
     app.state.store = store
     app.state.campus = campus

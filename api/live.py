@@ -46,6 +46,7 @@ from campuslab.analytics.availability import (
     WITHHELD,
     free_seats,
     rank_by_free_seats,
+    stale_readings,
 )
 from campuslab.analytics.ieq import CATEGORY_NAMES, co2_category
 from campuslab.analytics.kpis import campus_utilisation_today
@@ -320,6 +321,7 @@ class SpaceRow:
     last_reading: str | None = None
     last_reading_iso: str | None = None
     stale: bool = False
+    stale_since: dict[str, str] = field(default_factory=dict)
 
     def live_fields(self) -> dict[str, Any]:
         fields = asdict(self)
@@ -364,6 +366,24 @@ def _utilisation_cells(
         row.utilisation_note = f"in use {result.in_use_hours} of {result.available_hours} h"
 
 
+def reading_age_s(reading: LatestReading, now: datetime) -> float:
+    """Seconds since ``reading`` (0 for a sensor clock ahead of ours)."""
+    return max((now - reading.ts).total_seconds(), 0.0)
+
+
+def is_stale(reading: LatestReading, now: datetime, settings: LiveSettings) -> bool:
+    """``analytics.availability.stale_readings`` for one sensor's latest reading."""
+    age = reading_age_s(reading, now)
+    return bool(stale_readings([age], settings.stale_after.total_seconds())[0])
+
+
+def _mark_stale(
+    row: SpaceRow, cell: str, reading: LatestReading, now: datetime, settings: LiveSettings
+) -> None:
+    if is_stale(reading, now, settings):
+        row.stale_since[cell] = isoformat_utc(reading.ts)
+
+
 def space_row(
     space: Space,
     latest: Mapping[str, LatestReading],
@@ -386,17 +406,22 @@ def space_row(
     else:
         if (occupancy := latest.get("occupancy")) is not None:
             row.people = people_text(occupancy.value, space.capacity, k=k, exact=exact)
+            _mark_stale(row, "people", occupancy, now, settings)
         if (co2 := latest.get("co2")) is not None:
             row.co2 = f"{co2.value:.0f} ppm"
             row.co2_category = CATEGORY_NAMES[category - 1] if category else None
+            _mark_stale(row, "co2", co2, now, settings)
         _utilisation_cells(row, result, k, exact)
     if (temperature := latest.get("temperature")) is not None:
         row.temperature = f"{temperature.value:.1f} °C"
+        _mark_stale(row, "temperature", temperature, now, settings)
     if latest:
-        newest = max(r.ts for r in latest.values())
-        row.last_reading = local_time(newest, now, campus)
-        row.last_reading_iso = isoformat_utc(newest)
-        row.stale = now - newest > settings.stale_after
+        newest = max(latest.values(), key=lambda r: r.ts)
+        row.last_reading = local_time(newest.ts, now, campus)
+        row.last_reading_iso = isoformat_utc(newest.ts)
+        # stale when any value shown, or the newest reading, is older than the limit:
+        # each sensor is judged by its own latest reading (one rule: ``is_stale``)
+        row.stale = bool(row.stale_since) or is_stale(newest, now, settings)
     return row
 
 
@@ -460,9 +485,7 @@ def availability(
         include_unknown: list spaces whose free seats are unknown, after the others.
     """
     readings = [occupancy.get(space.id) for _, space in spaces]
-    ages = np.array(
-        [np.nan if r is None else max((now - r.ts).total_seconds(), 0.0) for r in readings]
-    )
+    ages = np.array([np.nan if r is None else reading_age_s(r, now) for r in readings])
     result = free_seats(
         np.array([space.capacity for _, space in spaces], dtype=np.float64),
         np.array([np.nan if r is None else r.value for r in readings]),

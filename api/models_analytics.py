@@ -29,8 +29,12 @@ from pydantic import BaseModel, Field
 from campuslab.analytics.bookings import BookedVsActual
 from campuslab.analytics.climate_kpis import SpaceIeq
 from campuslab.analytics.comfort import AdaptiveCategoryHours, PmvCategoryHours
-from campuslab.analytics.energy import REGISTER_EDGE_TOLERANCE
-from campuslab.analytics.energy_kpis import BuildingEnergy
+from campuslab.analytics.energy import MIN_DAYS_FOR_ANNUALISED_EUI, REGISTER_EDGE_TOLERANCE
+from campuslab.analytics.energy_kpis import (
+    MIN_DEGREE_DAY_FIT_DAYS,
+    MIN_HDD_SPREAD,
+    BuildingEnergy,
+)
 from campuslab.analytics.ieq import DELTA_CO2_LIMITS_PPM, CategoryHours
 from campuslab.analytics.learning_spaces import GroupUtilisation, UtilisationProfile
 from campuslab.analytics.privacy import DEFAULT_K, ProtectedUse, UseBounds
@@ -97,8 +101,9 @@ StartQuery = Annotated[
     str | None,
     Query(
         max_length=MAX_PARAMETER_LENGTH,
-        description="start of the period, inclusive; RFC 3339 (a time without an offset is "
-        "taken as UTC). Default: 7 days before end; with neither start nor end, the last 7 "
+        description="start of the period, inclusive; RFC 3339, or a date: local midnight "
+        "(a time without an offset is local time, site time zone). Default: 7 days "
+        "before end; with neither start nor end, the last 7 "
         "whole local days (site time zone) up to today's midnight.",
         json_schema_extra={"format": "date-time"},
         examples=["2026-11-23T00:00:00+01:00"],
@@ -138,10 +143,10 @@ def analysis_period(
         local_start = datetime.combine(today - span, time(0), campus.tz)
         period = Period(local_start, local_end)
     elif end is None:
-        begins = parse_instant("start", start)
+        begins = parse_instant("start", start, campus.tz)
         period = Period(begins, begins + span)
     else:
-        period = resolve_period(start, end, now=now, default_span=span)
+        period = resolve_period(start, end, now=now, tz=campus.tz, default_span=span)
     check_span(period, limit, what=what, advice="split the period into several requests")
     return period
 
@@ -1140,6 +1145,17 @@ class Eui(BaseModel):
     delivered_kwh: float = Field(description="kWh measured in the period")
     heated_area_m2: float = Field(description="m²")
     days_covered: float = Field(description="days of data behind the figure")
+    annualised_from_days: float | None = Field(
+        description="the days the figure was scaled up from (× 365 / days); null when not "
+        "annualised"
+    )
+    reliable: bool = Field(
+        description=f"false when annualised from fewer than {MIN_DAYS_FOR_ANNUALISED_EUI} days "
+        "(four whole weeks): then it is no yearly figure, and not comparable with the benchmark"
+    )
+    caveat: str | None = Field(
+        description="why the figure is not a measured yearly one, in a sentence; null when it is"
+    )
     benchmark_kwh_per_m2: float = Field(
         description="SSB 2011: Norwegian university and college buildings, kWh/m²"
     )
@@ -1282,8 +1298,12 @@ class EmissionFactor(BaseModel):
 class Emissions(BaseModel):
     """Scope 2 emissions, both methods side by side (GHG Protocol)."""
 
-    location_based_kg: float = Field(description="kg CO₂e")
-    market_based_kg: float = Field(description="kg CO₂e")
+    location_based_kg: float | None = Field(
+        description="kg CO₂e; null when no meter of the building has data in the period"
+    )
+    market_based_kg: float | None = Field(
+        description="kg CO₂e; null when no meter of the building has data in the period"
+    )
     electricity_kwh: float
     district_heating_kwh: float
     factors: list[EmissionFactor]
@@ -1313,14 +1333,24 @@ class BuildingEnergyAnswer(BaseModel):
     points_excluded: PointsExcluded
     electricity_kwh: float | None = Field(description="delivered electricity, kWh")
     heat_kwh: float | None = Field(description="delivered district heat, kWh")
-    delivered_kwh: float = Field(description="kWh")
+    delivered_kwh: float | None = Field(
+        description="kWh; null when no meter of the building has data in the period (no "
+        "data, not 0 kWh: `meters_without_data` names them)"
+    )
     register_resets: int = Field(description="register decreases booked as 0 kWh")
     meters_without_data: list[str]
     eui: Eui | None = Field(description="null without meter data")
     use_intensity: UseIntensityModel
     load_shape: LoadShapeModel | None
     degree_days: DegreeDays | None
-    degree_day_model: DegreeDayModel | None
+    degree_day_model: DegreeDayModel | None = Field(
+        description="null when not fitted: `degree_day_model_refused` says why (fewer than "
+        f"{MIN_DEGREE_DAY_FIT_DAYS} whole days, daily HDD spread under {MIN_HDD_SPREAD:g} "
+        "K·day, ASHRAE Guideline 14 not met, or no outdoor temperature)"
+    )
+    degree_day_model_refused: str | None = Field(
+        default=None, description="why there is no degree-day model; null when there is one"
+    )
     degree_day_days_left_out: DaysLeftOut = Field(
         description="whole local days left out of the degree-day model because the readings "
         "of some meter do not reach within 1 h of both midnights (a gap across midnight books "
@@ -1350,6 +1380,7 @@ def energy_answer(
     building = campus.building(energy.building_id)
     assert building is not None
     eui, hdd, model = energy.eui, energy.degree_days, energy.degree_day_model
+    metered = math.isfinite(energy.delivered_kwh)  # some meter has data in the period
     return BuildingEnergyAnswer(
         building_id=energy.building_id,
         name=building.name,
@@ -1359,7 +1390,7 @@ def energy_answer(
         points_excluded=dict(energy.points_excluded),
         electricity_kwh=number(energy.electricity_kwh),
         heat_kwh=number(energy.heat_kwh),
-        delivered_kwh=energy.delivered_kwh,
+        delivered_kwh=number(energy.delivered_kwh),
         register_resets=energy.register_resets,
         meters_without_data=list(energy.meters_without_data),
         eui=Eui(
@@ -1369,6 +1400,9 @@ def energy_answer(
             delivered_kwh=eui.delivered_kwh,
             heated_area_m2=eui.heated_area_m2,
             days_covered=eui.days_covered,
+            annualised_from_days=eui.days_covered if eui.annualised else None,
+            reliable=eui.reliable,
+            caveat=eui.caveat,
             benchmark_kwh_per_m2=eui.context_kwh_per_m2,
         )
         if eui is not None
@@ -1392,6 +1426,7 @@ def energy_answer(
         )
         if model is not None
         else None,
+        degree_day_model_refused=energy.degree_day_model_refused,
         degree_day_days_left_out=DaysLeftOut(
             count=len(energy.days_left_out),
             dates=list(energy.days_left_out),
@@ -1406,8 +1441,8 @@ def energy_answer(
         if energy.normalised is not None
         else None,
         emissions=Emissions(
-            location_based_kg=energy.emissions.location_based_kg,
-            market_based_kg=energy.emissions.market_based_kg,
+            location_based_kg=energy.emissions.location_based_kg if metered else None,
+            market_based_kg=energy.emissions.market_based_kg if metered else None,
             electricity_kwh=energy.emissions.electricity_kwh,
             district_heating_kwh=energy.emissions.district_heating_kwh,
             factors=[EmissionFactor(**vars(f)) for f in energy.emissions.factors],

@@ -1,19 +1,22 @@
 """Parsing and checking query parameters: each failure names the parameter and the fix.
 
 Timestamps are RFC 3339 (``2026-11-26T10:00:00Z``, ``2026-11-26T11:00:00+01:00``).
-A timestamp without an offset is taken as UTC, and a bare date as 00:00 UTC
-that day. A ``+`` in an offset that arrived as a space (an unencoded ``+`` in
-a URL decodes to a space) is read as ``+``.
+Dates and offsets follow ``campuslab.core.instants``, the one rule of every entry
+point: a bare date is the site's local midnight at the start of that day, a
+timestamp without an offset is site-local time. A ``+`` in an offset that
+arrived as a space (an unencoded ``+`` in a URL decodes to a space) is read
+as ``+``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from campuslab.api.dependencies import ReadLimits
 from campuslab.api.problems import ApiProblem, invalid_parameter, shown
+from campuslab.core import instants
 from campuslab.core.config import format_duration, parse_duration
 from campuslab.core.quantities import QUANTITIES, READABLE_SPACE_QUANTITIES
 from campuslab.core.readings import isoformat_utc
@@ -45,8 +48,9 @@ class Period:
         return self.end - self.start
 
 
-def parse_instant(parameter: str, text: str) -> datetime:
-    """An RFC 3339 timestamp as an aware UTC datetime (no offset means UTC)."""
+def parse_instant(parameter: str, text: str, tz: tzinfo) -> datetime:
+    """An RFC 3339 timestamp or a date as an aware UTC datetime (``core.instants``'s rule:
+    a bare date is local midnight in ``tz``, the site's zone; no offset is local time)."""
     candidate = _OFFSET_PLUS_AS_SPACE.sub(r"\1+\2", text.strip())
     if _RFC3339ISH.match(candidate):
         candidate = candidate.upper()
@@ -55,10 +59,7 @@ def parse_instant(parameter: str, text: str) -> datetime:
         # the store keeps microseconds; finer digits are dropped, not rejected
         candidate = re.sub(r"(\.\d{6})\d+", r"\1", candidate)
         try:
-            moment = datetime.fromisoformat(candidate)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            moment = moment.astimezone(UTC)
+            moment = instants.parse_instant(candidate, tz)
         except OverflowError:
             moment = LATEST
         except ValueError:
@@ -73,8 +74,9 @@ def parse_instant(parameter: str, text: str) -> datetime:
             return moment
     raise invalid_parameter(
         parameter,
-        f"{parameter} {shown(text)} is not an RFC 3339 timestamp; use e.g. {TIMESTAMP_EXAMPLE} "
-        "or 2026-11-26T11:00:00+01:00 (a time without an offset is taken as UTC)",
+        f"{parameter} {shown(text)} is not an RFC 3339 timestamp or a date; use e.g. "
+        f"{TIMESTAMP_EXAMPLE}, 2026-11-26T11:00:00+01:00 or 2026-11-26 "
+        f"({instants.INSTANT_RULE})",
     )
 
 
@@ -83,11 +85,15 @@ def resolve_period(
     end: str | None,
     *,
     now: datetime,
+    tz: tzinfo,
     default_span: timedelta = timedelta(hours=24),
 ) -> Period:
-    """The requested period; end defaults to now, start to end - ``default_span``."""
-    end_at = parse_instant("end", end) if end is not None else now
-    start_at = parse_instant("start", start) if start is not None else end_at - default_span
+    """The requested period; end defaults to now, start to end - ``default_span``.
+
+    ``tz`` is the site's time zone, for bare dates and times without an offset.
+    """
+    end_at = parse_instant("end", end, tz) if end is not None else now
+    start_at = parse_instant("start", start, tz) if start is not None else end_at - default_span
     if end_at <= start_at:
         hint = "" if end is not None else " (end defaults to now)"
         raise invalid_parameter(

@@ -104,6 +104,15 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "No API key has the id in the path. GET /api/v1/keys lists the keys.",
         ),
         ProblemType(
+            "no-data",
+            "No data in the period",
+            404,
+            "The store holds no reading for the scope in the period asked for, so there is "
+            "nothing to report (a report of zeros would mislead). `requested_start` and "
+            "`requested_end` give the period as resolved, UTC: check it (a bare date is the "
+            "site's local midnight), or that ingest is running.",
+        ),
+        ProblemType(
             "store-unavailable",
             "Store unavailable",
             503,

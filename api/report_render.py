@@ -21,7 +21,7 @@ import base64
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -341,12 +341,12 @@ def eui_plot(energy: Sequence[BuildingEnergyAnswer]) -> str | None:
 
 
 def emissions_plot(energy: Sequence[BuildingEnergyAnswer]) -> str | None:
-    if not energy:
-        return None
+    if all(e.emissions.location_based_kg is None for e in energy):
+        return None  # no meter data: nothing to plot, and no bars of 0
     figure, axes = _figure(7, 0.6 * len(energy) + 1.3)
     rows = np.arange(len(energy))
-    location = [e.emissions.location_based_kg for e in energy]
-    market = [e.emissions.market_based_kg for e in energy]
+    location = [e.emissions.location_based_kg or 0.0 for e in energy]  # no data: no bar
+    market = [e.emissions.market_based_kg or 0.0 for e in energy]
     axes.barh(rows, location, 0.4, label="location-based", color="#2e8b57")
     axes.barh(rows + 0.4, market, 0.4, label="market-based", color="#8e44ad")
     axes.set_yticks(rows + 0.2, [e.building_id for e in energy])
@@ -512,10 +512,17 @@ def _baseline_text(report: PlannerReport, campus: Campus) -> str | None:
     )
 
 
-def _totals(answers: ReportAnswers) -> dict[str, float]:
-    """Sums over the buildings' answers, for the summary (labelled as sums there)."""
+def _sum_of_known(values: Iterable[float | None]) -> float | None:
+    """The sum of the figures there are; None (no data, shown as such) when there are none."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _totals(answers: ReportAnswers) -> dict[str, float | None]:
+    """Sums over the buildings' answers with meter data, for the summary (labelled as sums
+    there); None when no building has any: no data, never 0 kWh."""
     return {
-        "delivered_kwh": sum(e.delivered_kwh for e in answers.energy),
-        "location_based_kg": sum(e.emissions.location_based_kg for e in answers.energy),
-        "market_based_kg": sum(e.emissions.market_based_kg for e in answers.energy),
+        "delivered_kwh": _sum_of_known(e.delivered_kwh for e in answers.energy),
+        "location_based_kg": _sum_of_known(e.emissions.location_based_kg for e in answers.energy),
+        "market_based_kg": _sum_of_known(e.emissions.market_based_kg for e in answers.energy),
     }

@@ -51,8 +51,16 @@ console = Console(highlight=False)
 
 def export(
     quantity: str = typer.Option(..., "--quantity", "-q", help="occupancy, co2, temperature, ..."),
-    start: str = typer.Option(..., help="Start, inclusive (RFC 3339; no offset means UTC)."),
-    end: str = typer.Option(..., help="End, exclusive; at most 366 days after start."),
+    start: str = typer.Option(
+        ...,
+        help="Start, inclusive: YYYY-MM-DD (local midnight, site time zone) or RFC 3339 "
+        "(no offset: local time).",
+    ),
+    end: str = typer.Option(
+        ...,
+        help="End, not included (YYYY-MM-DD: local midnight beginning that day); at most "
+        "366 days after start.",
+    ),
     building: str | None = typer.Option(None, help="One building id (default: all)."),
     every: str = typer.Option("15m", help="Interval; 15m or a multiple when suppressed."),
     agg: str = typer.Option("mean", help="Aggregate of each interval: mean, max or min."),

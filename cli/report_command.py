@@ -15,8 +15,7 @@ period, compared with a degree-day baseline fitted on the earlier baseline.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -25,7 +24,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from campuslab.analytics.report import NoSpaces, PlannerReport, planner_report, report_steps
+from campuslab.analytics.report import (
+    NoData,
+    NoSpaces,
+    PlannerReport,
+    planner_report,
+    report_steps,
+)
 from campuslab.analytics.savings import MIN_BASELINE_DAYS
 from campuslab.api.privacy_counts import ProtectedReader
 from campuslab.api.report_render import render_report
@@ -33,12 +38,13 @@ from campuslab.api.routers.exports import OpenDataSettings
 from campuslab.cli import options as opt
 from campuslab.cli.stores import STORE_FILE, StoreOptions, open_store
 from campuslab.cli.timetable_command import store_for
+from campuslab.core.instants import INSTANT_RULE, parse_instant
+from campuslab.core.readings import isoformat_utc
 from campuslab.core.registry import Campus, RegistryError, load_campus, sample_campus_path
 from campuslab.core.store.duckdb import StoreLockedError
 from campuslab.core.store.port import ReadingStore
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 console = Console(highlight=False, stderr=True)
 
 
@@ -48,18 +54,15 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def parse_moment(text: str, option: str, campus: Campus) -> datetime:
-    """A date (local midnight, site time zone) or an RFC 3339 time (no offset: UTC)."""
-    text = text.strip()
+    """A date or an RFC 3339 time, by the rule of every entry point (``core.instants``):
+    a bare date is local midnight, a time without an offset local time (site time zone)."""
     try:
-        if _DATE.match(text):
-            return datetime.combine(datetime.fromisoformat(text).date(), time(0), campus.tz)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return parse_instant(text, campus.tz)
     except ValueError:
         _fail(
-            f"{option} {text!r} is not a date (2026-03-02, local midnight) or an RFC 3339 "
-            "time (2026-03-02T08:00:00+01:00)"
+            f"{option} {text!r} is not a date (2026-03-02) or an RFC 3339 time "
+            f"(2026-03-02T08:00:00+01:00): {INSTANT_RULE}"
         )
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _campus(registry: Path | None) -> Campus:
@@ -92,7 +95,8 @@ def report(
         ...,
         "--start",
         metavar="WHEN",
-        help="First day (YYYY-MM-DD, from local midnight) or an RFC 3339 time.",
+        help="First day (YYYY-MM-DD, from local midnight) or an RFC 3339 time (no offset: "
+        "local time, site time zone).",
     ),
     end: str = typer.Option(
         ...,
@@ -151,6 +155,10 @@ def report(
     start_at, end_at = parse_moment(start, "--start", campus), parse_moment(end, "--end", campus)
     if end_at <= start_at:
         _fail(f"--end ({end_at.isoformat()}) must be after --start ({start_at.isoformat()})")
+    console.print(
+        f"Period: {isoformat_utc(start_at)} <= t < {isoformat_utc(end_at)} (UTC; "
+        f"{campus.site.timezone} local midnight for a bare date)"
+    )
     baseline = _baseline(baseline_start, baseline_end, start_at, campus)
     options = StoreOptions(store, data_dir, influx_url, influx_token, influx_org, influx_bucket)
     reading_store = _store(options, campus)
@@ -159,6 +167,8 @@ def report(
         figures = _compute(reading_store, campus, start_at, end_at, data_dir, building, k, baseline)
     except NoSpaces as exc:
         _fail(str(exc))
+    except NoData as exc:
+        _fail(str(exc), EXIT_FAILURE)  # no report of zeros: nothing written
     finally:
         reading_store.close()
     html = render_report(figures, campus, data_source=_source(options))

@@ -46,6 +46,8 @@ class Quantity:
     description: str
     # unit spelling (case-sensitive, SenML and common forms) -> converter to canonical
     conversions: dict[str, Callable[[float], float]] = field(default_factory=dict)
+    # a count of whole things (people): a fractional value is not a reading of it
+    whole_numbers: bool = False
 
     def to_canonical(self, value: float, unit: str | None) -> float:
         """Convert ``value`` from ``unit`` (None means canonical) to the canonical unit.
@@ -115,6 +117,7 @@ QUANTITIES: dict[str, Quantity] = {
             10_000,
             "people present in the space",
             {"count": _identity, "persons": _identity, "people": _identity},
+            whole_numbers=True,
         ),
         Quantity(
             PRESENCE,

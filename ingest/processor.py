@@ -160,6 +160,14 @@ class MessageProcessor:
                 f"{spec.name}: {value:g} {spec.unit} is outside "
                 f"the physical range {spec.minimum:g}..{spec.maximum:g} {spec.unit}",
             )
+        if spec.whole_numbers and not float(value).is_integer():
+            # a head count is whole people; a gateway's average is not a count (CampusLab
+            # averages in its rollups), and 2.5 stored would read as 3 people on the page
+            raise Rejected(
+                Reason.FRACTIONAL_COUNT,
+                f"{spec.name}: {value:g} is not a whole number of people; a count must be "
+                "whole (send the counted value, not an average: CampusLab averages it)",
+            )
         batch.append(ts_us, building, sensor, spec.name, value)
 
     # -- real networks ------------------------------------------------------------

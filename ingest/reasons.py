@@ -23,6 +23,7 @@ class Reason(StrEnum):
     UNDECODED = "undecoded"  # a network uplink its codec did not decode (no fields)
     SIMULATED_UPLINK = "simulated_uplink"  # a console-simulated uplink, not a measurement
     UNKNOWN_ALIAS = "unknown_alias"  # a Sparkplug metric alias no BIRTH declared (rebirth)
+    FRACTIONAL_COUNT = "fractional_count"  # a head count that is not a whole number
 
 
 class Rejected(ValueError):

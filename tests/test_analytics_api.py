@@ -583,8 +583,23 @@ def test_energy_is_building_energy(week, researcher):
     assert body["emissions"]["market_based_kg"] > body["emissions"]["location_based_kg"]
     assert body["degree_days"]["base_c"] == 17 and body["degree_days"]["days_used"] == 7
     assert body["normalised"] is None
-    assert any("not normalised" in note for note in body["notes"])
+    assert any("degree-day model not fitted" in note for note in body["notes"])
     assert any("annualised" in note for note in body["notes"])
+
+
+def test_a_week_gives_no_degree_day_fit_and_an_eui_flagged_as_not_yearly(week, researcher):
+    """7 days: too few for a degree-day fit (refused, with the reason), and an EUI scaled
+    × 365 / 7 is flagged unreliable, not passed off as a yearly figure."""
+    body = ok(researcher.get("/api/v1/buildings/teach/energy", params=WEEK))
+    assert body["degree_day_model"] is None
+    assert body["degree_day_model_refused"] == (
+        "only 7 whole days with energy and HDD; a degree-day fit needs at least 10"
+    )
+    eui = body["eui"]
+    assert eui["annualised"] is True and eui["annualised_from_days"] == pytest.approx(7, abs=0.01)
+    assert eui["reliable"] is False
+    assert eui["caveat"].startswith("annualised from only 7 days (× 365 / 7): not a yearly")
+    assert any(note.startswith("EUI annualised from only 7 days") for note in body["notes"])
 
 
 def test_energy_normalised_when_normal_degree_days_are_given(week, researcher):
@@ -706,6 +721,10 @@ def test_default_period_is_the_last_seven_whole_local_days(facilities, route):
         ({"start": "2026-03-02T00:00:00+01:00"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
         ({"end": "2026-03-09T00:00:00+01:00"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
         ({"start": "2026-12-01T00:00:00Z"}, ("2026-12-01T00:00:00Z", "2026-12-08T00:00:00Z")),
+        # a bare date is the site's local midnight (Oslo), as the CLI reads it
+        ({"start": "2026-03-02"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
+        ({"end": "2026-03-09"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
+        ({"start": "2026-03-02T00:00"}, ("2026-03-01T23:00:00Z", "2026-03-08T23:00:00Z")),
     ],
 )
 def test_one_end_of_the_period_gives_seven_days(researcher, params, requested):

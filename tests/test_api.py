@@ -223,7 +223,7 @@ def test_range_is_half_open(client: TestClient):
     ("start", "end"),
     [
         ("2026-11-26T11:00:00+01:00", "2026-11-26T12:00:00+01:00"),  # offsets
-        ("2026-11-26T10:00:00", "2026-11-26T11:00:00"),  # no offset: UTC
+        ("2026-11-26T11:00:00", "2026-11-26T12:00:00"),  # no offset: local (Oslo)
         ("2026-11-26t10:00:00z", "2026-11-26 11:00:00Z"),  # RFC 3339 allows t, z and a space
         ("2026-11-26T11:00:00 01:00", "2026-11-26T12:00:00 01:00"),  # an unencoded + became a space
     ],
@@ -233,6 +233,15 @@ def test_timestamps_in_parameters(client: TestClient, start: str, end: str):
     assert body["start"] == "2026-11-26T10:00:00Z"
     assert body["end"] == "2026-11-26T11:00:00Z"
     assert len(body["points"]) == len(CO2)
+
+
+def test_a_bare_date_is_the_sites_local_midnight_and_end_is_not_included(client: TestClient):
+    """One rule at every entry point (core.instants): 2026-11-26 is 00:00 in Oslo."""
+    body = readings(client, quantity="co2", start="2026-11-26", end="2026-11-27").json()
+    assert body["start"] == "2026-11-25T23:00:00Z"  # local midnight, not UTC midnight
+    assert body["end"] == "2026-11-26T23:00:00Z"  # the 27th itself is not included
+    summer = readings(client, quantity="co2", start="2026-07-01", end="2026-07-01T12:00").json()
+    assert (summer["start"], summer["end"]) == ("2026-06-30T22:00:00Z", "2026-07-01T10:00:00Z")
 
 
 def test_default_range_is_the_last_24_hours(client: TestClient):

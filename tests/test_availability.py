@@ -368,3 +368,45 @@ def test_garbage_is_never_a_server_error(client: TestClient, junk: str):
     for name in ("type", "min_seats", "include_unknown"):
         response = client.get(URL, params={name: junk})
         assert response.status_code in (200, 422), (name, junk, response.text)
+
+
+def test_building_narrows_the_answer_to_that_building(client: TestClient, campus: Campus):
+    body = client.get(URL, params={"min_seats": 0, "building": "rfb"}).json()
+    assert body["building"] == "rfb"
+    assert {s["building"] for s in body["spaces"]} == {"rfb"}
+    study = [(b.id, s.id) for b, s in campus.spaces() if s.type.value == "study_space"]
+    rfb_study = {space for building, space in study if building == "rfb"}
+    assert {s["space_id"] for s in body["spaces"]} == rfb_study
+    assert entries(body)[:2] == [("rfb-205", 75, True), ("rfb-403", 0, False)]
+    everything = client.get(URL, params={"min_seats": 0}).json()
+    assert everything["building"] is None and len(everything["spaces"]) > len(body["spaces"])
+
+
+def test_an_unknown_building_is_a_problem_naming_the_known_ones(client: TestClient):
+    response = client.get(URL, params={"building": "nowhere"})
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["parameter"] == "building"
+    assert "'nowhere'" in body["detail"] and "lsb" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "path", [URL, "/api/v1/spaces", "/api/v1/spaces/lsb-301", "/api/v1/health"]
+)
+def test_an_unknown_query_parameter_is_a_problem_naming_it(client: TestClient, path: str):
+    response = client.get(path, params={"buildng": "lsb"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["parameter"] == "buildng"
+    assert body["type"].endswith("/invalid-parameter")
+    assert "unknown query parameter 'buildng'" in body["detail"]
+
+
+def test_declared_parameters_and_a_cache_buster_are_accepted(client: TestClient):
+    response = client.get(URL, params={"type": "study_space", "min_seats": 0, "_": "17329"})
+    assert response.status_code == 200, response.text
+    detail = client.get(URL, params={"x": "1"}).json()["detail"]
+    for name in ("building", "include_unknown", "min_seats", "type"):
+        assert name in detail, detail  # the answer lists what the operation takes
+    assert client.get("/", params={"utm_source": "mail"}).status_code == 200  # a page

@@ -322,3 +322,34 @@ def test_a_campus_room_code_travels_unchanged_from_mqtt_to_the_api(
     assert float(first["A2.14"]["value"]) == pytest.approx((612.0 + 640.5 + 701.25) / 3)
     assert float(first["A2x14"]["value"]) == 900.0
     assert {r["building"] for r in table} == {"HB"}
+
+
+def test_a_fractional_head_count_is_rejected_and_named(mosquitto, serve_factory, publisher):
+    """Occupancy 2.5 is no count of people: a dead letter naming the value, never stored."""
+    serve = serve_factory(mosquitto.url)
+    topic = "campus/lsb/lsb-101/occupancy"
+    senml = json.dumps([{"bn": "lsb-101/", "n": "occupancy", "v": 4.25, "u": "count"}])
+    publisher.publish(topic, json_reading(T0, 2.5))
+    publisher.publish(topic, "7.5")
+    publisher.publish("campus/lsb/lsb-101/senml", senml)
+    publisher.publish(topic, json_reading(T0 + timedelta(minutes=1), 3))  # whole: stored
+    assert serve.wait_stored(1) == 1
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and metric(serve, "campuslab_ingest_received_total") < 4:
+        time.sleep(0.1)
+    assert metric(serve, "campuslab_ingest_rejected_total", reason="fractional_count") == 3
+    letters = serve.get("/api/v1/dead-letters", reason="fractional_count").json()
+    details = sorted(letter["detail"] for letter in letters)
+    assert [d.split(" is ")[0] for d in details] == [
+        "occupancy: 2.5",
+        "occupancy: 4.25",
+        "occupancy: 7.5",
+    ]
+    assert all("not a whole number of people" in d for d in details)
+    stored = serve.get(
+        "/api/v1/spaces/lsb-101/readings",
+        quantity="occupancy",
+        start=iso(T0 - timedelta(minutes=1)),
+        end=iso(T0 + timedelta(minutes=5)),
+    ).json()["points"]
+    assert [value for _, value in stored] == [3.0]

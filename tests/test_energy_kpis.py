@@ -177,3 +177,20 @@ def test_unknown_building(seeded, campus):
     with pytest.raises(NotInRegistry, match="unknown building 'zz'"):
         building_energy(store, campus, "zz", START, END)
     assert math.isfinite(building_energy(store, campus, "hb", START, END).eui.kwh_per_m2_year)
+
+
+def test_four_winter_days_give_no_fit_and_an_eui_flagged_as_not_yearly(seeded, campus):
+    """The demo's backfill: 4 January days. No "CV(RMSE) 0 %", no EUI passed off as yearly."""
+    store, _ = seeded
+    energy = building_energy(store, campus, "rfb", START, START + timedelta(days=4))
+    assert energy.degree_day_model is None and energy.normalised is None
+    assert energy.degree_day_model_refused == (
+        "only 4 whole days with energy and HDD; a degree-day fit needs at least 10"
+    )
+    assert energy.eui is not None and energy.eui.annualised
+    assert energy.eui.days_covered == pytest.approx(4.0, abs=0.1)
+    assert energy.eui.reliable is False and "not a yearly figure" in energy.eui.caveat
+    # a month: fitted (28 days, the winter's spread of HDD), and its EUI is not flagged
+    month = building_energy(store, campus, "rfb", START, END)
+    assert month.degree_day_model is not None and month.degree_day_model_refused is None
+    assert month.eui.reliable is True

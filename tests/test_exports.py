@@ -296,6 +296,19 @@ def test_hourly_export_is_derived_from_protected_quarters(client, auth):
             assert r["value"] == pytest.approx(sum(quarters) / 4)
 
 
+def test_a_bare_date_exports_from_the_sites_local_midnight(client, auth):
+    """Exports read dates as the API and the report do: local midnight (core.instants)."""
+    params = {"quantity": "occupancy", "start": "2026-01-05", "end": "2026-01-06"}
+    card = client.get("/api/v1/export/card", params=params, headers=auth[Role.RESEARCHER])
+    assert card.status_code == 200, card.text
+    period = card.json()["period"]
+    # Oslo is UTC+1 in January: the local day 5 January is 23:00 UTC to 23:00 UTC
+    assert (period["requested_start"], period["requested_end"]) == (
+        "2026-01-04T23:00:00Z",
+        "2026-01-05T23:00:00Z",
+    )
+
+
 def test_zip_bundle_holds_data_and_matching_cards(client, auth):
     answer = client.get(
         "/api/v1/export.zip",

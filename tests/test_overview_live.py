@@ -15,9 +15,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -164,6 +166,21 @@ def test_the_page_updates_live_in_a_real_browser(mosquitto, serve_factory, publi
     assert page.evaluate("window.__notReloaded") is True
     expect(page.locator("#newest time")).to_have_count(1)
     assert page.locator("#space-rfb-101 .cat").inner_text() == "Cat. III"  # text, not colour
+
+    # a dead counter beside a live thermometer: the count arrives greyed, with its age
+    old = (datetime.now(UTC) - timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    publisher.publish("campus/lsb/lsb-401/occupancy", json.dumps({"value": 10, "ts": old}))
+    publish_now(publisher, "lsb", "lsb-401", "temperature", 21.0)
+    people = cell(page, "lsb-401", "people")
+    expect(people).to_have_text("10 / 124stale · 40 min ago", timeout=WAIT_MS)
+    expect(people).to_have_class(re.compile(r"\bstale-value\b"))
+    expect(cell(page, "lsb-401", "temperature")).to_have_text("21.0 °C", timeout=WAIT_MS)
+    expect(cell(page, "lsb-401", "temperature")).not_to_have_class(re.compile("stale-value"))
+    assert page.evaluate(
+        "getComputedStyle(document.querySelector('#space-lsb-401 [data-field=people]')).color"
+    ) != page.evaluate(
+        "getComputedStyle(document.querySelector('#space-lsb-401 [data-field=temperature]')).color"
+    )  # greyed
 
     # the new count of 2 is no more visible than the 3 was
     page.wait_for_function(

@@ -41,6 +41,11 @@ def store(tmp_path: Path) -> Iterator[DuckDBStore]:
     batch.append(fresh, "rfb", "rfb-101", "co2", 1234.0)  # ΔCO2 814 ppm: category III
     batch.append(fresh, "rfb", "rfb-101", "temperature", 21.34)
     batch.append(old, "lsb", "lsb-101", "occupancy", 10.0)  # 20 minutes old: stale
+    # Reading room 1: a dead people counter and CO₂ sensor beside a live thermometer
+    dead = to_epoch_us(NOW - timedelta(minutes=40))
+    batch.append(dead, "lsb", "lsb-301", "occupancy", 10.0)
+    batch.append(dead, "lsb", "lsb-301", "co2", 1450.0)
+    batch.append(fresh, "lsb", "lsb-301", "temperature", 21.0)
     # Office 2 (3 seats, fewer than k): withheld below facilities, even when empty
     batch.append(fresh, "rfb", "rfb-405", "occupancy", 0.0)
     batch.append(fresh, "rfb", "rfb-405", "co2", 800.0)
@@ -105,7 +110,7 @@ def test_spaces_with_fewer_than_k_seats_are_withheld(client: TestClient):
     assert cell(page, "rfb-405", "people") == "not shown"
     assert cell(page, "rfb-405", "co2") == "not shown"  # CO₂ betrays presence too
     assert cell(page, "rfb-405", "utilisation") == "not shown fewer than 5 seats"
-    assert cell(page, "rfb-405", "temperature") == "21.0 °C"
+    assert cell(page, "rfb-405", "temperature") == "21.0 °C stale · 20 min ago"
     # its reading time comes from the temperature only, not from presence readings
     assert cell(page, "rfb-405", "last_reading") == "10:40 stale"
     client.app.dependency_overrides[caller_sees_exact_counts] = lambda: True
@@ -116,7 +121,7 @@ def test_spaces_with_fewer_than_k_seats_are_withheld(client: TestClient):
 
 def test_utilisation_of_a_few_person_hours_is_held_back(client: TestClient):
     page = client.get("/").text
-    assert cell(page, "rfb-104", "people") == "0 / 22"
+    assert cell(page, "rfb-104", "people") == "0 / 22 stale · 1 h ago"  # read 90 min ago
     # 2 people: every quarter with anyone in it is suppressed, so nothing is counted
     assert cell(page, "rfb-104", "utilisation") == "— under 5 people at a time so far"
     client.app.dependency_overrides[caller_sees_exact_counts] = lambda: True
@@ -140,6 +145,24 @@ def test_stale_readings_are_marked_and_never_free(client: TestClient):
     assert 'data-space="lsb-101" data-status="unknown"' in page
     assert "free" not in entry.replace("unknown", "")
     assert "unknown no occupancy reading yet" in panel_entry(page, "elb-303")
+
+
+def test_freshness_is_judged_per_sensor_not_per_room(client: TestClient):
+    """A 40-minute-old count and CO₂ beside a fresh temperature are shown as stale."""
+    page = client.get("/").text
+    tr = row(page, "lsb-301")
+    assert cell(page, "lsb-301", "people") == "10 / 160 stale · 40 min ago"
+    assert cell(page, "lsb-301", "co2") == "1450 ppm Cat. III stale · 40 min ago"
+    assert cell(page, "lsb-301", "temperature") == "21.0 °C"  # fresh: no mark
+    assert 'class="num stale-value" data-label="People"' in tr  # greyed
+    assert 'class="num stale-value" data-label="CO₂"' in tr
+    assert 'class="num" data-label="Temperature"' in tr
+    assert cell(page, "lsb-301", "last_reading") == "10:59 stale"
+    # the free-seat panel and the API agree: the space is unknown, never free
+    assert "unknown no reading in the last 15 min" in panel_entry(page, "lsb-301")
+    answer = client.get("/api/v1/spaces/available", params={"min_seats": 0}).json()
+    entry = next(s for s in answer["spaces"] if s["space_id"] == "lsb-301")
+    assert (entry["status"], entry["reason"], entry["reading_age_s"]) == ("unknown", "stale", 2400)
 
 
 def test_the_panel_ranks_study_spaces_by_free_seats(client: TestClient, campus: Campus):

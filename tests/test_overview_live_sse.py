@@ -262,6 +262,26 @@ def test_facilities_and_public_share_the_feed_but_not_the_counts(live: Live):
     assert exact_update["spaces"]["lsb-202"]["people"] == "4 / 39"
 
 
+def test_the_stream_marks_each_stale_sensor_not_the_room(live: Live):
+    """A dead counter and CO₂ sensor beside a fresh thermometer are stale in the stream."""
+    batch = ReadingBatch()
+    now = live.clock()
+    dead = to_epoch_us(now - timedelta(minutes=40))
+    batch.append(dead, "lsb", "lsb-301", "occupancy", 10.0)
+    batch.append(dead, "lsb", "lsb-301", "co2", 1450.0)
+    batch.append(to_epoch_us(now), "lsb", "lsb-301", "temperature", 21.0)
+    live.raw.write(batch)
+    with live.stream() as response:
+        body = EventReader(response).until("snapshot").json
+    space = body["spaces"]["lsb-301"]
+    assert space["stale"] is True
+    assert set(space["stale_since"]) == {"people", "co2"}  # the temperature is fresh
+    since = datetime.fromisoformat(space["stale_since"]["people"])
+    assert abs(since - (now - timedelta(minutes=40))) < timedelta(seconds=1)
+    entry = next(a for a in body["available"] if a["space_id"] == "lsb-301")
+    assert entry["status"] == "unknown" and entry["free_seats"] is None
+
+
 def test_an_idle_stream_sends_heartbeat_comments(live: Live):
     with live.stream() as response:
         events = EventReader(response)

@@ -379,7 +379,8 @@ def test_the_report_has_every_section_with_units_and_sources(written):
         "Space Management Group (2006)",
         "kWh/m²",
         "kg CO₂e",
-        "annualised from 7.0 days",
+        "not a yearly figure: annualised from only 7.0 days",  # EUI of a week: flagged
+        "not fitted: only 7 whole days with energy and HDD",  # no degree-day fit on a week
         "fewer than 5",  # quiet-1's P95 of 3 people is not shown to a planner
         "office-1 (2 seats)",  # withheld, and the report says so
         "placeholder",  # the district-heating factor is a placeholder, and the report says so
@@ -482,16 +483,43 @@ def test_no_store_in_the_data_dir_exits_2(week, tmp_path):
     assert result.exit_code == 2 and "no store" in result.output
 
 
-def test_a_period_with_no_data_still_gives_an_honest_report(week, tmp_path):
+def test_a_period_with_no_data_exits_1_and_says_so(week, tmp_path):
+    """No data reads as no data: no page of "0 kWh", "0 kg CO₂e" and made-up advice."""
     out = tmp_path / "empty.html"
     args = ["report", "--start", "2020-01-06", "--end", "2020-01-13", "--out", str(out)]
     args += ["--data-dir", str(week.data_dir), "--registry", str(week.registry)]
     result = CliRunner().invoke(report_cli(), args)
-    assert result.exit_code == 0, result.output
-    html = out.read_text(encoding="utf-8")
-    assert "No occupancy data in core hours for" in html
-    assert "meters without data" in html
-    assert "NaN" not in without_images(html) and "None" not in without_images(html)
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "no readings for the campus" in said and "nothing to report" in said
+    # the resolved period, UTC: 6 January 00:00 in Oslo is 23:00 UTC the day before
+    assert "2020-01-05T23:00:00Z" in said and "2020-01-12T23:00:00Z" in said
+    assert not out.exists()
+
+
+def test_the_report_route_answers_no_data_as_a_problem(week, planner):
+    answer = planner.get("/api/v1/report", params={"start": "2020-01-06", "end": "2020-01-13"})
+    assert answer.status_code == 404, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    assert body["type"].endswith("/no-data") and body["title"] == "No data in the period"
+    assert (body["requested_start"], body["requested_end"]) == (
+        "2020-01-05T23:00:00Z",
+        "2020-01-12T23:00:00Z",
+    )
+    assert "no readings for the campus" in body["detail"]
+
+
+def test_a_building_without_meter_data_has_no_energy_figures_not_zeros(week, planner):
+    body = ok(
+        planner.get(
+            "/api/v1/buildings/lib/energy", params={"start": "2020-01-06", "end": "2020-01-13"}
+        )
+    )
+    assert body["delivered_kwh"] is None and body["electricity_kwh"] is None
+    assert body["emissions"]["location_based_kg"] is None
+    assert body["emissions"]["market_based_kg"] is None
+    assert body["eui"] is None and "lib-el" in body["meters_without_data"]
 
 
 # -- the same report over HTTP ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from campuslab.api.dependencies import CampusDep, ClockDep, StoreDep
 from campuslab.api.live import LiveSettingsDep, SpaceAvailability, availability, seats_summary
 from campuslab.api.models import Timestamp
+from campuslab.api.models_analytics import BuildingQuery, building_filter
 from campuslab.api.privacy_counts import ExactCountsDep
 from campuslab.api.problems import invalid_parameter, problem_responses, shown
 from campuslab.core.readings import isoformat_utc
@@ -66,6 +67,9 @@ class AvailableSpace(BaseModel):
 class AvailableSpaces(BaseModel):
     generated_at: Timestamp = Field(examples=["2026-11-26T10:04:42Z"])
     type: SpaceType
+    building: str | None = Field(
+        default=None, description="the building asked for; null: the whole campus"
+    )
     min_seats: int = Field(examples=[1])
     suppression_k: int | None = Field(
         description="counts 1 … k − 1 are suppressed in this answer; null when the caller "
@@ -147,15 +151,22 @@ def available_spaces(
     include_unknown: Annotated[
         bool, Query(description="also list the spaces whose free seats are unknown, last")
     ] = True,
+    building: BuildingQuery = None,
 ) -> AvailableSpaces:
     wanted = _space_type(space_type)
+    building = building_filter(campus, building)
     now = clock()
     occupancy = {r.sensor: r for r in store.latest("occupancy")}
-    spaces = [(b, s) for b, s in campus.spaces() if s.type is wanted]
+    spaces = [
+        (b, s)
+        for b, s in campus.spaces()
+        if s.type is wanted and (building is None or b.id == building)
+    ]
     ranked = availability(occupancy, spaces, now, settings, exact, min_seats, include_unknown)
     return AvailableSpaces(
         generated_at=isoformat_utc(now),
         type=wanted,
+        building=building,
         min_seats=min_seats,
         suppression_k=None if exact else settings.suppression_k,
         stale_after_s=settings.stale_after.total_seconds(),

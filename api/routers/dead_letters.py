@@ -14,12 +14,12 @@ the first page's links pin ``until`` to just after its newest letter: following
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from campuslab.api.dependencies import StoreDep
+from campuslab.api.dependencies import CampusDep, StoreDep
 from campuslab.api.keys import Role
 from campuslab.api.models import DeadLetterItem
 from campuslab.api.paging import DEFAULT_PAGE, MAX_PAGE, paged_responses, set_paging_headers
@@ -54,6 +54,7 @@ REASONS = (
     "undecoded",
     "simulated_uplink",
     "unknown_alias",
+    "fractional_count",
 )
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -79,10 +80,10 @@ def _reason_filter(reason: str | None) -> str | None:
 
 
 def _received_filter(
-    since: str | None, until: str | None
+    since: str | None, until: str | None, tz: tzinfo
 ) -> tuple[datetime | None, datetime | None]:
-    since_at = parse_instant("since", since) if since is not None else None
-    until_at = parse_instant("until", until) if until is not None else None
+    since_at = parse_instant("since", since, tz) if since is not None else None
+    until_at = parse_instant("until", until, tz) if until is not None else None
     if since_at is not None and until_at is not None and until_at <= since_at:
         raise invalid_parameter(
             "until",
@@ -121,6 +122,7 @@ _TIME_QUERY = {
 )
 def list_dead_letters(
     store: StoreDep,
+    campus: CampusDep,
     request: Request,
     response: Response,
     reason: Annotated[
@@ -135,8 +137,8 @@ def list_dead_letters(
     since: Annotated[
         str | None,
         Query(
-            description="only letters received at or after this time; RFC 3339 (a time "
-            "without an offset is taken as UTC)",
+            description="only letters received at or after this time; RFC 3339 (a date is "
+            "local midnight, a time without an offset local time: site time zone)",
             **_TIME_QUERY,
         ),
     ] = None,
@@ -163,7 +165,7 @@ def list_dead_letters(
         Query(ge=0, le=1_000_000, description="letters to skip (for the next page)", examples=[0]),
     ] = 0,
 ) -> list[DeadLetterItem]:
-    since_at, until_at = _received_filter(since, until)
+    since_at, until_at = _received_filter(since, until, campus.tz)
     where = DeadLetterFilter(
         reason=_reason_filter(reason), since=since_at, until=until_at, topic_prefix=topic
     )

@@ -17,7 +17,7 @@ down with it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -69,8 +69,9 @@ BaselineStartQuery = Annotated[
     str,
     Query(
         max_length=MAX_PARAMETER_LENGTH,
-        description="start of the baseline period, inclusive; RFC 3339 (a time without an "
-        "offset is taken as UTC). The model works on whole local days: use a local midnight.",
+        description="start of the baseline period, inclusive; RFC 3339, or a date: local "
+        "midnight (a time without an offset is local time, site time zone). The model "
+        "works on whole local days: use a local midnight.",
         json_schema_extra={"format": "date-time"},
         examples=["2026-01-05T00:00:00+01:00"],
     ),
@@ -140,14 +141,14 @@ def read_energy(
 
 
 def baseline_period(
-    baseline_start: str, baseline_end: str, reporting: Period, limit: timedelta
+    baseline_start: str, baseline_end: str, reporting: Period, limit: timedelta, tz: tzinfo
 ) -> Period:
     """The baseline asked for: before the reporting period, 14 days to ``limit`` long.
 
     Each failure is a 422 problem naming the parameter at fault.
     """
-    begins = parse_instant("baseline_start", baseline_start)
-    ends = parse_instant("baseline_end", baseline_end)
+    begins = parse_instant("baseline_start", baseline_start, tz)
+    ends = parse_instant("baseline_end", baseline_end, tz)
     if ends <= begins:
         raise invalid_parameter(
             "baseline_end",
@@ -215,7 +216,7 @@ def read_savings(
 ) -> BuildingSavingsAnswer:
     limit = analysis_limit(limits)
     period = analysis_period(start, end, now=clock(), campus=campus, limit=limit)
-    baseline = baseline_period(baseline_start, baseline_end, period, limit)
+    baseline = baseline_period(baseline_start, baseline_end, period, limit, campus.tz)
     try:
         savings = building_savings(
             store, campus, building.id, baseline.start, baseline.end, period.start, period.end

@@ -287,7 +287,9 @@ def plan_export(
             "format", f"format {shown(fmt)} is not one of: {', '.join(FORMATS)}"
         )
     buildings = _buildings(campus, building)
-    requested = Period(parse_instant("start", start), parse_instant("end", end))
+    requested = Period(
+        parse_instant("start", start, campus.tz), parse_instant("end", end, campus.tz)
+    )
     if requested.end <= requested.start:
         raise invalid_parameter(
             "end",
@@ -877,7 +879,8 @@ StartParam = Annotated[
     str,
     Query(
         max_length=MAX_PARAMETER_LENGTH,
-        description="start of the period, inclusive; RFC 3339 (no offset means UTC)",
+        description="start of the period, inclusive; RFC 3339, or a date: local midnight "
+        "(site time zone); no offset means local time",
         json_schema_extra={"format": "date-time"},
         examples=["2026-01-05T00:00:00Z"],
     ),
@@ -1170,7 +1173,9 @@ class ReadingsPrivacy:
         interval = parse_every(every, self.limits)
         aggregate = parse_aggregate(agg, resampling=True)
         _check_protected_every(interval, every)
-        requested = resolve_period(start, end, now=self.now, default_span=timedelta(hours=24))
+        requested = resolve_period(
+            start, end, now=self.now, tz=self.campus.tz, default_span=timedelta(hours=24)
+        )
         check_span(
             requested,
             self.limits.max_resampled_span,

@@ -30,6 +30,7 @@ from campuslab.api.live import (
     LiveFeed,
     LiveSettings,
     LiveSettingsDep,
+    age_text,
     campus_view,
     cells_settings,
     local_time,
@@ -97,6 +98,9 @@ def overview_context(
         "suppression_k": None if exact else settings.suppression_k,
         "stale_minutes": f"{settings.stale_after.total_seconds() / 60:g}",
         "devices": devices,  # facilities only (devices_panel)
+        "age_of": lambda iso: age_text(
+            max((now - datetime.fromisoformat(iso)).total_seconds(), 0.0)
+        ),
     }
 
 

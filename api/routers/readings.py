@@ -9,7 +9,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, Query
 
-from campuslab.api.dependencies import ClockDep, ReadLimitsDep, SpaceDep, StoreDep
+from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, SpaceDep, StoreDep
 from campuslab.api.keys import Role
 from campuslab.api.models import Readings
 from campuslab.api.parameters import (
@@ -49,8 +49,8 @@ StartQuery = Annotated[
     str | None,
     Query(
         max_length=MAX_PARAMETER_LENGTH,
-        description="start of the range, inclusive; RFC 3339 (with Z or an offset; a time "
-        "without an offset is taken as UTC). Default: 24 h before end.",
+        description="start of the range, inclusive; RFC 3339 or a date (local midnight; a "
+        "time without an offset is local time, site time zone). Default: 24 h before end.",
         json_schema_extra={"format": "date-time"},
         examples=["2026-11-25T10:00:00Z"],
     ),
@@ -112,6 +112,7 @@ def rfc3339_points(series: Series) -> list[tuple[str, float | None]]:
 )
 def read_readings(
     space: SpaceDep,
+    campus: CampusDep,
     quantity: QuantityQuery,
     store: StoreDep,
     clock: ClockDep,
@@ -127,7 +128,7 @@ def read_readings(
     protected = privacy.readings(space, name, start=start, end=end, every=every, agg=agg)
     if protected is not None:
         return protected
-    period = resolve_period(start, end, now=clock(), default_span=timedelta(hours=24))
+    period = resolve_period(start, end, now=clock(), tz=campus.tz, default_span=timedelta(hours=24))
     interval = parse_every(every, limits) if every is not None else None
     aggregate = parse_aggregate(agg, resampling=interval is not None)
     if interval is None:

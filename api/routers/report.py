@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from campuslab.analytics.report import NoSpaces, planner_report
+from campuslab.analytics.report import NoData, NoSpaces, planner_report
 from campuslab.api.dependencies import CampusDep, ClockDep, ReadLimitsDep, StoreDep
 from campuslab.api.keys import Role
 from campuslab.api.models_analytics import (
@@ -35,6 +35,7 @@ from campuslab.api.report_render import render_report
 from campuslab.api.routers.energy import baseline_period
 from campuslab.api.routers.exports import OpenDataDep
 from campuslab.api.security import PlannerDep
+from campuslab.core.readings import isoformat_utc
 
 router = APIRouter(prefix="/api/v1/report", tags=["recommendations"])
 
@@ -89,7 +90,7 @@ def read_report(
             missing, "baseline_start and baseline_end go together: give both, or neither"
         )
     if baseline_start is not None and baseline_end is not None:
-        chosen = baseline_period(baseline_start, baseline_end, period, limit)
+        chosen = baseline_period(baseline_start, baseline_end, period, limit, campus.tz)
         baseline = (chosen.start, chosen.end)
     exact = principal.sees_unsuppressed
     try:
@@ -105,6 +106,13 @@ def read_report(
             baseline=baseline,
             protected=None if exact else ProtectedReader(store, campus, open_data, now),
         )
+    except NoData as nothing:
+        raise ApiProblem(
+            "no-data",
+            str(nothing),
+            requested_start=isoformat_utc(period.start),
+            requested_end=isoformat_utc(period.end),
+        ) from None
     except NoSpaces as empty:
         if not exact:
             raise ApiProblem("forbidden", str(empty), required_role=Role.FACILITIES.value) from None

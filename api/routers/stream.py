@@ -36,7 +36,10 @@ k − 1 are suppressed for viewers below facilities, as on the page.
 
 The event `data` is JSON: `{"generated_at", "newest_reading", "spaces": {space id:
 {people, co2, co2_category, temperature, utilisation, utilisation_note,
-last_reading, last_reading_iso, stale}}, "available": [...]}`.
+last_reading, last_reading_iso, stale, stale_since}}, "available": [...]}`.
+Freshness is judged per sensor: `stale_since` maps each cell showing a value
+older than the staleness limit (`people`, `co2`, `temperature`) to that
+reading's time (UTC); `stale` is true when any shown value is stale.
 """
 
 

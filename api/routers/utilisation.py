@@ -69,8 +69,9 @@ StartQuery = Annotated[
     str | None,
     Query(
         max_length=MAX_PARAMETER_LENGTH,
-        description="start of the period, inclusive; RFC 3339 (a time without an offset is "
-        "taken as UTC). Default: local midnight today (site time zone).",
+        description="start of the period, inclusive; RFC 3339, or a date: local midnight "
+        "(a time without an offset is local time, site time zone). Default: local "
+        "midnight today (site time zone).",
         json_schema_extra={"format": "date-time"},
         examples=["2026-11-23T00:00:00+01:00"],
     ),
@@ -97,10 +98,10 @@ def utilisation_period(start: str | None, end: str | None, now: datetime, campus
         midnight = _local_midnight(now, campus)
         return Period(midnight, max(now, midnight + timedelta(microseconds=1)))
     if start is None:
-        end_at = parse_instant("end", end)
+        end_at = parse_instant("end", end, campus.tz)
         midnight = _local_midnight(end_at - timedelta(microseconds=1), campus)
-        return resolve_period(None, end, now=now, default_span=end_at - midnight)
-    return resolve_period(start, end, now=now)
+        return resolve_period(None, end, now=now, tz=campus.tz, default_span=end_at - midnight)
+    return resolve_period(start, end, now=now, tz=campus.tz)
 
 
 def _rate(value: float) -> float | None:

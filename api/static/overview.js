@@ -46,10 +46,19 @@
     return node;
   }
 
+  // A value from a sensor whose latest reading is stale: greyed, with its age.
+  function staleMark(row, field) {
+    var since = row.stale_since && row.stale_since[field];
+    if (!since) return [];
+    var mark = el("span", "stale");
+    mark.appendChild(timeNode(since, "stale \u00b7 " + ageText(since)));
+    return [mark];
+  }
+
   // One function per live cell, mirroring templates/overview.html.
   var CELLS = {
     people: function (row) {
-      return [row.people ? row.people : none()];
+      return row.people ? [row.people].concat(staleMark(row, "people")) : [none()];
     },
     co2: function (row) {
       if (!row.co2) return [none()];
@@ -57,10 +66,10 @@
       if (row.co2_category) {
         parts.push(el("span", "cat cat-" + row.co2_category, "Cat. " + row.co2_category));
       }
-      return parts;
+      return parts.concat(staleMark(row, "co2"));
     },
     temperature: function (row) {
-      return [row.temperature ? row.temperature : none()];
+      return row.temperature ? [row.temperature].concat(staleMark(row, "temperature")) : [none()];
     },
     utilisation: function (row) {
       return [row.utilisation ? row.utilisation : none(), el("span", "sub", row.utilisation_note)];
@@ -91,6 +100,7 @@
       if (!cell) return;
       var scratch = document.createElement("td");
       replaceChildren(scratch, CELLS[field](row));
+      cell.classList.toggle("stale-value", !!(row.stale_since && row.stale_since[field]));
       if (scratch.innerHTML !== cell.innerHTML) {
         replaceChildren(cell, Array.prototype.slice.call(scratch.childNodes));
         flash(cell);
@@ -157,6 +167,10 @@
     var times = document.querySelectorAll("#available time[datetime]");
     Array.prototype.forEach.call(times, function (node) {
       node.textContent = ageText(node.getAttribute("datetime"));
+    });
+    var marks = document.querySelectorAll("td .stale time[datetime]");
+    Array.prototype.forEach.call(marks, function (node) {
+      node.textContent = "stale \u00b7 " + ageText(node.getAttribute("datetime"));
     });
   }
 
