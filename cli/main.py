@@ -304,6 +304,7 @@ def _register_commands() -> None:
     from campuslab.cli.analytics_command import analytics_app
     from campuslab.cli.dashboards_command import dashboards_app
     from campuslab.cli.export_command import export
+    from campuslab.cli.import_command import import_app
     from campuslab.cli.keys_command import keys_app
     from campuslab.cli.report_command import report
     from campuslab.cli.simulate_command import simulate
@@ -315,6 +316,7 @@ def _register_commands() -> None:
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(dashboards_app, name="dashboards")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(import_app, name="import")
     app.add_typer(timetable_app, name="timetable")
 
 
