@@ -196,10 +196,7 @@ def stream_rows(
             f"CASE WHEN {TS_WALL} IS NULL THEN NULL WHEN suffix({ts}, 'Z') THEN {TS_WALL} "
             f"WHEN regexp_matches({ts}, {_literal(_OFFSET_SUFFIX)}) "
             f"THEN epoch_us(TRY_CAST({ts} AS TIMESTAMPTZ)) END AS {TS_ZONED}",
-            *(
-                f"TRY_CAST({_ident(v)} AS DOUBLE) AS {_ident(value_column_name(v))}"
-                for v in values
-            ),
+            *(f"TRY_CAST({_ident(v)} AS DOUBLE) AS {_ident(value_column_name(v))}" for v in values),
         ]
         text = ", ".join(
             f"CAST({_ident(c)} AS VARCHAR) AS {_ident(c)}" for c in _wanted_columns(mapping)
@@ -387,7 +384,8 @@ class ChunkValidator:
         empty = 0
         for column, quantity in m.columns.items():
             values = chunk.column(column)
-            present = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(values)) > 0, False)
+            length = pc.utf8_length(pc.utf8_trim_whitespace(values))
+            present = pc.fill_null(pc.greater(length, 0), False)
             keep = np.asarray(present, dtype=bool)
             empty += int(keep.size - keep.sum())
             idx = pa.array(np.flatnonzero(keep))
@@ -895,7 +893,12 @@ def import_history(
         started_us=to_epoch_us(datetime.now(UTC)),
     )
     checkpoint_path = Checkpoint.path_for(data_dir, identity, store_label)
-    previous = None if restart else Checkpoint.load(checkpoint_path)
+    previous = Checkpoint.load(checkpoint_path)
+    if previous is not None and previous.same_work(fresh):
+        # The same rows give the same dead letters (received time, topic), kept once.
+        fresh.started_us = previous.started_us
+    if restart:
+        previous = None
     report = ImportReport(file=str(path))
     if previous is not None and previous.same_work(fresh):
         checkpoint = previous
