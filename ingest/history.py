@@ -35,6 +35,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -924,10 +925,13 @@ def import_history(
     )
     pending: list[ChunkResult] = []
     pending_rows = 0
+    # One write in flight on its own thread (DuckDB releases the GIL while it inserts)
+    # while this thread reads and validates the next chunk; the checkpoint moves only
+    # once a write has returned, i.e. is durable.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="campuslab-import-writer")
+    in_flight: Future[None] | None = None
 
-    def write_pending(end_row: int) -> None:
-        nonlocal pending, pending_rows
-        group = ChunkResult.combine(pending)
+    def write(group: ChunkResult, end_row: int) -> None:
         readings, repeated = distinct_readings(group.readings)
         written = store.write_arrow(readings, group.letters)
         report.add(group, written.stored, written.duplicates + repeated)
@@ -935,24 +939,36 @@ def import_history(
         checkpoint.totals = report.totals()
         checkpoint.save(checkpoint_path)
         report.seconds = time.perf_counter() - began
-        pending, pending_rows = [], 0
         if progress is not None:
             progress(report, expected)
 
+    def hand_over(end_row: int) -> None:
+        nonlocal pending, pending_rows, in_flight
+        group = ChunkResult.combine(pending)
+        pending, pending_rows = [], 0
+        if in_flight is not None:
+            in_flight.result()
+        in_flight = writer.submit(write, group, end_row)
+
     end_row = checkpoint.rows_done
-    for first_row, batch in stream_rows(source, header, resolved, min(chunk_rows, 1 << 20)):
-        end_row = first_row + batch.num_rows
-        if end_row <= checkpoint.rows_done:
-            continue
-        if first_row < checkpoint.rows_done:
-            batch = batch.slice(checkpoint.rows_done - first_row)
-            first_row = checkpoint.rows_done
-        pending.append(validator.validate(first_row, batch))
-        pending_rows += batch.num_rows
-        if pending_rows >= chunk_rows:
-            write_pending(end_row)
-    if pending:
-        write_pending(end_row)
+    try:
+        for first_row, batch in stream_rows(source, header, resolved, min(chunk_rows, 1 << 20)):
+            end_row = first_row + batch.num_rows
+            if end_row <= checkpoint.rows_done:
+                continue
+            if first_row < checkpoint.rows_done:
+                batch = batch.slice(checkpoint.rows_done - first_row)
+                first_row = checkpoint.rows_done
+            pending.append(validator.validate(first_row, batch))
+            pending_rows += batch.num_rows
+            if pending_rows >= chunk_rows:
+                hand_over(end_row)
+        if pending:
+            hand_over(end_row)
+        if in_flight is not None:
+            in_flight.result()
+    finally:
+        writer.shutdown(wait=True)
     checkpoint.finished = True
     checkpoint.save(checkpoint_path)
     report.seconds = time.perf_counter() - began

@@ -144,6 +144,12 @@ class DuckDBStore:
         self._local = threading.local()
         self._write_lock = threading.Lock()
 
+    def limit_memory(self, limit: str) -> None:
+        """Cap DuckDB's buffer pool (e.g. ``"256MB"``): a long import keeps its RSS bounded
+        instead of caching the blocks it wrote (DuckDB's default is 80% of RAM)."""
+        megabytes = int(limit.upper().removesuffix("MB"))
+        self._root.execute(f"SET memory_limit = '{megabytes}MB'")
+
     # -- connections -------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)
