@@ -59,7 +59,10 @@ if TYPE_CHECKING:
 
     from campuslab.core.store.port import ArrowWriter
 
-DEFAULT_CHUNK_ROWS = 1_000_000
+DEFAULT_CHUNK_ROWS = 250_000
+READ_BATCH_ROWS = 131_072  # rows DuckDB hands over at a time; validation goes batch by batch
+READER_MEMORY = "96MB"  # DuckDB's CSV reader: buffers of the file, well under the 500 MB budget
+READER_THREADS = 1
 CHECKPOINT_DIR = "imports"
 _MILLISECONDS_FROM = 1e11  # as decoders/timestamps.py: epoch numbers above are ms
 _MINUTE_US = 60_000_000
@@ -183,7 +186,13 @@ def stream_rows(
     when the text has a UTC offset, as an instant; each value column as a float.
     Parsing there runs in parallel with the reading and costs no Python per row.
     """
-    con = duckdb.connect(config={"memory_limit": "256MB", "preserve_insertion_order": True})
+    con = duckdb.connect(
+        config={
+            "memory_limit": READER_MEMORY,
+            "preserve_insertion_order": True,
+            "threads": READER_THREADS,
+        }
+    )
     try:
         con.execute("SET TimeZone = 'UTC'")
         ts = _ident(mapping.ts)
@@ -952,7 +961,9 @@ def import_history(
 
     end_row = checkpoint.rows_done
     try:
-        for first_row, batch in stream_rows(source, header, resolved, min(chunk_rows, 1 << 20)):
+        for first_row, batch in stream_rows(
+            source, header, resolved, min(chunk_rows, READ_BATCH_ROWS)
+        ):
             end_row = first_row + batch.num_rows
             if end_row <= checkpoint.rows_done:
                 continue
