@@ -78,21 +78,23 @@ con.close()
 """
 
 
-def timed_child(command: list[str]) -> tuple[float, float]:
-    """Run ``command`` in a fresh runner process; (seconds, peak RSS of the command in MB)."""
+def timed_child(command: list[str]) -> tuple[float, float, float]:
+    """Run ``command`` in a fresh runner process: (wall seconds, peak RSS of the command
+    in MB, CPU seconds of the command, user + system; a figure the machine's load does
+    not inflate, unlike the wall time)."""
     runner = (
         "import json, resource, subprocess, sys, time\n"
         "t = time.perf_counter()\n"
         "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
         "s = time.perf_counter() - t\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-        "print(json.dumps([s, peak]))\n"
+        "use = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps([s, use.ru_maxrss / 1024, use.ru_utime + use.ru_stime]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", runner, *command], check=True, capture_output=True, text=True
     )
-    seconds, peak = json.loads(out.stdout.strip().splitlines()[-1])
-    return seconds, peak
+    seconds, peak, cpu = json.loads(out.stdout.strip().splitlines()[-1])
+    return seconds, peak, cpu
 
 
 def main() -> None:
@@ -109,7 +111,7 @@ def main() -> None:
             f"generated {args.rows:,} rows ({csv.stat().st_size / 1e6:,.0f} MB) in "
             f"{time.perf_counter() - began:.1f} s; load average {os.getloadavg()[0]:.2f}"
         )
-        results: dict[str, list[tuple[float, float]]] = {"reference": [], "campuslab": []}
+        results: dict[str, list[tuple[float, float, float]]] = {"reference": [], "campuslab": []}
         for run in range(args.runs):
             order = ("reference", "campuslab") if run % 2 == 0 else ("campuslab", "reference")
             for name in order:
@@ -126,26 +128,36 @@ def main() -> None:
                     f"peak RSS {peak:,.0f} MB, {seconds:.1f} s"
                 )
                 _remove(data)
-        ref = [r for r, _ in results["reference"]]
-        ours = [r for r, _ in results["campuslab"]]
+        ref = [r for r, _, _ in results["reference"]]
+        ours = [r for r, _, _ in results["campuslab"]]
+        cpu_ratio = [
+            c / o
+            for (_, _, c), (_, _, o) in zip(results["reference"], results["campuslab"], strict=True)
+        ]
         ratios = [o / r for o, r in zip(ours, ref, strict=True)]
         print()
         print(f"history import, {args.rows:,} CSV rows into DuckDB, median of {args.runs} runs:")
         print(
             f"  reference (bare DuckDB INSERT ... read_csv): {statistics.median(ref):>10,.0f} "
             "rows/s, "
-            f"peak RSS {statistics.median(p for _, p in results['reference']):,.0f} MB"
+            f"peak RSS {statistics.median(p for _, p, _ in results['reference']):,.0f} MB"
         )
         print(
             f"  campuslab import readings:                   {statistics.median(ours):>10,.0f} "
             "rows/s, "
-            f"peak RSS {statistics.median(p for _, p in results['campuslab']):,.0f} MB "
+            f"peak RSS {statistics.median(p for _, p, _ in results['campuslab']):,.0f} MB "
             "(targets: >= 500,000 rows/s, <= 500 MB)"
         )
         print(
             f"  ratio campuslab/reference:                   {statistics.median(ratios):>10.2f} "
             f"(runs: {', '.join(f'{r:.2f}' for r in ratios)}); load average "
             f"{os.getloadavg()[0]:.2f}"
+        )
+        print(
+            f"  CPU time ratio reference/campuslab:          {statistics.median(cpu_ratio):>10.2f} "
+            f"(CPU s: reference {statistics.median(c for *_, c in results['reference']):.1f}, "
+            f"campuslab {statistics.median(c for *_, c in results['campuslab']):.1f}; "
+            "CPU time depends less on the machine's load than wall time)"
         )
 
 

@@ -83,6 +83,7 @@ def readings(
     timezone: str | None = typer.Option(
         None, help="IANA zone of timestamps without a UTC offset [the site's]."
     ),
+    delimiter: str = typer.Option(",", help="CSV field separator, e.g. ';'."),
     restart: bool = typer.Option(
         False, help="Ignore the checkpoint of an earlier run and read the whole file again."
     ),
@@ -141,6 +142,8 @@ def readings(
         opt.fail(escape(str(exc)))
     if not file.is_file():
         opt.fail(escape(f"no file {file}"))
+    if len(delimiter) != 1:
+        opt.fail(escape(f"--delimiter must be one character, not {delimiter!r}"))
     target = str(data_dir / STORE_FILE) if store == "duckdb" else f"InfluxDB at {influx_url}"
     try:
         writer = open_store(options, campus)
@@ -158,7 +161,7 @@ def readings(
         opt.fail(f"the {store} store cannot take an import", code=1)
     rows = chunk_rows or (DEFAULT_CHUNK_ROWS if store == "duckdb" else INFLUX_CHUNK_ROWS)
     try:
-        report = _run(file, campus, writer, mapping, data_dir, target, rows, restart)
+        report = _run(file, campus, writer, mapping, data_dir, target, rows, restart, delimiter)
     except (HistoryFileError, MappingError) as exc:
         opt.fail(escape(str(exc)))
     finally:
@@ -189,6 +192,7 @@ def _run(
     target: str,
     chunk_rows: int,
     restart: bool,
+    delimiter: str,
 ) -> ImportReport:
     columns = (
         TextColumn(f"[bold]import {escape(file.name)}"),
@@ -221,6 +225,7 @@ def _run(
             chunk_rows=chunk_rows,
             restart=restart,
             progress=show,
+            delimiter=delimiter,
         )
         bar.update(task, completed=report.rows, total=report.rows)
     return report

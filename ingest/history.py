@@ -66,6 +66,7 @@ READER_THREADS = 1
 CHECKPOINT_DIR = "imports"
 _MILLISECONDS_FROM = 1e11  # as decoders/timestamps.py: epoch numbers above are ms
 _MINUTE_US = 60_000_000
+_HOUR_US = 60 * _MINUTE_US
 _OFFSET_SUFFIX = r"\d[T ]?\d\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)\s*$"
 _QUANTITY_NAMES = list(QUANTITIES)
 
@@ -95,6 +96,7 @@ class HistoryFileError(ValueError):
 @dataclass(frozen=True)
 class HistoryFile:
     path: Path
+    delimiter: str = ","  # CSV only; many European BMS exports use ";"
 
     @property
     def parquet(self) -> bool:
@@ -128,7 +130,7 @@ class HistoryFile:
             raise HistoryFileError(f"{self.path} is not a CSV file (no header line)")
         import csv
 
-        return [name.strip() for name in next(csv.reader([text]))]
+        return [name.strip() for name in next(csv.reader([text], delimiter=self.delimiter))]
 
     def rows(self) -> int | None:
         """The number of data rows when known without reading them (Parquet)."""
@@ -156,7 +158,7 @@ class HistoryFile:
         columns = ", ".join(f"{_literal(name)}: 'VARCHAR'" for name in header)
         return (
             f"read_csv('{quoted}', header=true, auto_detect=false, columns={{{columns}}}, "
-            "delim=',', quote='\"', escape='\"', null_padding=true)"
+            f"delim={_literal(self.delimiter)}, quote='\"', escape='\"', null_padding=true)"
         )
 
 
@@ -735,31 +737,48 @@ def local_to_utc(wall_us: np.ndarray, tz: ZoneInfo) -> tuple[np.ndarray, np.ndar
     """Local wall times (microseconds, as if UTC) in ``tz`` to UTC, DST-correct.
 
     Returns (UTC microseconds, problem): 3 where the wall time is ambiguous (it happened
-    twice), 4 where it does not exist (skipped by the clocks), 0 otherwise. Each distinct
-    minute is looked up once in the zone (offset changes fall on whole minutes).
+    twice), 4 where it does not exist (skipped by the clocks), 0 otherwise. The zone is
+    asked once per distinct hour; an hour in which the offset changes, or that is
+    ambiguous or skipped, is looked at minute by minute (offsets change on whole minutes).
     """
-    problem = np.zeros(wall_us.shape, dtype=np.int8)
     if not wall_us.size:
-        return wall_us.copy(), problem
-    minutes, inverse = np.unique(wall_us // _MINUTE_US, return_inverse=True)
-    offsets = np.zeros(minutes.size, dtype=np.int64)
-    kinds = np.zeros(minutes.size, dtype=np.int8)
-    epoch = datetime(1970, 1, 1)
-    low, high = (datetime(1990, 1, 1) - epoch), (datetime(2300, 1, 1) - epoch)
-    for i, minute in enumerate(minutes.tolist()):
-        since = timedelta(minutes=minute)
-        if not low <= since <= high:
-            continue  # rejected anyway (before 2000, or centuries ahead)
-        wall = epoch + since
-        first = wall.replace(tzinfo=tz, fold=0)
-        second = wall.replace(tzinfo=tz, fold=1)
-        offset = first.utcoffset() or timedelta(0)
-        if offset != second.utcoffset():
-            back = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
-            kinds[i] = 4 if back != wall else 3
-        offsets[i] = offset // timedelta(microseconds=1)
-    problem = kinds[inverse]
-    return wall_us - offsets[inverse], problem
+        return wall_us.copy(), np.zeros(wall_us.shape, dtype=np.int8)
+    hours, inverse = np.unique(wall_us // _HOUR_US, return_inverse=True)
+    hour_offsets = np.zeros(hours.size, dtype=np.int64)
+    uniform = np.ones(hours.size, dtype=bool)
+    for i, hour in enumerate(hours.tolist()):
+        first = _zone_minute(hour * 60, tz)
+        last = _zone_minute(hour * 60 + 59, tz)
+        hour_offsets[i] = first[0]
+        uniform[i] = first == last and first[1] == 0
+    offsets = hour_offsets[inverse]
+    problem = np.zeros(wall_us.shape, dtype=np.int8)
+    mixed = ~uniform[inverse]
+    if mixed.any():
+        minutes, where = np.unique(wall_us[mixed] // _MINUTE_US, return_inverse=True)
+        looked_up = [_zone_minute(m, tz) for m in minutes.tolist()]
+        offsets[mixed] = np.array([o for o, _ in looked_up], dtype=np.int64)[where]
+        problem[mixed] = np.array([k for _, k in looked_up], dtype=np.int8)[where]
+    return wall_us - offsets, problem
+
+
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_ZONE_SPAN = (datetime(1990, 1, 1) - _EPOCH_NAIVE, datetime(2300, 1, 1) - _EPOCH_NAIVE)
+
+
+def _zone_minute(minute: int, tz: ZoneInfo) -> tuple[int, int]:
+    """(UTC offset in microseconds, problem 0/3/4) of a local wall-clock minute in ``tz``."""
+    since = timedelta(minutes=minute)
+    if not _ZONE_SPAN[0] <= since <= _ZONE_SPAN[1]:
+        return 0, 0  # rejected anyway (before 2000, or centuries ahead)
+    wall = _EPOCH_NAIVE + since
+    first = wall.replace(tzinfo=tz, fold=0)
+    offset = first.utcoffset() or timedelta(0)
+    kind = 0
+    if offset != wall.replace(tzinfo=tz, fold=1).utcoffset():
+        back = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        kind = 4 if back != wall else 3
+    return offset // timedelta(microseconds=1), kind
 
 
 def _significant(values: np.ndarray, digits: int) -> np.ndarray:
@@ -886,19 +905,23 @@ def import_history(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     restart: bool = False,
     progress: Progress | None = None,
+    delimiter: str = ",",
 ) -> ImportReport:
     """Import one history file into ``store``; resumable through a checkpoint in ``data_dir``.
 
     Raises HistoryFileError (the file) or MappingError (the columns) before anything is
     written.
     """
-    source = HistoryFile(path)
+    source = HistoryFile(path, delimiter)
     header = source.header()
     resolved = resolve(mapping, header, campus.site.timezone)
     identity = source.identity()
     fresh = Checkpoint(
         file=identity,
-        mapping=json.dumps({**asdict(resolved), "timezone": resolved.timezone.key}, sort_keys=True),
+        mapping=json.dumps(
+            {**asdict(resolved), "timezone": resolved.timezone.key, "delimiter": delimiter},
+            sort_keys=True,
+        ),
         store=store_label,
         started_us=to_epoch_us(datetime.now(UTC)),
     )

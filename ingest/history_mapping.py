@@ -222,6 +222,11 @@ def resolve(mapping: ColumnMapping, header: Sequence[str], default_zone: str) ->
         quantity = column(mapping.quantity or "quantity", "quantity names")
         value = column(mapping.value or "value", "values")
     unit = mapping.unit
+    if unit is not None and columns:
+        raise MappingError(
+            "a unit column goes with the long layout; in a wide file give each quantity's "
+            "unit with --unit QUANTITY=UNIT"
+        )
     if unit is not None:
         column(unit, "units")
     elif "unit" in present and not columns:

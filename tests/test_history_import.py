@@ -201,6 +201,29 @@ def test_wide_file_with_a_mapping_file_converts_units_and_skips_empty_cells(tmp_
     }
 
 
+def test_semicolon_separated_export_with_a_building_column(tmp_path: Path):
+    source = tmp_path / "bms;export.csv"
+    source.write_text(
+        "Zeit;Gebaeude;Raum;Groesse;Wert\n"
+        "2025-01-15 08:00:00;rfb;rfb-101;co2;455\n"
+        "2025-01-15 08:00:00;hb;rfb-101;co2;456\n"
+        "2025-01-15 08:00:00;nowhere;rfb-101;co2;457\n"
+    )
+    data = tmp_path / "data"
+    result = import_cli(
+        str(source), "--delimiter", ";", "--ts-column", "Zeit", "--building-column",
+        "Gebaeude", "--sensor-column", "Raum", "--quantity-column", "Groesse",
+        "--value-column", "Wert", "--data-dir", str(data),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert stored_rows(data) == [(us("2025-01-15T07:00:00+00:00"), "rfb", "rfb-101", "co2", 455.0)]
+    details = sorted(d.detail for d in letters(data))
+    assert details == [
+        "no building 'nowhere' in the campus registry",
+        "no space or meter 'rfb-101' in building 'hb'; it belongs to building 'rfb'",
+    ]
+
+
 def test_parquet_with_flags_for_the_columns(tmp_path: Path):
     source = tmp_path / "old-platform.parquet"
     pq.write_table(
@@ -236,6 +259,7 @@ def test_parquet_with_flags_for_the_columns(tmp_path: Path):
         (HEADER, ["--timezone", "Mars/Olympus"], "not an IANA time zone"),
         ("a,b\n1,2\n", [], "no column 'ts'"),
         ("ts,sensor,x\n1,2,3\n", [], "no 'quantity' column"),
+        ("ts,sensor,co2,unit\n", ["--unit-column", "unit"], "a unit column goes with the long"),
     ],
 )
 def test_unusable_input_exits_with_a_clear_message(
