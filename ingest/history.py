@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 DEFAULT_CHUNK_ROWS = 250_000
 READ_BATCH_ROWS = 131_072  # rows DuckDB hands over at a time; validation goes batch by batch
 READER_MEMORY = "96MB"  # DuckDB's CSV reader: buffers of the file, well under the 500 MB budget
-READER_THREADS = 1
+READER_THREADS = 2  # the second core parses while the first validates; 1 saves ~25 MB
 CHECKPOINT_DIR = "imports"
 _MILLISECONDS_FROM = 1e11  # as decoders/timestamps.py: epoch numbers above are ms
 _MINUTE_US = 60_000_000
