@@ -121,11 +121,13 @@ def main() -> None:
                     command = [sys.executable, "-c", REFERENCE, str(csv), str(data / "ref.duckdb")]
                 else:
                     command = [CAMPUSLAB, "import", "readings", str(csv), "--data-dir", str(data)]
-                seconds, peak = timed_child(command)
-                results[name].append((args.rows / seconds, peak))
+                seconds, peak, cpu = timed_child(command)
+                results[name].append((args.rows / seconds, peak, cpu))
                 print(
                     f"run {run + 1} {name:>9}: {args.rows / seconds:>12,.0f} rows/s, "
-                    f"peak RSS {peak:,.0f} MB, {seconds:.1f} s"
+                    f"peak RSS {peak:,.0f} MB, {seconds:.1f} s, CPU {cpu:.1f} s, "
+                    f"load average {os.getloadavg()[0]:.2f}",
+                    flush=True,
                 )
                 _remove(data)
         ref = [r for r, _, _ in results["reference"]]
