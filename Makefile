@@ -15,7 +15,7 @@ help:
 	@echo "make test    set up .venv with test extras, install the test servers, run pytest"
 	@echo "make lint    ruff check and format check"
 	@echo "make format  ruff format and safe fixes"
-	@echo "make bench   run the benchmarks in bench/ (ingest, scale-out, InfluxDB writer, analytics)"
+	@echo "make bench   run the benchmarks in bench/ (ingest, scale-out, InfluxDB writer, analytics, history import)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,7 @@ bench: $(TEST_STAMP) servers
 	$(BIN)/python bench/shared.py
 	$(BIN)/python bench/influx_write.py
 	$(BIN)/python bench/analytics.py
+	$(BIN)/python bench/history_import.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-data .pytest_cache .ruff_cache

@@ -96,6 +96,16 @@ _INSERT_ALL = """
 INSERT INTO readings SELECT ts, building, sensor, quantity, value FROM incoming
 """
 
+# Dead letters with a fixed identity (received_at, topic), such as an import's rows: a
+# letter already kept is not kept again, so a resumed import adds none twice.
+_INSERT_NEW_LETTERS = """
+INSERT INTO dead_letters
+SELECT l.* FROM letters AS l
+ANTI JOIN (
+    SELECT received_at, topic FROM dead_letters WHERE received_at BETWEEN $first AND $last
+) AS d USING (received_at, topic)
+"""
+
 _UPSERT_LATEST = """
 INSERT INTO latest
 SELECT sensor, quantity, arg_max(building, ts), max(ts), arg_max(value, ts)
@@ -133,6 +143,12 @@ class DuckDBStore:
         self._root.execute(_SCHEMA)
         self._local = threading.local()
         self._write_lock = threading.Lock()
+
+    def limit_memory(self, limit: str) -> None:
+        """Cap DuckDB's buffer pool (e.g. ``"256MB"``): a long import keeps its RSS bounded
+        instead of caching the blocks it wrote (DuckDB's default is 80% of RAM)."""
+        megabytes = int(limit.upper().removesuffix("MB"))
+        self._root.execute(f"SET memory_limit = '{megabytes}MB'")
 
     # -- connections -------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -211,6 +227,56 @@ class DuckDBStore:
             finally:
                 con.unregister("incoming")
         return WriteResult(stored=int(stored), duplicates=rows - int(stored))
+
+    def write_arrow(self, readings: pa.Table, dead_letters: pa.Table | None = None) -> WriteResult:
+        """Store a columnar batch and its dead letters in one transaction (``ArrowWriter``).
+
+        ``bulk_load`` (a plain insert into an empty time window, the anti-join otherwise),
+        with the dead letters committed in the same transaction: a crash leaves both or
+        neither. A letter whose (received_at, topic) is kept already is skipped, so a
+        rerun of the same rows keeps each letter once.
+        """
+        rows = readings.num_rows
+        letters = dead_letters if dead_letters is not None and dead_letters.num_rows else None
+        if not rows and letters is None:
+            return WriteResult(0, 0)
+        con = self._cursor()
+        stored = 0
+        with self._write_lock:
+            con.register("incoming", readings)
+            if letters is not None:
+                con.register("letters", letters)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                if rows:
+                    stored = self._insert_arrow(con, readings)
+                if letters is not None:
+                    span = pc.min_max(letters.column("received_at"))
+                    con.execute(
+                        _INSERT_NEW_LETTERS,
+                        {"first": span["min"].as_py(), "last": span["max"].as_py()},
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("incoming")
+                if letters is not None:
+                    con.unregister("letters")
+        return WriteResult(stored=stored, duplicates=rows - stored)
+
+    @staticmethod
+    def _insert_arrow(con: duckdb.DuckDBPyConnection, readings: pa.Table) -> int:
+        bounds = pc.min_max(readings.column("ts"))
+        window = {"first": bounds["min"].as_py(), "last": bounds["max"].as_py()}
+        occupied = con.execute(_WINDOW_HAS_READINGS, window).fetchall()[0][0]
+        if occupied:
+            stored = con.execute(_INSERT_NEW, window).fetchall()[0][0]
+        else:
+            stored = con.execute(_INSERT_ALL).fetchall()[0][0]
+        con.execute(_UPSERT_LATEST)
+        return int(stored)
 
     def submit(
         self, batch: ReadingBatch, dead_letters: Sequence[DeadLetter], on_durable: DurableCallback
@@ -338,17 +404,7 @@ class DuckDBStore:
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
             return
-        table = pa.table(
-            {
-                "received_at": pa.array([d.received_us for d in letters], pa.int64()).cast(
-                    pa.timestamp("us")
-                ),
-                "topic": [d.topic for d in letters],
-                "payload": [d.payload for d in letters],
-                "reason": [d.reason for d in letters],
-                "detail": [d.detail for d in letters],
-            }
-        )
+        table = _letters_table(letters)
         con = self._cursor()
         with self._write_lock:
             con.register("letters", table)
@@ -494,6 +550,20 @@ def _dead_letter_condition(where: DeadLetterFilter | None) -> tuple[str, dict[st
         conditions.append("starts_with(topic, $topic_prefix)")
         params["topic_prefix"] = where.topic_prefix
     return " AND ".join(conditions), params
+
+
+def _letters_table(letters: Sequence[DeadLetter]) -> pa.Table:
+    return pa.table(
+        {
+            "received_at": pa.array([d.received_us for d in letters], pa.int64()).cast(
+                pa.timestamp("us")
+            ),
+            "topic": pa.array([d.topic for d in letters], pa.string()),
+            "payload": pa.array([d.payload for d in letters], pa.string()),
+            "reason": pa.array([d.reason for d in letters], pa.string()),
+            "detail": pa.array([d.detail for d in letters], pa.string()),
+        }
+    )
 
 
 class StoreLockedError(RuntimeError):

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
+import pyarrow as pa
 from influxdb_client import InfluxDBClient, WriteOptions
 from influxdb_client.domain.write_precision import WritePrecision
 from reactivex.scheduler import ThreadPoolScheduler
@@ -752,6 +753,42 @@ class InfluxStore:
         lines, tally = self._readings(batch)
         self._write_lines(lines, tally)
         return self._pending.decide(tally)  # decided once durable; this returns that result
+
+    def write_arrow(self, readings: pa.Table, dead_letters: pa.Table | None = None) -> WriteResult:
+        """``ArrowWriter``: the table's readings through ``write`` (the batching WriteApi).
+
+        Dead letters are points identified by (reason, received time); writing the same
+        letter again overwrites it, so a rerun keeps each once.
+        """
+        result = WriteResult(0, 0)
+        if readings.num_rows:
+            columns = {
+                name: readings.column(name).cast(pa.string()).to_pylist()
+                for name in ("building", "sensor", "quantity")
+            }
+            batch = ReadingBatch(
+                readings.column("ts").cast(pa.int64()).to_pylist(),
+                columns["building"],
+                columns["sensor"],
+                columns["quantity"],
+                readings.column("value").to_pylist(),
+            )
+            result = self.write(batch)
+        if dead_letters is not None and dead_letters.num_rows:
+            self.write_dead_letters(
+                [
+                    DeadLetter(*row)
+                    for row in zip(
+                        dead_letters.column("received_at").cast(pa.int64()).to_pylist(),
+                        *(
+                            dead_letters.column(name).to_pylist()
+                            for name in ("topic", "payload", "reason", "detail")
+                        ),
+                        strict=True,
+                    )
+                ]
+            )
+        return result
 
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         if letters:

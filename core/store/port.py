@@ -192,6 +192,29 @@ class ReadingStore(Protocol):
 
 
 @runtime_checkable
+class ArrowWriter(Protocol):
+    """A backend that takes readings as one Arrow table: the history import's fast path.
+
+    Both backends have it. Not part of ``ReadingStore`` so that ``write`` stays the one
+    method every store (and every test double) must have.
+    """
+
+    def write_arrow(self, readings: pa.Table, dead_letters: pa.Table | None = None) -> WriteResult:
+        """Store ``readings`` and keep ``dead_letters``, durably, before returning.
+
+        ``readings`` has the columns ``ts`` (``timestamp[us]``, UTC), ``building``,
+        ``sensor``, ``quantity`` (strings, plain or dictionary-encoded) and ``value``
+        (float64, canonical unit), and must not hold the same (sensor, quantity, ts) twice
+        (``campuslab.ingest.history.distinct_readings`` drops repeats); readings already
+        stored are duplicates, not stored again, as for ``write``. ``dead_letters`` has the
+        columns of ``DeadLetter`` (``received_at`` as ``timestamp[us]`` UTC, then ``topic``,
+        ``payload``, ``reason``, ``detail``); one with the same (received time, topic) as a
+        letter kept already is not kept twice.
+        """
+        ...
+
+
+@runtime_checkable
 class ParquetExporter(Protocol):
     """A backend that writes export files with its own engine (DuckDB: ``COPY ... TO``).
 
