@@ -400,3 +400,18 @@ def adaptive_category_hours(
     hours = occupied_category_hours(categories, occupancy, ADAPTIVE_CATEGORY_NAMES)
     outside = (occupancy > 0) & ~np.isnan(running) & ((running < 10) | (running > 30))
     return AdaptiveCategoryHours(hours, int(outside.sum()))
+
+
+def warm_up() -> None:
+    """Compile pythermalcomfort's numba functions now, on tiny inputs.
+
+    The first PMV/PPD call in a process compiles them (seconds to tens of seconds on a
+    slow machine); `serve` and `api` call this in a background thread at start-up so no
+    caller of /ieq waits for it.
+    """
+    tdb = np.array([22.0, 26.0, np.nan])
+    rh = np.array([50.0, 40.0, 45.0])
+    pmv_ppd(tdb, rh, np.array([True, False, True]))
+    pmv_ppd(tdb, rh, True, dynamic_clothing=False)
+    adaptive_category(tdb, np.array([15.0, 15.0, 15.0]))
+    daily_running_mean_outdoor_temperature(np.full(RUNNING_MEAN_DAYS + 1, 12.0))

@@ -8,10 +8,18 @@ DuckDB in embedded mode and InfluxDB in the full stack.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from importlib import resources
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from campuslab import __version__
@@ -158,6 +166,9 @@ def create_app(
         # every route reads the caller's key, so a bad key is a 401 even on public routes
         # and no route silently ignores a query parameter it does not take
         dependencies=[Depends(current_principal), Depends(reject_unknown_query_parameters)],
+        # /docs and /redoc are served below from packaged assets, never from a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     app.state.campus = campus
@@ -216,4 +227,51 @@ def create_app(
     metrics_role = [] if metrics_public else [Depends(require_role(Role.FACILITIES))]
     app.include_router(metrics.router, dependencies=metrics_role)
     document_security(app)
+    _install_docs(app)
     return app
+
+
+# Swagger UI and ReDoc as shipped in the fastapi-offline wheel (Swagger UI 5.x dist files,
+# redoc.standalone.js 2.x): /docs works on a campus network with no outside access.
+DOCS_ASSETS = "/docs-assets"
+
+
+def _docs_assets_dir() -> str:
+    return str(resources.files("fastapi_offline") / "static")
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc (ReDoc), their scripts and styles served by this app."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_docs_assets_dir()), name="docs-assets")
+    title = app.title
+    openapi_url = app.openapi_url or "/openapi.json"
+    oauth2_redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{title} - Swagger UI",
+            oauth2_redirect_url=f"{root}{oauth2_redirect_url}",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+
+    @app.get(oauth2_redirect_url, include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            # ReDoc's default page also loads Google Fonts; offline it falls back
+            with_google_fonts=False,
+        )

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import math
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +33,7 @@ from campuslab.cli.brokers import port_is_free, start_local_broker
 from campuslab.cli.keys_command import create_demo_key
 from campuslab.cli.timetable_command import store_for as timetable_store_for
 from campuslab.core.config import format_duration, parse_mqtt_url
-from campuslab.core.registry import Campus, load_campus
+from campuslab.core.registry import Campus, load_campus, sample_campus_path
 from campuslab.simulators.campus import CampusSimulator, SimulationConfig
 from campuslab.simulators.publisher import MqttPublisher, backfill, run_live
 from campuslab.simulators.timetable_export import timetable_ics
@@ -273,10 +275,6 @@ def _print_urls(
         f"  Metrics         {base_url}/metrics  (facilities key)",
         f"  MQTT broker     {mqtt_url}  (campus/# and v3/+/devices/+/up)",
         "",
-        "Your facilities API key (shown once; `campuslab keys list` lists keys):",
-        f"  {key}",
-        f"  curl -H 'Authorization: Bearer {key}' {base_url}/metrics",
-        "",
         (
             "Stops after " + f"{options.duration:g} s."
             if options.duration
@@ -284,6 +282,55 @@ def _print_urls(
         ),
     ]
     console.print(Panel("\n".join(lines), title="CampusLab demo", expand=False))
+    # Commands go outside the box and are never wrapped, so a copy of a line runs as is.
+    for line in demo_hints(base_url, options, key):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+def campuslab_command() -> str:
+    """How to call this ``campuslab`` from the current folder: its name when it is the one
+    on the PATH, else its path (``.venv/bin/campuslab`` after ``make demo``)."""
+    script = Path(sys.executable).parent / "campuslab"
+    on_path = shutil.which("campuslab")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "campuslab"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def demo_hints(base_url: str, options: DemoOptions, key: str) -> list[str]:
+    """The commands the banner prints, exactly as they run: this demo's data folder,
+    registry and the ``campuslab`` that runs it."""
+    command = campuslab_command()
+    data = f"--data-dir {shlex.quote(str(options.data_dir))}"
+    where = data
+    if options.registry != sample_campus_path():
+        where += f" --registry {shlex.quote(str(options.registry))}"
+    tz = load_campus(options.registry).tz
+    first = (datetime.now(tz) - options.backfill).date()
+    after_today = datetime.now(tz).date() + timedelta(days=1)
+    period = f"--start {first.isoformat()} --end {after_today.isoformat()}"
+    hints = [
+        "",
+        "Your facilities API key (shown once):",
+        f"  {key}",
+        "",
+        "Try (each line is one command):",
+        f"  curl -H 'Authorization: Bearer {key}' {base_url}/metrics",
+        f"  {command} keys list {data}",
+        "After the demo stops (DuckDB lets one process at a time hold the store):",
+        f"  {command} report {where} {period} --out report.html",
+        f"  {command} export {where} --quantity occupancy {period} --zip",
+    ]
+    if command != "campuslab":
+        venv = Path(command).parent.parent
+        hints.append(
+            f"`campuslab` is in {Path(command).parent}: run `source {venv}/bin/activate` "
+            "to call it by name."
+        )
+    return hints
 
 
 def _wait(duration: float | None, serve: subprocess.Popen) -> None:

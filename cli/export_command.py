@@ -67,7 +67,9 @@ def export(
     fmt: str = typer.Option("parquet", "--format", "-f", help="csv or parquet."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Folder to write the files to."),
     bundle: bool = typer.Option(
-        False, "--zip", help="Write one zip (data, card.json, card.md) instead of three files."
+        False,
+        "--zip/--no-zip",
+        help="Write one zip (data, card.json, card.md) instead of three files.",
     ),
     unsuppressed: bool = typer.Option(
         False,

@@ -25,6 +25,25 @@ app = typer.Typer(
 if TYPE_CHECKING:
     from campuslab.cli.serve import ServeOptions
 
+
+def _flags_take_no_value() -> None:
+    """Typer 0.29's help shows ``<bool>`` after every flag (``--zip <bool>``), inviting
+    ``--zip true``, which fails: a flag takes no value. Show none for flags."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "campuslab_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+    display_type_rich.campuslab_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
+
 REGISTRY_HELP = "Campus registry YAML (default: the sample campus shipped with CampusLab)."
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -74,6 +75,7 @@ def _app(
     # imported here: the API pulls in pythermalcomfort/numba, seconds that `ingest` never needs
     from campuslab.api.app import create_app
 
+    _warm_comfort_models()
     return create_app(
         store,
         campus,
@@ -87,6 +89,26 @@ def _app(
         timetables=timetable_store_for(options.store.data_dir),
         device_health=device_health,
     )
+
+
+def _warm_comfort_models() -> threading.Thread:
+    """Compile the thermal-comfort models (numba) in the background, so the first /ieq
+    call does not wait for it; logs when they are ready."""
+
+    def warm() -> None:
+        started = time.monotonic()
+        try:
+            from campuslab.analytics.comfort import warm_up
+
+            warm_up()
+        except Exception:
+            log.exception("warming the comfort models failed; the first /ieq call compiles them")
+            return
+        log.info("comfort models ready (compiled in %.1f s)", time.monotonic() - started)
+
+    thread = threading.Thread(target=warm, name="campuslab-comfort-warmup", daemon=True)
+    thread.start()
+    return thread
 
 
 def _store_metrics(store: ReadingStore, registry: CollectorRegistry) -> None:
