@@ -168,7 +168,7 @@ def _stream_in_background(publisher, messages) -> threading.Thread:
     thread = threading.Thread(
         target=publisher.publish_all,
         args=(messages,),
-        kwargs={"pause_every": 500, "pause": 0.02},
+        kwargs={"pause_every": 500, "pause": 0.1},  # a stream of >= 4 s: the kill lands in it
         daemon=True,
     )
     thread.start()
