@@ -518,6 +518,7 @@ class _DuckDBReadings:
         import pyarrow as pa
 
         self._con = duckdb.connect(path)
+        self._con.execute("SET enable_progress_bar = false")
         self._spaces = len(registry.space_ids)
         self._meter_quantities = registry.meter_quantity or (ELECTRICITY,)
         self._con.register(

@@ -197,6 +197,7 @@ def stream_rows(
     )
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")  # the import has its own Rich bar
         ts = _ident(mapping.ts)
         values = [mapping.value] if mapping.value else list(mapping.columns)
         # The wall time is parsed once; a Z suffix (the usual export) makes it the instant

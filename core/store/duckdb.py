@@ -140,6 +140,9 @@ class DuckDBStore:
         except duckdb.IOException as exc:
             raise StoreLockedError(self.path, exc) from None
         self._root.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws its own progress bar on stdout for long queries (its cursors inherit
+        # this); the CLI has Rich bars and a server's stdout is its log, so never.
+        self._root.execute("SET enable_progress_bar = false")
         self._root.execute(_SCHEMA)
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -617,6 +620,7 @@ def copy_to_parquet(rows: pa.RecordBatchReader, path: Path, memory_limit: str = 
     target = str(Path(path))
     con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
     try:
+        con.execute("SET enable_progress_bar = false")
         con.register("export_rows", rows)
         quoted = target.replace("'", "''")
         written = con.execute(
